@@ -1,0 +1,35 @@
+"""Shared bits for the benchmark scripts: machine description and JSON output."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+
+def machine() -> dict:
+  import jax  # pylint: disable=g-import-not-at-top
+  cpu = platform.processor() or ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          cpu = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  dev = jax.devices()[0]
+  return {"cpu": cpu, "cores": os.cpu_count(), "device": f"{len(jax.devices())} x {dev.device_kind}",
+          "platform": dev.platform, "jax": jax.__version__, "python": sys.version.split()[0]}
+
+
+def git_rev() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__)), check=False).stdout.strip()
+  except OSError:
+    return ""
+
+
+def emit(result: dict) -> None:
+  print(json.dumps(result, indent=2, sort_keys=True))

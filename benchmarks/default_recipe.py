@@ -1,0 +1,51 @@
+"""Does configs/default.py meet its targets? Trains it and reports training seconds to reach 30 and
+40 dB (full-image PSNR, evaluated every --log_every steps; evaluation time is not training time).
+
+    python benchmarks/default_recipe.py [--config.train.learning_rate=2e-3 ...]
+
+Prints JSON. Targets (issue 2): >= 30 dB within 20 s and >= 40 dB within 150 s on a 2-core CPU.
+"""
+
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from siren_jax import outputs, train  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(__file__), "..", "configs", "default.py"), "Config.")
+_LOG_EVERY = flags.DEFINE_integer("log_every", 20, "Steps between PSNR evaluations.")
+
+
+def time_to(rows, db):
+  for r in rows:
+    if r["step"] > 0 and float(r["psnr"]) >= db:
+      return {"train_seconds": r["train_seconds"], "step": r["step"]}
+  return None
+
+
+def main(_):
+  config = _CONFIG.value
+  config.train.log_every = _LOG_EVERY.value
+  with tempfile.TemporaryDirectory() as workdir:
+    summary = train.train_and_evaluate(config, workdir)
+    rows = outputs.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  t = config.train
+  common.emit({
+      "benchmark": "default_recipe", "machine": common.machine(), "git": common.git_rev(),
+      "recipe": {"batch_size": t.batch_size, "learning_rate": t.learning_rate, "schedule": t.schedule,
+                 "num_steps": t.num_steps, "final_lr_fraction": t.final_lr_fraction,
+                 "warmup_steps": t.warmup_steps, "omega_0": config.model.omega_0},
+      "to_30db": time_to(rows, 30.0), "to_40db": time_to(rows, 40.0),
+      "final_psnr": summary["psnr"], "train_seconds": summary["train_seconds"],
+      "steps": summary["steps"]})
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,141 @@
+"""Fit-step speed against the machine's fp32 matmul ceiling (issue 2).
+
+    python benchmarks/step_speed.py [--size=256] [--width=256] [--depth=3] [--repeats=5]
+
+One full-batch training step (forward, backward, Adam) on cameraman at size^2 pixels with a depth x width
+SIREN, for each implementation variant, timed in the same process (compare them as ratios: timings on
+a shared 2-core machine are noisy). The step's FLOPs are its matmuls (2 m k n each, forward plus both
+backward products); the ceiling is the GFLOP/s of those same matmuls run alone (plain jnp.dot, jit,
+same shapes), measured here both on whole-image shapes and on the step's chunk shapes; the better of the
+two is the ceiling. Prints JSON.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from configs import default as default_config  # noqa: E402
+from siren_jax import data, models, train  # noqa: E402
+
+_SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
+_WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
+_DEPTH = flags.DEFINE_integer("depth", 3, "Hidden layers.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps per variant (after one warm-up).")
+
+
+def time_calls(fn, *args, repeats):
+  out = fn(*args)
+  jax.block_until_ready(out)
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    jax.block_until_ready(out)
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times)), out
+
+
+def layer_shapes(width, depth, channels):
+  """(fan_in, fan_out) of every dense layer."""
+  return [(2, width)] + [(width, width)] * depth + [(width, channels)]
+
+
+def step_flops(n, shapes):
+  fwd = sum(2 * n * a * b for a, b in shapes)
+  d_weights = fwd
+  d_inputs = sum(2 * n * a * b for a, b in shapes[1:])  # no gradient w.r.t. the coordinates
+  return fwd + d_weights + d_inputs
+
+
+def matmul_ceiling(n, shapes, rows, repeats):
+  """GFLOP/s of the step's matmul shapes run alone, with the pixel axis cut into ``rows``-row chunks
+  (scanned inside one jit, as the training step does)."""
+  key = jax.random.PRNGKey(0)
+  mats = []
+  for a, b in shapes[1:]:  # the big ones; the 2-wide input layer is negligible
+    mats.append((jax.random.normal(key, (n // rows, rows, a)), jax.random.normal(key, (a, b)),
+                 jax.random.normal(key, (n // rows, rows, b))))
+
+  @jax.jit
+  def run(mats):
+    def body(acc, xs):
+      total = acc
+      for x, w, g in xs:
+        total += jnp.sum(x @ w) + jnp.sum(g @ w.T) + jnp.sum(x.T @ g)  # forward, d-input, d-weight
+      return total, None
+    out, _ = jax.lax.scan(body, jnp.zeros(()), [tuple(m) for m in mats])
+    return out
+
+  seconds, _ = time_calls(run, mats, repeats=repeats)
+  flops = sum(2 * n * a * b * 3 for a, b in shapes[1:])
+  return flops / seconds / 1e9
+
+
+def main(_):
+  n_side, width, depth, repeats = _SIZE.value, _WIDTH.value, _DEPTH.value, _REPEATS.value
+  image = data.load_image("camera", height=n_side, width=n_side)
+  h, w, c = image.shape
+  n = h * w
+  coords = jnp.asarray(data.grid_coords(h, w))
+  targets = jnp.asarray(data.to_signed(image.pixels).reshape(-1, c))
+  weights = jnp.ones((n,), jnp.float32)
+  mesh = train.make_mesh()
+  shapes = layer_shapes(width, depth, c)
+  flops = step_flops(n, shapes)
+  auto_micro = train.resolve_microbatch(-1)
+
+  variants = {}
+  for name, sine, micro in [("fast_sine+chunks", "fast", auto_micro), ("fast_sine", "fast", 0),
+                            ("xla_sine", "xla", 0)]:
+    if name == "fast_sine+chunks" and not micro:
+      continue
+    config = default_config.get_config()
+    config.model.width, config.model.depth, config.model.sine = width, depth, sine
+    model = models.build_model(config.model, out_features=c)
+    state = train.create_train_state(jax.random.PRNGKey(0), model, config)
+    step = train.make_train_step(0, micro, mesh)
+    perm = jnp.zeros((1,), jnp.int32)
+
+    def run(state, step=step, perm=perm):
+      return step(state, coords, targets, weights, perm)
+
+    # The state is donated, so thread it through the timed calls.
+    state, _ = run(state)
+    jax.block_until_ready(state)
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      state, m = run(state)
+      jax.block_until_ready(m["loss"])
+      times.append(time.perf_counter() - t0)
+    sec = float(np.median(times))
+    variants[name] = {"ms_per_step": round(sec * 1e3, 1), "gflops": round(flops / sec / 1e9, 1),
+                      "microbatch": micro, "sine": sine}
+
+  ceiling_whole = matmul_ceiling(n, shapes, n, repeats)
+  ceiling_chunk = matmul_ceiling(n, shapes, auto_micro, repeats) if auto_micro else 0.0
+  ceiling = max(ceiling_whole, ceiling_chunk)
+  for v in variants.values():
+    v["fraction_of_ceiling"] = round(v["gflops"] / ceiling, 3)
+  base = variants["xla_sine"]["ms_per_step"]
+  for v in variants.values():
+    v["speedup_vs_xla_sine"] = round(base / v["ms_per_step"], 2)
+  common.emit({
+      "benchmark": "step_speed", "machine": common.machine(), "git": common.git_rev(),
+      "image": f"camera {h}x{w}", "network": f"{depth}x{width} SIREN", "pixels_per_step": n,
+      "gflop_per_step": round(flops / 1e9, 2),
+      "matmul_ceiling_gflops": {"whole_image_shapes": round(ceiling_whole, 1),
+                                "chunk_shapes": round(ceiling_chunk, 1), "used": round(ceiling, 1)},
+      "variants": variants})
+
+
+if __name__ == "__main__":
+  app.run(main)

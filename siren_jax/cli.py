@@ -1,0 +1,60 @@
+"""Command-line plumbing shared by every entry point: flag parsing and error reporting that end bad
+input in one ``error: ...`` line and a non-zero exit, and compact progress logging."""
+
+import logging as std_logging
+import sys
+from typing import Callable, Sequence
+
+from absl import app, flags, logging
+
+from siren_jax.errors import UserError
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+  first = " ".join(str(message).strip().splitlines()[:1]) if message else "unknown error"
+  print(f"error: {first}", file=sys.stderr)
+  sys.exit(EXIT_USAGE)
+
+
+def parse_flags(argv: Sequence[str]):
+  """absl's parser, but a bad flag or config override (unknown key, wrong type, missing config file)
+  is one line instead of a usage dump."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e))
+  except (FileNotFoundError, OSError, KeyError, ValueError, TypeError, AttributeError) as e:
+    _fail(f"{type(e).__name__}: {e}")
+
+
+def describe_devices() -> str:
+  import jax  # pylint: disable=g-import-not-at-top
+  devices = jax.devices()
+  return f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})"
+
+
+def run(main: Callable, required: Sequence[str] = ()) -> None:
+  """``app.run(main)`` with one-line errors for UserError and missing required flags."""
+
+  def wrapped(argv):
+    for name in required:
+      if flags.FLAGS[name].value is None:
+        _fail(f"--{name} is required")
+    handler = logging.get_absl_handler()
+    handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logging.set_verbosity(logging.INFO)
+    logging.use_absl_handler()
+    try:
+      return main(argv)
+    except UserError as e:
+      _fail(str(e))
+    except KeyboardInterrupt:
+      print("error: interrupted", file=sys.stderr)
+      sys.exit(130)
+
+  try:
+    app.run(wrapped, flags_parser=parse_flags)
+  except app.UsageError as e:
+    _fail(str(e))

@@ -1,0 +1,86 @@
+"""Config checks: every bad value is caught here, before anything touches the workdir."""
+
+import json
+import math
+
+from siren_jax.errors import UserError
+
+SCHEDULES = ("constant", "cosine", "exponential")
+# Fields that may change between an interrupted run and its resumption (they change how long or how
+# often, not what is computed).
+RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "train.checkpoint_every",
+                     "train.max_checkpoints", "eval.chunk_size", "data.kodak_dir")
+
+
+def _require(cond: bool, message: str) -> None:
+  if not cond:
+    raise UserError(message)
+
+
+def validate(config) -> None:
+  """Raises UserError with one line naming the first invalid field."""
+  m, t, d = config.model, config.train, config.data
+  for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
+    value = m.get(name)
+    if value is not None:
+      _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
+               f"model.{name} must be > 0, got {value}")
+  _require(m.sine in ("fast", "xla"), f"model.sine must be 'fast' or 'xla', got {m.sine!r}")
+  _require(m.width >= 1, f"model.width must be >= 1, got {m.width}")
+  _require(m.depth >= 1, f"model.depth must be >= 1, got {m.depth}")
+  _require(t.num_steps >= 0, f"train.num_steps must be >= 0, got {t.num_steps}")
+  _require(math.isfinite(t.learning_rate) and t.learning_rate > 0,
+           f"train.learning_rate must be > 0, got {t.learning_rate}")
+  _require(t.schedule in SCHEDULES, f"train.schedule must be one of {SCHEDULES}, got {t.schedule!r}")
+  _require(t.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
+  _require(0.0 <= t.final_lr_fraction <= 1.0,
+           f"train.final_lr_fraction must be in [0, 1], got {t.final_lr_fraction}")
+  _require(t.batch_size >= 0, f"train.batch_size must be >= 0 (0 = full batch), got {t.batch_size}")
+  _require(t.microbatch >= -1, f"train.microbatch must be >= -1 (-1 = auto), got {t.microbatch}")
+  _require(t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}")
+  _require(t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {t.checkpoint_every}")
+  _require(t.max_checkpoints >= 1, f"train.max_checkpoints must be >= 1, got {t.max_checkpoints}")
+  _require(d.height >= 0 and d.width >= 0, "data.height and data.width must be >= 0 (0 = native size)")
+  _require(d.max_pixels >= 4, f"data.max_pixels must be >= 4, got {d.max_pixels}")
+  _require(config.eval.chunk_size >= 1, f"eval.chunk_size must be >= 1, got {config.eval.chunk_size}")
+  _require(config.eval.crop_border >= 0, f"eval.crop_border must be >= 0, got {config.eval.crop_border}")
+
+
+def validate_for_image(config, height: int, width: int, num_devices: int) -> None:
+  """Checks that depend on the loaded image and the machine."""
+  num_pixels = height * width
+  c = config.eval.crop_border
+  _require(2 * c < min(height, width),
+           f"eval.crop_border={c} leaves nothing of a {width}x{height} image")
+  b = config.train.batch_size
+  _require(b <= num_pixels,
+           f"train.batch_size={b} is larger than the image ({num_pixels} pixels); use 0 for full batch")
+  _require(b % num_devices == 0,
+           f"train.batch_size={b} must be a multiple of the {num_devices} devices it is sharded over")
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict):
+      out.update(_flatten(v, key + "."))
+    else:
+      out[key] = v
+  return out
+
+
+def to_dict(config) -> dict:
+  """The resolved config as plain JSON-able data."""
+  return json.loads(config.to_json_best_effort())
+
+
+def check_resumable(saved: dict, current: dict) -> None:
+  """Refuses to resume a workdir whose run used a different config (it would silently mix two runs)."""
+  a, b = _flatten(saved), _flatten(current)
+  for key in sorted(set(a) | set(b)):
+    if key in RESUMABLE_CHANGES:
+      continue
+    if a.get(key) != b.get(key):
+      raise UserError(f"the workdir holds a run with a different config ({key}: {a.get(key)!r} there, "
+                      f"{b.get(key)!r} now); use a new --workdir, or remove the old one to start over")

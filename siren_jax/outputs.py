@@ -1,0 +1,149 @@
+"""Everything a run writes to its workdir, written atomically (temp file in the same directory + rename),
+so an interrupted run never leaves a half-written JSON or PNG behind."""
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from typing import Iterable, List
+
+import numpy as np
+from PIL import Image
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+  """Yields a temporary path beside ``path``; renames it over ``path`` only if the block succeeds."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                             suffix=os.path.splitext(path)[1])
+  os.close(fd)
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def _json_default(o):
+  if isinstance(o, (np.floating, np.integer)):
+    return o.item()
+  if isinstance(o, np.ndarray):
+    return o.tolist()
+  raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def _clean(value):
+  """JSON has no inf/nan: write them as strings so every reader can parse the file."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)
+  if isinstance(value, dict):
+    return {k: _clean(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_clean(v) for v in value]
+  return value
+
+
+def write_json(path: str, obj) -> None:
+  with atomic_path(path) as tmp, open(tmp, "w") as f:
+    json.dump(_clean(obj), f, indent=2, sort_keys=True, default=_json_default)
+    f.write("\n")
+
+
+def read_jsonl(path: str) -> List[dict]:
+  if not os.path.exists(path):
+    return []
+  rows = []
+  with open(path) as f:
+    for line in f:
+      line = line.strip()
+      if line:
+        try:
+          rows.append(json.loads(line))
+        except json.JSONDecodeError:
+          break  # a torn last line from a killed run: drop it
+  return rows
+
+
+def write_jsonl(path: str, rows: Iterable[dict]) -> None:
+  with atomic_path(path) as tmp, open(tmp, "w") as f:
+    for row in rows:
+      f.write(json.dumps(_clean(row), default=_json_default) + "\n")
+
+
+def append_jsonl(path: str, row: dict) -> None:
+  """Appends one line and flushes it to disk (a reader never sees a partial line unless we are killed
+  mid-write; ``read_jsonl`` drops such a torn last line)."""
+  with open(path, "a") as f:
+    f.write(json.dumps(_clean(row), default=_json_default) + "\n")
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+  """(H, W, C) floats in [0, 1] -> uint8 (H, W) or (H, W, 3), rounding to nearest."""
+  arr = np.clip(np.asarray(pixels, np.float32), 0.0, 1.0)
+  arr = np.round(arr * 255.0).astype(np.uint8)
+  return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+
+def write_png(path: str, pixels: np.ndarray) -> None:
+  with atomic_path(path) as tmp:
+    Image.fromarray(to_uint8(pixels)).save(tmp, format="PNG")
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def save_figure(fig, path: str, dpi: int = 100) -> None:
+  plt = _pyplot()
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+  plt.close(fig)
+
+
+def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: str = "") -> None:
+  """|pred - target| (mean over channels, in [0, 1] units) as a heatmap with a colour bar."""
+  plt = _pyplot()
+  err = np.abs(np.clip(pred, 0, 1) - target).mean(axis=-1)
+  h, w = err.shape
+  scale = 6.0 / max(h, w)
+  fig, ax = plt.subplots(figsize=(w * scale + 1.5, h * scale + 0.6))
+  vmax = max(float(np.percentile(err, 99.5)), 1e-6)  # a few outliers must not wash out the map
+  im = ax.imshow(err, cmap="inferno", vmin=0.0, vmax=vmax, interpolation="nearest")
+  ax.set_axis_off()
+  ax.set_title(title or f"|error| (mean {err.mean():.2e}, max {err.max():.2e}; colours clip at p99.5)",
+               fontsize=9)
+  fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+  save_figure(fig, path)
+
+
+def write_curves(path: str, rows: List[dict], title: str = "") -> None:
+  """Loss and PSNR against step and against training time, from metrics.jsonl rows."""
+  plt = _pyplot()
+  rows = [r for r in rows if "step" in r]
+  fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
+  if rows:
+    steps = [r["step"] for r in rows]
+    secs = [r.get("train_seconds", r.get("elapsed_s", 0.0)) for r in rows]
+    loss = [float(r["loss"]) for r in rows]
+    psnr = [float(r["psnr"]) for r in rows]
+    for col, (x, label) in enumerate([(steps, "step"), (secs, "training time (s)")]):
+      axes[0, col].semilogy(x, loss)
+      axes[0, col].set_ylabel("loss (MSE on [-1, 1])")
+      axes[1, col].plot(x, psnr)
+      axes[1, col].set_ylabel("PSNR (dB)")
+      for row in range(2):
+        axes[row, col].set_xlabel(label)
+        axes[row, col].grid(True, alpha=0.3)
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  save_figure(fig, path)

@@ -1,0 +1,120 @@
+"""Bad input through the real command line: one line on stderr, a non-zero exit, and an existing
+workdir left exactly as it was."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_main, tiny_flags
+
+
+def _snapshot(directory):
+  out = {}
+  for root, _, files in os.walk(directory):
+    for name in files:
+      path = os.path.join(root, name)
+      out[os.path.relpath(path, directory)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+  return out
+
+
+@pytest.fixture(scope="module")
+def finished_workdir(tmp_path_factory):
+  """A completed tiny run whose files every bad invocation below must leave untouched."""
+  d = tmp_path_factory.mktemp("cli")
+  img = d / "img.png"
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(img)
+  workdir = d / "run"
+  proc = run_main(workdir, *tiny_flags(str(img), train__num_steps=20, train__log_every=10,
+                                       train__checkpoint_every=10))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return str(img), str(workdir), d
+
+
+def _bad_files(d):
+  not_image = d / "notes.png"
+  not_image.write_text("not an image")
+  full = d / "full.png"
+  Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(full)
+  trunc = d / "trunc.png"
+  trunc.write_bytes(full.read_bytes()[:400])
+  one = d / "one.png"
+  Image.fromarray(np.zeros((1, 1), np.uint8)).save(one)
+  return {"not_image": str(not_image), "trunc": str(trunc), "one": str(one), "full": str(full)}
+
+
+BAD = [
+    ("missing file", {"data__image": "/nonexistent/x.png"}, "not found"),
+    ("not an image", {"data__image": "{not_image}"}, "not an image"),
+    ("truncated png", {"data__image": "{trunc}"}, "truncated or corrupt"),
+    ("1x1 image", {"data__image": "{one}"}, "at least 2x2"),
+    ("over pixel limit", {"data__image": "{full}", "data__max_pixels": 1000}, "max_pixels"),
+    ("unknown config key", {"model__colour": 3}, "colour"),
+    ("omega_0 zero", {"model__omega_0": 0.0}, "omega_0 must be > 0"),
+    ("omega_0 negative", {"model__omega_0": -30.0}, "omega_0 must be > 0"),
+    ("width 0", {"model__width": 0}, "model.width must be >= 1"),
+    ("depth 0", {"model__depth": 0}, "model.depth must be >= 1"),
+    ("negative steps", {"train__num_steps": -5}, "num_steps must be >= 0"),
+    ("lr zero", {"train__learning_rate": 0.0}, "learning_rate must be > 0"),
+    ("lr negative", {"train__learning_rate": -1e-3}, "learning_rate must be > 0"),
+    ("batch too large", {"train__batch_size": 100000}, "larger than the image"),
+    ("wrong type", {"model__width": "wide"}, "width"),
+]
+
+
+@pytest.mark.parametrize("name,overrides,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_and_loses_nothing(finished_workdir, name, overrides, message):
+  img, workdir, d = finished_workdir
+  files = _bad_files(d)
+  before = _snapshot(workdir)
+  overrides = {k: (v.format(**files) if isinstance(v, str) else v) for k, v in overrides.items()}
+  flags = tiny_flags(img, train__num_steps=20, train__log_every=10, train__checkpoint_every=10,
+                     **overrides)
+  proc = run_main(workdir, *flags)
+  assert proc.returncode != 0, name
+  lines = [l for l in proc.stderr.splitlines() if l.strip() and "libtpu" not in l and "tpu" not in l]
+  error_lines = [l for l in lines if l.startswith("error:")]
+  assert len(error_lines) == 1, proc.stderr
+  assert message in error_lines[0], proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert _snapshot(workdir) == before, f"{name} changed the workdir"
+
+
+def test_bad_input_into_fresh_workdir_creates_nothing(tmp_path):
+  proc = run_main(tmp_path / "new", *tiny_flags("/nonexistent.png"))
+  assert proc.returncode != 0 and not (tmp_path / "new").exists()
+
+
+def test_missing_workdir_flag():
+  import subprocess, sys  # noqa: E401
+  from conftest import ROOT
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py"],
+                        cwd=ROOT, capture_output=True, text=True)
+  assert proc.returncode != 0 and "error: --workdir is required" in proc.stderr
+
+
+def test_missing_config_file(tmp_path):
+  import subprocess, sys  # noqa: E401
+  from conftest import ROOT
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", "--config=configs/nope.py",
+                         f"--workdir={tmp_path}"], cwd=ROOT, capture_output=True, text=True)
+  assert proc.returncode != 0 and proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
+
+
+def test_resuming_with_a_different_config_is_refused(finished_workdir):
+  img, workdir, _ = finished_workdir
+  before = _snapshot(workdir)
+  proc = run_main(workdir, *tiny_flags(img, train__num_steps=20, train__log_every=10,
+                                       train__checkpoint_every=10, model__omega_0=60.0))
+  assert proc.returncode != 0 and "different config (model.omega_0" in proc.stderr
+  assert _snapshot(workdir) == before
+
+
+def test_rerunning_a_finished_run_changes_nothing_but_is_fine(finished_workdir):
+  img, workdir, _ = finished_workdir
+  proc = run_main(workdir, *tiny_flags(img, train__num_steps=20, train__log_every=10,
+                                       train__checkpoint_every=10))
+  assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,0 +1,133 @@
+"""SIREN layers: the paper's initialisation and the property it exists for."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+
+from siren_jax import models
+from siren_jax.sincos import fast_sin, sincos
+from configs import default as default_config
+
+
+def _kernel(params, layer):
+  p = params["params"][layer]
+  return p["dense"]["kernel"] if "dense" in p else p["kernel"]
+
+
+def _bias(params, layer):
+  p = params["params"][layer]
+  return p["dense"]["bias"] if "dense" in p else p["bias"]
+
+
+def test_init_ranges_match_the_paper():
+  omega = 30.0
+  model = models.Siren(width=512, depth=2, out_features=3, first_omega_0=omega, hidden_omega_0=omega)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+  first, hidden, out = _kernel(params, "layer_0"), _kernel(params, "layer_1"), _kernel(params, "output")
+  # First layer: U(-1/fan_in, 1/fan_in) with fan_in = 2.
+  assert first.shape == (2, 512)
+  assert 0.49 < float(jnp.max(jnp.abs(first))) <= 0.5
+  # Hidden and output: U(-sqrt(6/fan_in)/omega, +...) with fan_in = 512.
+  bound = np.sqrt(6 / 512) / omega
+  for w in (hidden, out):
+    assert 0.98 * bound < float(jnp.max(jnp.abs(w))) <= bound
+    # A uniform distribution's std is bound / sqrt(3).
+    assert abs(float(jnp.std(w)) - bound / np.sqrt(3)) < 0.05 * bound
+  # Biases: PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), not Flax's zeros.
+  assert 0.9 / np.sqrt(2) < float(jnp.max(jnp.abs(_bias(params, "layer_0")))) <= 1 / np.sqrt(2)
+  b1 = _bias(params, "layer_1")
+  assert float(jnp.std(b1)) > 0.5 / np.sqrt(3) / np.sqrt(512)
+  assert float(jnp.max(jnp.abs(b1))) <= 1 / np.sqrt(512)
+
+
+def test_omega_0_sets_both_unless_overridden():
+  cfg = default_config.get_config().model
+  cfg.omega_0 = 60.0
+  m = models.build_model(cfg, out_features=1)
+  assert (m.first_omega_0, m.hidden_omega_0) == (60.0, 60.0)
+  cfg.first_omega_0 = 20.0
+  m = models.build_model(cfg, out_features=1)
+  assert (m.first_omega_0, m.hidden_omega_0) == (20.0, 60.0)
+
+
+def test_forward_is_sin_of_omega_times_affine():
+  model = models.Siren(width=8, depth=1, out_features=1, first_omega_0=30.0, hidden_omega_0=7.0,
+                       sine="xla")
+  params = model.init(jax.random.PRNGKey(1), jnp.zeros((1, 2)))
+  x = jax.random.uniform(jax.random.PRNGKey(2), (5, 2), minval=-1, maxval=1)
+  p = params["params"]
+  h = jnp.sin(30.0 * (x @ p["layer_0"]["dense"]["kernel"] + p["layer_0"]["dense"]["bias"]))
+  h = jnp.sin(7.0 * (h @ p["layer_1"]["dense"]["kernel"] + p["layer_1"]["dense"]["bias"]))
+  expected = h @ p["output"]["kernel"] + p["output"]["bias"]
+  np.testing.assert_allclose(model.apply(params, x), expected, rtol=1e-5, atol=1e-6)
+
+
+def _relative_std_drift(zs):
+  stds = np.array([float(jnp.std(z)) for z in zs])
+  return stds, float(np.max(np.maximum(stds / stds[0], stds[0] / stds)))
+
+
+def test_siren_init_keeps_activation_statistics_through_depth():
+  """The paper's key property (Sec. 3.2): pre-activations keep the same distribution at every depth."""
+  model = models.Siren(width=256, depth=12, out_features=1)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+  coords = jax.random.uniform(jax.random.PRNGKey(1), (4096, 2), minval=-1, maxval=1)
+  zs = models.pre_activations(model, params, coords)
+  assert len(zs) == 13
+  stds, drift = _relative_std_drift(zs[1:])  # hidden layers (the first layer's input is not arcsine)
+  assert drift < 1.5, stds
+  # Pre-activations after layer 1 are ~N(0, 1)-like: unit order, not collapsing or exploding.
+  assert 0.5 < stds[-1] < 2.0, stds
+
+
+class _DefaultInitSineMLP(nn.Module):
+  """The same architecture with Flax's default initialisers (lecun normal, zero bias)."""
+  @nn.compact
+  def __call__(self, x):
+    zs = []
+    for _ in range(13):
+      z = 30.0 * nn.Dense(256)(x)
+      zs.append(z)
+      x = jnp.sin(z)
+    return zs
+
+
+def test_default_init_does_not_keep_statistics():
+  coords = jax.random.uniform(jax.random.PRNGKey(1), (4096, 2), minval=-1, maxval=1)
+  mlp = _DefaultInitSineMLP()
+  params = mlp.init(jax.random.PRNGKey(0), coords[:1])
+  stds, _ = _relative_std_drift(mlp.apply(params, coords)[1:])
+  # Lecun-normal weights times omega_0 = 30 give pre-activations of std ~30: blown up by 30x
+  # relative to SIREN's unit scale, so every later sine sees essentially random phases (white noise).
+  assert stds.min() > 15.0, stds
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0, 2000.0])
+def test_fast_sincos_matches_numpy(scale):
+  x = np.linspace(-scale, scale, 200001, dtype=np.float32)
+  s, c = jax.jit(sincos)(x)
+  ref = x.astype(np.float64)
+  assert np.max(np.abs(np.asarray(s) - np.sin(ref))) < 2.5e-7
+  assert np.max(np.abs(np.asarray(c) - np.cos(ref))) < 2.5e-7
+
+
+def test_fast_sin_derivatives_are_exact_cos_and_minus_sin():
+  x = jnp.linspace(-50.0, 50.0, 1001)
+  d1 = jax.vmap(jax.grad(fast_sin))(x)
+  d2 = jax.vmap(jax.grad(jax.grad(fast_sin)))(x)
+  np.testing.assert_allclose(d1, np.cos(np.asarray(x, np.float64)), atol=3e-7)
+  np.testing.assert_allclose(d2, -np.sin(np.asarray(x, np.float64)), atol=3e-7)
+  # Forward mode (jvp of jvp) agrees too.
+  t = jnp.ones_like(x)
+  d2_fwd = jax.jvp(lambda y: jax.jvp(fast_sin, (y,), (t,))[1], (x,), (t,))[1]
+  np.testing.assert_allclose(d2_fwd, d2, atol=1e-7)
+
+
+def test_fast_and_xla_sine_give_the_same_network():
+  kw = dict(width=64, depth=3, out_features=3)
+  fast, ref = models.Siren(**kw, sine="fast"), models.Siren(**kw, sine="xla")
+  params = fast.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (1000, 2), minval=-1, maxval=1)
+  np.testing.assert_allclose(fast.apply(params, x), ref.apply(params, x), atol=2e-6)

@@ -1,0 +1,194 @@
+"""The training loop: equivalences, determinism, outputs and resumption."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from siren_jax import checkpoints, models, outputs, train
+from siren_jax.errors import UserError
+from conftest import ROOT, smooth_image, tiny_config, tiny_flags
+
+
+def test_chunks_round_trip_with_padding():
+  x = jnp.arange(2 * 10 * 3, dtype=jnp.float32).reshape(20, 3)
+  for devices, micro in [(1, 4), (1, 3), (2, 3), (4, 2)]:
+    chunks = train.to_chunks(x, devices, micro, None)
+    assert chunks.shape[1] % devices == 0
+    np.testing.assert_array_equal(train.from_chunks(chunks, devices, 20), x)
+
+
+def test_microbatched_gradient_equals_whole_batch_gradient():
+  model = models.Siren(width=32, depth=2, out_features=3)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+  coords = jax.random.uniform(jax.random.PRNGKey(1), (1000, 2), minval=-1, maxval=1)
+  targets = jax.random.uniform(jax.random.PRNGKey(2), (1000, 3), minval=-1, maxval=1)
+  weights = jnp.ones((1000,)).at[-7:].set(0.0)  # padding pixels must not count
+  whole = train.loss_and_grad(model.apply, params, coords, targets, weights, 0, None)
+  chunked = train.loss_and_grad(model.apply, params, coords, targets, weights, 96, None)
+  np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7),
+                         chunked[1], whole[1])
+  # And the loss is the plain MSE over the 993 real pixels.
+  pred = model.apply(params, coords)[:-7]
+  np.testing.assert_allclose(whole[0], jnp.mean((pred - targets[:-7]) ** 2), rtol=1e-5)
+
+
+def test_schedules(tmp_path):
+  config = tiny_config("x", train__num_steps=100, train__learning_rate=1e-2)
+  for name, end in [("constant", 1e-2), ("cosine", 1e-4), ("exponential", 1e-4)]:
+    config.train.schedule = name
+    config.train.final_lr_fraction = 0.01
+    s = train.make_lr_schedule(config.train)
+    assert float(s(0)) == pytest.approx(1e-2)
+    assert float(s(100)) == pytest.approx(end, rel=1e-3)
+  config.train.schedule, config.train.warmup_steps = "cosine", 10
+  s = train.make_lr_schedule(config.train)
+  assert float(s(0)) == pytest.approx(1e-3) and float(s(10)) == pytest.approx(1e-2)
+  assert float(s(100)) == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_epoch_permutation_covers_every_pixel_once():
+  key = jax.random.PRNGKey(3)
+  p0 = np.asarray(train.epoch_permutation(key, 0, 1000))
+  p1 = np.asarray(train.epoch_permutation(key, 1, 1000))
+  assert sorted(p0) == list(range(1000)) and not np.array_equal(p0, p1)
+
+
+def test_fit_outputs_and_determinism(tmp_path, image_path):
+  """A short fit learns, writes every output of the contract, and is reproducible."""
+  config = tiny_config(image_path, train__num_steps=300, train__batch_size=256, train__log_every=100,
+                       train__checkpoint_every=150)
+  a = train.train_and_evaluate(config, str(tmp_path / "a"))
+  rows = outputs.read_jsonl(str(tmp_path / "a" / "metrics.jsonl"))
+  assert [r["step"] for r in rows] == [0, 100, 200, 300]
+  for r in rows:
+    assert {"step", "loss", "psnr", "lr", "elapsed_s", "train_seconds"} <= set(r)
+  assert rows[-1]["psnr"] > rows[0]["psnr"] + 10 and a["psnr"] > 25, rows
+  assert a["psnr"] == pytest.approx(rows[-1]["psnr"])
+  summary = json.load(open(tmp_path / "a" / "summary.json"))
+  for key in ("psnr", "steps", "train_seconds", "num_params", "height", "width", "channels"):
+    assert key in summary
+  assert (summary["steps"], summary["height"], summary["width"], summary["channels"]) == (300, 32, 32, 3)
+  assert json.load(open(tmp_path / "a" / "config.json"))["train"]["batch_size"] == 256
+  recon = np.asarray(Image.open(tmp_path / "a" / "reconstruction.png"))
+  assert recon.shape == (32, 32, 3) and recon.dtype == np.uint8
+  for png in ("error.png", "curves.png"):
+    assert Image.open(tmp_path / "a" / png).size[0] > 200
+  ck = checkpoints.Checkpointer(str(tmp_path / "a" / "checkpoints"), 2)
+  assert ck.latest_step() == 300
+  b = train.train_and_evaluate(config, str(tmp_path / "b"))
+  assert b["psnr"] == a["psnr"]
+  config.seed = 1
+  c = train.train_and_evaluate(config, str(tmp_path / "c"))
+  assert c["psnr"] != a["psnr"]
+
+
+def _final_params(workdir):
+  ck = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
+  config = tiny_config("x")
+  model = models.build_model(config.model, out_features=3)
+  like = train.create_train_state(jax.random.PRNGKey(0), model, config)
+  state, _ = ck.restore_latest(like)
+  return ck.latest_step(), state
+
+
+def _assert_bit_identical(state_a, state_b):
+  la, lb = jax.tree_util.tree_leaves(state_a), jax.tree_util.tree_leaves(state_b)
+  assert len(la) == len(lb)
+  for x, y in zip(la, lb):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_resume_after_crash_is_bit_identical(tmp_path, image_path, monkeypatch):
+  config = tiny_config(image_path, train__num_steps=120, train__batch_size=256,
+                       train__checkpoint_every=40, train__log_every=40)
+  train.train_and_evaluate(config, str(tmp_path / "straight"))
+  # Crash right after the step-80 checkpoint has been written.
+  real_save = checkpoints.Checkpointer.save
+
+  def save_then_crash(self, step, state, meta):
+    real_save(self, step, state, meta)
+    if step == 80:
+      raise RuntimeError("simulated crash")
+
+  monkeypatch.setattr(checkpoints.Checkpointer, "save", save_then_crash)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  monkeypatch.setattr(checkpoints.Checkpointer, "save", real_save)
+  train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  step_a, a = _final_params(str(tmp_path / "straight"))
+  step_b, b = _final_params(str(tmp_path / "resumed"))
+  assert step_a == step_b == 120
+  _assert_bit_identical(a, b)
+  rows = outputs.read_jsonl(str(tmp_path / "resumed" / "metrics.jsonl"))
+  assert [r["step"] for r in rows] == [0, 40, 80, 120]  # no duplicated or missing rows
+
+
+def test_killed_run_resumes_to_identical_parameters(tmp_path, image_path):
+  """SIGKILL a real run mid-way (no chance to clean up), re-run the same command, compare."""
+  flags = tiny_flags(image_path, train__num_steps=6000, train__batch_size=256,
+                     train__checkpoint_every=500, train__log_every=500)
+  cmd = [sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py", *flags]
+  ckdir = tmp_path / "killed" / "checkpoints"
+  for attempt in range(3):
+    proc = subprocess.Popen(cmd + [f"--workdir={tmp_path / 'killed'}"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+      if ckdir.exists() and any(p.name.isdigit() for p in ckdir.iterdir()):
+        break
+      time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    latest = checkpoints.Checkpointer(str(ckdir), 2).latest_step()
+    if latest is not None and latest < 6000:
+      break
+  assert latest is not None and latest < 6000, "the run finished before it could be killed"
+  resumed = subprocess.run(cmd + [f"--workdir={tmp_path / 'killed'}"], cwd=ROOT, capture_output=True,
+                           text=True)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert "Resuming" in resumed.stderr
+  straight = subprocess.run(cmd + [f"--workdir={tmp_path / 'straight'}"], cwd=ROOT,
+                            capture_output=True, text=True)
+  assert straight.returncode == 0, straight.stderr[-2000:]
+  _assert_bit_identical(_final_params(str(tmp_path / "straight"))[1],
+                        _final_params(str(tmp_path / "killed"))[1])
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, image_path):
+  config = tiny_config(image_path, train__num_steps=50, train__learning_rate=1e30,
+                       train__log_every=1, train__checkpoint_every=1, train__schedule="constant")
+  with pytest.raises(UserError, match=r"loss became .* checkpoint \(step \d+\) is kept"):
+    train.train_and_evaluate(config, str(tmp_path))
+  step, state = _final_params(str(tmp_path))
+  assert step is not None and step < 50
+  assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(state.params))
+
+
+def test_multi_device_matches_single_device(tmp_path, image_path):
+  """8 simulated CPU devices (pixels sharded, parameters replicated) give the 1-device losses."""
+  losses = {}
+  for devices in (1, 8):
+    env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    for batch in (0, 256):
+      workdir = tmp_path / f"d{devices}b{batch}"
+      proc = subprocess.run(
+          [sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py",
+           f"--workdir={workdir}", *tiny_flags(image_path, train__num_steps=40, train__log_every=10,
+                                               train__batch_size=batch, train__microbatch=64)],
+          cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, **env))
+      assert proc.returncode == 0, proc.stderr[-2000:]
+      assert json.load(open(workdir / "summary.json"))["devices"] == devices
+      rows = outputs.read_jsonl(str(workdir / "metrics.jsonl"))
+      losses[devices, batch] = np.array([r["loss"] for r in rows[1:]] + [rows[-1]["psnr"]])
+  for batch in (0, 256):
+    np.testing.assert_allclose(losses[8, batch], losses[1, batch], rtol=1e-4)
