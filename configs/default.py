@@ -20,6 +20,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.height = 256  # Resize to this many rows (0 = native; 0 in one of height/width keeps aspect).
   config.data.width = 256  # Resize to this many columns (0 = native).
   config.data.max_pixels = 4096 * 4096  # Refuse larger images (memory guard); raise it deliberately.
+  config.data.blend_source = ""  # Poisson blending: image whose gradients are pasted inside the mask.
+  config.data.blend_mask = "ellipse"  # Blend region: "ellipse" (centred) or a mask image path (white = in).
+  config.data.blend_mode = "replace"  # replace: source gradients inside; mixed: the stronger of the two.
 
   config.model = ml_collections.ConfigDict()
   config.model.kind = "siren"  # Model family.
@@ -32,6 +35,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 2000  # Optimiser steps.
+  config.train.supervision = "values"  # values | gradient | laplacian | a mix like "values:1,gradient:0.01".
+  config.train.gradient_method = "auto"  # Input-gradient route: auto | reverse | forward | propagate.
+  config.train.laplacian_method = "auto"  # Laplacian route: auto | forward | propagate.
   config.train.batch_size = 16384  # Random pixels per step (0 = the full image every step).
   config.train.microbatch = -1  # Pixels per gradient-accumulation chunk; -1 = auto (2048 on CPU, where
   #                               cache-sized chunks are ~1.4x faster; whole batch on accelerators), 0 = off.

@@ -2,6 +2,7 @@
 input in one ``error: ...`` line and a non-zero exit, and compact progress logging."""
 
 import logging as std_logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -25,7 +26,9 @@ def parse_flags(argv: Sequence[str]):
     return flags.FLAGS(argv)
   except flags.Error as e:
     _fail(str(e))
-  except (FileNotFoundError, OSError, KeyError, ValueError, TypeError, AttributeError) as e:
+  except (KeyError, AttributeError) as e:
+    _fail(f"unknown config field {e} in a --config.* override (see configs/default.py for the fields)")
+  except (OSError, ValueError, TypeError) as e:
     _fail(f"{type(e).__name__}: {e}")
 
 
@@ -40,8 +43,20 @@ def run(main: Callable, required: Sequence[str] = ()) -> None:
 
   def wrapped(argv):
     for name in required:
-      if flags.FLAGS[name].value is None:
+      try:
+        value = getattr(flags.FLAGS, name)  # config files load lazily: load them here, guarded
+        if hasattr(value, "keys"):  # a config that failed to load raises on first attribute access
+          value.keys()
+      except (flags.Error, OSError, SyntaxError, ImportError, KeyError, ValueError, TypeError,
+              AttributeError) as e:
+        path = getattr(flags.FLAGS[name], "config_filename", None)
+        if path and not os.path.exists(path.split(":")[0]):
+          _fail(f"--{name}: config file not found: {path}")
+        _fail(f"--{name}: {e}")
+      if value is None:
         _fail(f"--{name} is required")
+    # JAX logs its (expected) failure to find a TPU at INFO on every start.
+    std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
     handler = logging.get_absl_handler()
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logging.set_verbosity(logging.INFO)

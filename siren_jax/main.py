@@ -5,10 +5,11 @@
 Re-running the same command on the same workdir resumes from its last checkpoint.
 """
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from siren_jax import cli, train
+from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
@@ -18,7 +19,7 @@ flags.DEFINE_string("workdir", None, "Directory for outputs and checkpoints (cre
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.info("JAX devices: %s", cli.describe_devices())
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 

@@ -147,3 +147,53 @@ def write_curves(path: str, rows: List[dict], title: str = "") -> None:
     fig.suptitle(title)
   fig.tight_layout()
   save_figure(fig, path)
+
+
+def _show(ax, img, title, cmap="gray", vmin=0.0, vmax=1.0):
+  img = np.asarray(img)
+  if img.ndim == 3 and img.shape[-1] == 1:
+    img = img[..., 0]
+  if img.ndim == 3 and cmap != "gray":
+    img = img.mean(-1)
+  im = ax.imshow(np.clip(img, vmin, vmax) if cmap == "gray" else img, cmap=cmap, vmin=vmin,
+                 vmax=vmax, interpolation="nearest")
+  ax.set_title(title, fontsize=9)
+  ax.set_axis_off()
+  return im
+
+
+def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_ref, lap_fit) -> None:
+  """2x3 panel: image / gradient magnitude / Laplacian, ground truth (top) vs the fit (bottom).
+  Derivatives are per unit of the [-1, 1] coordinate; both rows share each column's colour scale."""
+  plt = _pyplot()
+  h, w = np.asarray(image01).shape[:2]
+  scale = 3.2 / max(h, w)
+  fig, axes = plt.subplots(2, 3, figsize=(3 * w * scale + 1.8, 2 * h * scale + 0.8))
+  gmax = max(float(np.percentile(grad_ref, 99.5)), 1e-6)
+  lmax = max(float(np.percentile(np.abs(lap_ref), 99.0)), 1e-6)
+  for row, (img, g, lap, label) in enumerate([(image01, grad_ref, lap_ref, "image"),
+                                              (fit01, grad_fit, lap_fit, "fit")]):
+    _show(axes[row, 0], img, f"{label}")
+    gi = _show(axes[row, 1], np.asarray(g).mean(-1), f"{label} |gradient| (Sobel)" if row == 0
+               else "fit |gradient|", cmap="magma", vmin=0.0, vmax=gmax)
+    li = _show(axes[row, 2], np.asarray(lap).mean(-1), f"{label} Laplacian (5-point)" if row == 0
+               else "fit Laplacian", cmap="RdBu_r", vmin=-lmax, vmax=lmax)
+    fig.colorbar(gi, ax=axes[row, 1], fraction=0.046, pad=0.04)
+    fig.colorbar(li, ax=axes[row, 2], fraction=0.046, pad=0.04)
+  fig.tight_layout()
+  save_figure(fig, path)
+
+
+def write_blend_panel(path: str, blend: dict, result01) -> None:
+  """Poisson blending: background, source with the mask outline, naive paste, SIREN blend."""
+  plt = _pyplot()
+  h, w = blend["mask"].shape
+  scale = 3.2 / max(h, w)
+  fig, axes = plt.subplots(1, 4, figsize=(4 * w * scale + 0.8, h * scale + 0.7))
+  _show(axes[0], blend["background"], "background")
+  _show(axes[1], blend["source"], "source (mask outlined)")
+  axes[1].contour(blend["mask"].astype(float), levels=[0.5], colors="yellow", linewidths=1)
+  _show(axes[2], blend["naive"], "copy-paste")
+  _show(axes[3], result01, "SIREN fit to blended gradients")
+  fig.tight_layout()
+  save_figure(fig, path)

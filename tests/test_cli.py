@@ -62,6 +62,8 @@ BAD = [
     ("lr negative", {"train__learning_rate": -1e-3}, "learning_rate must be > 0"),
     ("batch too large", {"train__batch_size": 100000}, "larger than the image"),
     ("wrong type", {"model__width": "wide"}, "width"),
+    ("bad supervision", {"train__supervision": "edges"}, "unknown term 'edges'"),
+    ("blend needs gradient", {"data__blend_source": "camera"}, "needs train.supervision=gradient"),
 ]
 
 
@@ -71,8 +73,8 @@ def test_bad_input_is_one_line_and_loses_nothing(finished_workdir, name, overrid
   files = _bad_files(d)
   before = _snapshot(workdir)
   overrides = {k: (v.format(**files) if isinstance(v, str) else v) for k, v in overrides.items()}
-  flags = tiny_flags(img, train__num_steps=20, train__log_every=10, train__checkpoint_every=10,
-                     **overrides)
+  flags = tiny_flags(img, **{"train__num_steps": 20, "train__log_every": 10,
+                             "train__checkpoint_every": 10, **overrides})
   proc = run_main(workdir, *flags)
   assert proc.returncode != 0, name
   lines = [l for l in proc.stderr.splitlines() if l.strip() and "libtpu" not in l and "tpu" not in l]

@@ -26,20 +26,27 @@ def test_chunks_round_trip_with_padding():
     np.testing.assert_array_equal(train.from_chunks(chunks, devices, 20), x)
 
 
-def test_microbatched_gradient_equals_whole_batch_gradient():
+@pytest.mark.parametrize("terms", [{"values": 1.0}, {"gradient": 1.0},
+                                   {"values": 1.0, "gradient": 0.1, "laplacian": 1e-3}])
+def test_microbatched_gradient_equals_whole_batch_gradient(terms):
   model = models.Siren(width=32, depth=2, out_features=3)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
-  coords = jax.random.uniform(jax.random.PRNGKey(1), (1000, 2), minval=-1, maxval=1)
-  targets = jax.random.uniform(jax.random.PRNGKey(2), (1000, 3), minval=-1, maxval=1)
-  weights = jnp.ones((1000,)).at[-7:].set(0.0)  # padding pixels must not count
-  whole = train.loss_and_grad(model.apply, params, coords, targets, weights, 0, None)
-  chunked = train.loss_and_grad(model.apply, params, coords, targets, weights, 96, None)
+  n = 1000
+  keys = jax.random.split(jax.random.PRNGKey(1), 4)
+  batch = {"coords": jax.random.uniform(keys[0], (n, 2), minval=-1, maxval=1),
+           "values": jax.random.uniform(keys[1], (n, 3), minval=-1, maxval=1),
+           "gradient": jax.random.normal(keys[2], (n, 3, 2)),
+           "laplacian": jax.random.normal(keys[3], (n, 3)),
+           "weights": jnp.ones((n,)).at[-7:].set(0.0)}  # padding pixels must not count
+  sse = train.make_sse_fn(model, terms, "reverse", "propagate")
+  whole = train.loss_and_grad(sse, params, batch, 0, None)
+  chunked = train.loss_and_grad(sse, params, batch, 96, None)
   np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5)
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-7),
-                         chunked[1], whole[1])
-  # And the loss is the plain MSE over the 993 real pixels.
-  pred = model.apply(params, coords)[:-7]
-  np.testing.assert_allclose(whole[0], jnp.mean((pred - targets[:-7]) ** 2), rtol=1e-5)
+                         (chunked[1], chunked[2]), (whole[1], whole[2]))
+  if terms == {"values": 1.0}:  # the loss is the plain MSE over the 993 real pixels
+    pred = model.apply(params, batch["coords"])[:-7]
+    np.testing.assert_allclose(whole[0], jnp.mean((pred - batch["values"][:-7]) ** 2), rtol=1e-5)
 
 
 def test_schedules(tmp_path):

@@ -1,0 +1,123 @@
+"""Derivative targets, supervision parsing, evaluation protocols and derivative-supervised fits."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from siren_jax import data, derivatives, models, supervision, targets, train
+from siren_jax.errors import UserError
+from conftest import smooth_image, tiny_config
+
+
+def _analytic(h, w, a=2.0, b=3.0):
+  """f = sin(a x) cos(b y) on the pixel-centre grid, with its exact gradient and Laplacian."""
+  y, x = np.meshgrid(data.pixel_centres(h).astype(np.float64), data.pixel_centres(w).astype(np.float64),
+                     indexing="ij")
+  f = np.sin(a * x) * np.cos(b * y)
+  grad = np.stack([-b * np.sin(a * x) * np.sin(b * y), a * np.cos(a * x) * np.cos(b * y)], -1)
+  lap = -(a ** 2 + b ** 2) * f
+  return f[..., None], grad[:, :, None, :], lap[..., None]
+
+
+def test_targets_are_per_unit_coordinate():
+  f, grad, lap = _analytic(128, 96)
+  g = targets.image_gradient(f)
+  lp = targets.image_laplacian(f)
+  inner = (slice(2, -2), slice(2, -2))
+  # Sobel smoothing and finite differences err at O(h^2): ~1e-3 relative here. A per-pixel (instead of
+  # per-coordinate) scale would be off by 48-64x, the official code's fixed factors by 10x or more.
+  np.testing.assert_allclose(g[inner], grad[inner], atol=0.01 * np.abs(grad).max())
+  np.testing.assert_allclose(lp[inner], lap[inner], atol=0.01 * np.abs(lap).max())
+
+
+def test_fitted_network_derivatives_match_target_scale(tmp_path):
+  """Fit the analytic image by values only; its network derivatives land on the targets' scale."""
+  f, _, _ = _analytic(48, 48, a=1.5, b=2.0)
+  path = str(tmp_path / "analytic.png")
+  Image.fromarray(np.round((f[..., 0] + 1) / 2 * 65535).astype(np.uint16)).save(path)
+  config = tiny_config(path, train__num_steps=400, train__log_every=400, train__checkpoint_every=400,
+                       model__omega_0=10.0)
+  train.train_and_evaluate(config, str(tmp_path / "run"))
+  from siren_jax import checkpoints
+  model = models.build_model(config.model, out_features=1)
+  like = train.create_train_state(jax.random.PRNGKey(0), model, config)
+  state, _ = checkpoints.Checkpointer(str(tmp_path / "run" / "checkpoints"), 2).restore_latest(like)
+  coords = data.grid_coords(48, 48)
+  _, g_net = derivatives.gradient(model, state.params, coords, "reverse")
+  _, l_net = derivatives.laplacian(model, state.params, coords, "propagate")
+  img = data.to_signed(data.load_image(path).pixels)
+  g_tgt = targets.image_gradient(img).reshape(-1, 1, 2)
+  l_tgt = targets.image_laplacian(img).reshape(-1, 1)
+  inner = (data.grid_coords(48, 48) ** 2).max(-1) < 0.85 ** 2
+  for net, tgt in ((g_net, g_tgt), (l_net, l_tgt)):
+    net, tgt = np.asarray(net)[inner].ravel(), tgt[inner].ravel()
+    ratio = np.dot(net, tgt) / np.dot(tgt, tgt)  # least-squares scale between the two
+    assert 0.9 < ratio < 1.1, ratio
+    assert np.corrcoef(net, tgt)[0, 1] > 0.95
+
+
+def test_parse_supervision():
+  assert supervision.parse("values") == {"values": 1.0}
+  assert supervision.parse("values:1, gradient:0.01") == {"values": 1.0, "gradient": 0.01}
+  assert supervision.parse("laplacian:2,values:0") == {"laplacian": 2.0}
+  for bad in ("edges", "values:x", "values:-1", "values:0", ""):
+    with pytest.raises(UserError):
+      supervision.parse(bad)
+  assert supervision.headline_protocol({"values": 1, "gradient": 1}) == "psnr"
+  assert supervision.headline_protocol({"gradient": 1}) == "psnr_offset"
+  assert supervision.headline_protocol({"laplacian": 1}) == "psnr_affine"
+
+
+def test_protocols_remove_exactly_what_they_claim():
+  target = smooth_image(20, 30, 2)
+  y, x = np.meshgrid(np.linspace(-1, 1, 20), np.linspace(-1, 1, 30), indexing="ij")
+  shifted = target - 0.1
+  tilted = target + (0.05 + 0.1 * y - 0.07 * x)[..., None]
+  scaled = 0.5 * target + 0.2
+  r = supervision.evaluate(shifted, target)
+  assert r["psnr_offset"] > 100 and r["psnr"] < 25
+  r = supervision.evaluate(tilted, target)
+  assert r["psnr_affine"] > 100 and r["psnr_offset"] < 40
+  r = supervision.evaluate(scaled, target)
+  assert r["psnr_scale_offset"] > 100 and r["psnr_offset"] < 40
+
+
+@pytest.mark.parametrize("spec,protocol,min_db", [("gradient", "psnr_offset", 24.0),
+                                                  ("laplacian", "psnr_affine", 15.0),
+                                                  ("values:1,gradient:0.001", "psnr", 24.0)])
+def test_derivative_supervised_fit(tmp_path, image_path, spec, protocol, min_db):
+  config = tiny_config(image_path, train__supervision=spec, train__num_steps=300,
+                       train__log_every=100, train__checkpoint_every=300, model__omega_0=10.0)
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["psnr_protocol"] == protocol
+  assert summary["psnr"] == summary[protocol] > min_db, summary
+  for key in ("psnr", "psnr_offset", "psnr_affine", "psnr_scale_offset"):
+    assert key in summary
+  assert Image.open(tmp_path / "derivatives.png").size[0] > 300
+
+
+def test_poisson_blend_runs_with_builtin_images(tmp_path):
+  config = tiny_config("camera", train__supervision="gradient", train__num_steps=200,
+                       train__log_every=100, train__checkpoint_every=200, data__height=32,
+                       data__width=32)
+  config.data.blend_source = "astronaut"
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["channels"] == 3  # grey background promoted to match the colour source
+  assert summary["psnr_protocol"] == "psnr_outside_mask" and summary["psnr"] > 15
+  assert Image.open(tmp_path / "blend.png").size[0] > 300
+  assert json.load(open(tmp_path / "summary.json"))["psnr_outside_mask"] == summary["psnr"]
+
+
+def test_blended_gradient_modes():
+  bg = np.zeros((8, 8, 1))
+  src = np.tile(np.linspace(-1, 1, 8)[None, :, None], (8, 1, 1))
+  mask = np.zeros((8, 8), bool)
+  mask[2:6, 2:6] = True
+  g = targets.blended_gradient(bg, src, mask, "replace")
+  assert np.all(g[~mask] == 0) and np.all(g[mask][..., 1] > 0)
+  g = targets.blended_gradient(src, bg, mask, "mixed")  # background stronger everywhere: kept
+  np.testing.assert_array_equal(g, targets.image_gradient(src))
