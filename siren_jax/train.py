@@ -412,6 +412,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
     summary["psnr"] = protocols[protocol]
     shown = np.clip(supervision.aligned(pred01, fit.reference01, protocol), 0.0, 1.0)
   outputs.write_png(os.path.join(workdir, "reconstruction.png"), shown)
+  outputs.write_png(os.path.join(workdir, "original.png"), fit.reference01)
   outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
   outputs.write_curves(os.path.join(workdir, "curves.png"), rows,
                        title=f"{fit.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
