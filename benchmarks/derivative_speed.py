@@ -58,13 +58,14 @@ def main(_):
   results = {}
   for name, terms, gm, lm in cases:
     state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-    step = train.make_train_step(train.make_sse_fn(model, terms, gm, lm), 0, micro, mesh)
-    state, m = step(state, dataset.arrays, perm)  # compile + warm up
+    step = train.make_train_step(model, terms, gm, lm, 0, micro, mesh)
+    hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
+    state, m = step(state, hyper, dataset.arrays, perm)  # compile + warm up
     jax.block_until_ready(m["loss"])
     times = []
     for _ in range(_REPEATS.value):
       t0 = time.perf_counter()
-      state, m = step(state, dataset.arrays, perm)
+      state, m = step(state, hyper, dataset.arrays, perm)
       jax.block_until_ready(m["loss"])
       times.append(time.perf_counter() - t0)
     results[name] = {"ms_per_step": round(float(np.median(times)) * 1e3, 1)}

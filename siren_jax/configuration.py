@@ -25,6 +25,8 @@ def validate(config) -> None:
     if value is not None:
       _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
                f"model.{name} must be > 0, got {value}")
+  from siren_jax.models import KINDS  # pylint: disable=g-import-not-at-top
+  _require(m.kind in KINDS, f"model.kind must be one of {KINDS}, got {m.kind!r}")
   _require(m.sine in ("fast", "xla"), f"model.sine must be 'fast' or 'xla', got {m.sine!r}")
   _require(m.width >= 1, f"model.width must be >= 1, got {m.width}")
   _require(m.depth >= 1, f"model.depth must be >= 1, got {m.depth}")
@@ -59,12 +61,12 @@ def validate_for_image(config, height: int, width: int, num_devices: int) -> Non
            f"train.batch_size={b} must be a multiple of the {num_devices} devices it is sharded over")
 
 
-def _flatten(d, prefix=""):
+def flatten(d, prefix=""):
   out = {}
   for k, v in d.items():
     key = f"{prefix}{k}"
     if isinstance(v, dict):
-      out.update(_flatten(v, key + "."))
+      out.update(flatten(v, key + "."))
     else:
       out[key] = v
   return out
@@ -77,7 +79,7 @@ def to_dict(config) -> dict:
 
 def check_resumable(saved: dict, current: dict) -> None:
   """Refuses to resume a workdir whose run used a different config (it would silently mix two runs)."""
-  a, b = _flatten(saved), _flatten(current)
+  a, b = flatten(saved), flatten(current)
   for key in sorted(set(a) | set(b)):
     if key in RESUMABLE_CHANGES:
       continue

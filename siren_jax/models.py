@@ -22,6 +22,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from siren_jax.sincos import fast_sin
@@ -87,19 +88,103 @@ class Siren(nn.Module):
                     bias_init=torch_bias_init(fan_in), name="output")(h)
 
 
-def build_model(model_config, out_features: int) -> nn.Module:
+# Baselines (paper Sec. 3, Tancik et al. 2020), each with its authors' initialisation:
+#   relu     ReLU MLP, He (Kaiming) normal fan-in weights: the official SIREN code's ReLU baseline.
+#   tanh     tanh MLP, Xavier (Glorot) normal weights: the official SIREN code's tanh baseline.
+#   relu_pe  NeRF positional encoding [x, sin(2^k pi x), cos(2^k pi x)], k < L, then a ReLU MLP with
+#            Glorot uniform weights (NeRF's TensorFlow default). L = 0 picks the official SIREN code's
+#            Nyquist rule: floor(log2(min(H, W) / 4)).
+#   rff      Gaussian random Fourier features [cos(2 pi B x), sin(2 pi B x)], B ~ N(0, sigma^2) fixed
+#            (a "constants" collection, never trained), then a ReLU MLP with Glorot normal weights
+#            (the stax default in Tancik et al.'s code).
+# Baseline biases are zero, as in those codebases' defaults for these inits.
+_INITS = {"he_normal": nn.initializers.he_normal(), "xavier_normal": nn.initializers.xavier_normal(),
+          "glorot_uniform": nn.initializers.glorot_uniform(), "glorot_normal": nn.initializers.glorot_normal()}
+_ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh}
+KINDS = ("siren", "relu", "tanh", "relu_pe", "rff")
+
+
+class PositionalEncoding(nn.Module):
+  """NeRF-style encoding of coordinates in [-1, 1]: [x, sin(2^k pi x), cos(2^k pi x)] for k < L."""
+  num_frequencies: int
+
+  def __call__(self, x):
+    freqs = (2.0 ** jnp.arange(self.num_frequencies)) * jnp.pi
+    xf = x[..., :, None] * freqs  # (..., D, L)
+    enc = jnp.concatenate([jnp.sin(xf), jnp.cos(xf)], axis=-1).reshape(*x.shape[:-1], -1)
+    return jnp.concatenate([x, enc], axis=-1)
+
+
+class RandomFourierFeatures(nn.Module):
+  """Gaussian Fourier feature mapping (Tancik et al. 2020): B ~ N(0, scale^2), fixed at init."""
+  num_features: int
+  scale: float
+
+  @nn.compact
+  def __call__(self, x):
+    b = self.variable("constants", "B", lambda: self.scale * jax.random.normal(
+        self.make_rng("params"), (x.shape[-1], self.num_features)))
+    proj = 2.0 * jnp.pi * x @ jax.lax.stop_gradient(b.value)
+    return jnp.concatenate([jnp.cos(proj), jnp.sin(proj)], axis=-1)
+
+
+class MLP(nn.Module):
+  """A baseline MLP with the same layer count as ``Siren``: an input layer, ``depth`` hidden layers of
+  ``width``, a linear output; optionally after a coordinate encoding."""
+  width: int = 256
+  depth: int = 3
+  out_features: int = 1
+  activation: str = "relu"
+  kernel_init: str = "he_normal"
+  encoding: str = "none"  # none | pe | rff
+  pe_frequencies: int = 6
+  rff_features: int = 256
+  rff_scale: float = 10.0
+
+  @nn.compact
+  def __call__(self, coords):
+    h = coords
+    if self.encoding == "pe":
+      h = PositionalEncoding(self.pe_frequencies)(h)
+    elif self.encoding == "rff":
+      h = RandomFourierFeatures(self.rff_features, self.rff_scale)(h)
+    act, init = _ACTIVATIONS[self.activation], _INITS[self.kernel_init]
+    for i in range(self.depth + 1):
+      h = act(nn.Dense(self.width, kernel_init=init, name=f"layer_{i}")(h))
+    return nn.Dense(self.out_features, kernel_init=init, name="output")(h)
+
+
+def nyquist_frequencies(height: int, width: int) -> int:
+  """The official SIREN code's PE rule: log2 of the Nyquist rate of the shorter side."""
+  return max(1, int(np.floor(np.log2(min(height, width) / 4.0))))
+
+
+def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.Module:
   """The model a config describes (``model.omega_0`` sets both omega_0s unless one is given)."""
   kind = model_config.kind
+  w, d = model_config.width, model_config.depth
   if kind == "siren":
     first = model_config.get("first_omega_0") or model_config.omega_0
     hidden = model_config.get("hidden_omega_0") or model_config.omega_0
-    return Siren(width=model_config.width, depth=model_config.depth, out_features=out_features,
-                 first_omega_0=float(first), hidden_omega_0=float(hidden), sine=model_config.sine)
+    return Siren(width=w, depth=d, out_features=out_features, first_omega_0=float(first),
+                 hidden_omega_0=float(hidden), sine=model_config.sine)
+  if kind == "relu":
+    return MLP(w, d, out_features, "relu", "he_normal")
+  if kind == "tanh":
+    return MLP(w, d, out_features, "tanh", "xavier_normal")
+  if kind == "relu_pe":
+    freqs = model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])
+    return MLP(w, d, out_features, "relu", "glorot_uniform", encoding="pe", pe_frequencies=freqs)
+  if kind == "rff":
+    return MLP(w, d, out_features, "relu", "glorot_normal", encoding="rff",
+               rff_features=model_config.rff_features, rff_scale=float(model_config.rff_scale))
   raise ValueError(f"unknown model.kind {kind!r}")
 
 
-def num_params(params) -> int:
-  return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+def num_params(variables) -> int:
+  """Trainable parameters (the "params" collection; fixed Fourier matrices are not counted)."""
+  tree = variables["params"] if isinstance(variables, dict) and "params" in variables else variables
+  return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))
 
 
 def pre_activations(model: Siren, params, coords) -> list:

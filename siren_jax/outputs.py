@@ -197,3 +197,50 @@ def write_blend_panel(path: str, blend: dict, result01) -> None:
   _show(axes[3], result01, "SIREN fit to blended gradients")
   fig.tight_layout()
   save_figure(fig, path)
+
+
+def write_sweep_plots(workdir: str, axes, results) -> None:
+  """heatmap.png (two swept axes) or psnr.png (one), and curves.png: every point's PSNR vs step."""
+  plt = _pyplot()
+  fields = [f for f, _ in axes]
+  psnr = {tuple(r[f] for f in fields): (r["psnr"] if r["status"] == "done" else float("nan"))
+          for r in results}
+  if len(axes) == 1:
+    (field, values), = axes
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(len(values)), [psnr[(v,)] for v in values], "o-")
+    ax.set_xticks(range(len(values)), [str(v) for v in values])
+    ax.set_xlabel(field)
+    ax.set_ylabel("final PSNR (dB)")
+    ax.grid(True, alpha=0.3)
+    save_figure(fig, os.path.join(workdir, "psnr.png"))
+  elif len(axes) == 2:
+    (f0, v0), (f1, v1) = axes
+    grid = np.array([[psnr[(a, b)] for b in v1] for a in v0], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 * len(v1) + 2.5, 0.8 * len(v0) + 1.8))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(v1)), [str(v) for v in v1])
+    ax.set_yticks(range(len(v0)), [str(v) for v in v0])
+    ax.set_xlabel(f1)
+    ax.set_ylabel(f0)
+    finite = grid[np.isfinite(grid)]
+    mid = float(finite.mean()) if finite.size else 0.0
+    for i in range(len(v0)):
+      for j in range(len(v1)):
+        text = "diverged" if not np.isfinite(grid[i, j]) else f"{grid[i, j]:.1f}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if not np.isfinite(grid[i, j]) or grid[i, j] < mid else "black")
+    fig.colorbar(im, ax=ax, label="final PSNR (dB)")
+    save_figure(fig, os.path.join(workdir, "heatmap.png"))
+  fig, ax = plt.subplots(figsize=(8, 5))
+  for r in results:
+    rows = read_jsonl(os.path.join(workdir, r["point"], "metrics.jsonl"))
+    rows = [row for row in rows if row.get("step", 0) > 0]
+    if rows:
+      ax.plot([row["step"] for row in rows], [float(row["psnr"]) for row in rows], label=r["point"])
+  ax.set_xlabel("step")
+  ax.set_ylabel("PSNR (dB)")
+  ax.grid(True, alpha=0.3)
+  if len(results) <= 20:
+    ax.legend(fontsize=7, ncol=2)
+  save_figure(fig, os.path.join(workdir, "curves.png"))

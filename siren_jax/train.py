@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +30,17 @@ from siren_jax.errors import UserError
 TrainState = train_state.TrainState
 
 
-def make_lr_schedule(t) -> optax.Schedule:
+# Config fields that change no array shape: points of a sweep that differ only in these train together as
+# one vmapped program (siren_jax.sweep). Each enters the step as a traced value (see ``hyperparams``).
+VMAPPABLE_FIELDS = ("seed", "train.learning_rate", "model.omega_0", "model.first_omega_0",
+                    "model.hidden_omega_0")
+
+
+def make_lr_schedule(t, peak: Optional[float] = None) -> optax.Schedule:
   """Learning rate against step: linear warm-up, then constant, cosine or exponential decay to
-  ``final_lr_fraction * learning_rate`` at ``num_steps``."""
-  lr, warm, total = t.learning_rate, t.warmup_steps, max(t.num_steps, 1)
+  ``final_lr_fraction * peak`` at ``num_steps`` (peak defaults to ``learning_rate``)."""
+  lr = t.learning_rate if peak is None else peak
+  warm, total = t.warmup_steps, max(t.num_steps, 1)
   decay_steps = max(total - warm, 1)
   if t.schedule == "constant":
     main = optax.constant_schedule(lr)
@@ -48,10 +55,35 @@ def make_lr_schedule(t) -> optax.Schedule:
   return optax.join_schedules([optax.linear_schedule(lr / warm, lr, warm), main], [warm])
 
 
-def create_train_state(rng: jax.Array, model, config, in_features: int = 2) -> TrainState:
-  params = model.init(rng, jnp.zeros((1, in_features), jnp.float32))
-  tx = optax.adam(make_lr_schedule(config.train))
-  return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+def make_optimizer(t) -> optax.GradientTransformation:
+  """Adam times the schedule's *shape* (peak 1). The step multiplies by the point's peak learning rate,
+  a traced value, so points with different learning rates share one compiled program."""
+  return optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(make_lr_schedule(t, peak=1.0)))
+
+
+def hyperparams(config) -> Dict[str, float]:
+  """The per-point values a step takes as inputs rather than constants (see VMAPPABLE_FIELDS)."""
+  m = config.model
+  return {"lr": float(config.train.learning_rate),
+          "first_omega": float(m.get("first_omega_0") or m.omega_0),
+          "hidden_omega": float(m.get("hidden_omega_0") or m.omega_0)}
+
+
+def model_with(model, hyper):
+  """``model`` with the omegas of ``hyper`` (Python floats or traced scalars); other families as-is."""
+  if isinstance(model, models.Siren):
+    return model.clone(first_omega_0=hyper["first_omega"], hidden_omega_0=hyper["hidden_omega"])
+  return model
+
+
+def create_train_state(rng: jax.Array, model, config, in_features: int = 2,
+                       tx: Optional[optax.GradientTransformation] = None) -> TrainState:
+  """Initial state. ``apply_fn`` is the given model's (the step rebinds the point's omegas), and
+  points of a sweep pass one shared ``tx`` so their states stack."""
+  point_model = model_with(model, hyperparams(config))  # hidden-layer init depends on omega_0
+  params = point_model.init(rng, jnp.zeros((1, in_features), jnp.float32))
+  return TrainState.create(apply_fn=model.apply, params=params,
+                           tx=tx if tx is not None else make_optimizer(config.train))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,22 +220,34 @@ def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, 
   return sse / total, scale(per_term), scale(grads)
 
 
-def make_train_step(sse_fn, batch_size: int, microbatch: int, mesh: Mesh) -> Callable:
-  """``train_step(state, arrays, perm) -> (state, metrics)``, jit-compiled with the state donated.
-  With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the
-  step's position in its epoch; with 0 it uses every pixel."""
+def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str,
+                    batch_size: int, microbatch: int, mesh: Mesh, num_points: int = 0) -> Callable:
+  """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
+
+  With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
+  position in its epoch; with 0 it uses every pixel. ``num_points`` > 0 vmaps the step over stacked
+  states, hyperparameters and permutations (a sweep's points trained together); the data is shared.
+  """
   batch_sharding = NamedSharding(mesh, P("data"))
 
-  def train_step(state: TrainState, arrays, perm):
+  def train_step(state: TrainState, hyper, arrays, perm):
     if batch_size:
       pos = state.step % (perm.shape[0] // batch_size)
       idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
-      arrays = jax.lax.with_sharding_constraint(
-          jax.tree_util.tree_map(lambda a: a[idx], arrays), batch_sharding)
-    loss, per_term, grads = loss_and_grad(sse_fn, state.params, arrays, microbatch, mesh)
-    return state.apply_gradients(grads=grads), {"loss": loss, **{f"loss_{k}": v for k, v in per_term.items()}}
+      arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
+      if not num_points:
+        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
+    sse_fn = make_sse_fn(model_with(model, hyper), terms, gradient_method, laplacian_method)
+    # A vmapped sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap).
+    loss, per_term, grads = loss_and_grad(sse_fn, state.params, arrays, microbatch,
+                                          None if num_points else mesh)
+    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    params = jax.tree_util.tree_map(lambda p, u: p - hyper["lr"] * u, state.params, updates)
+    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return state, {"loss": loss, **{f"loss_{k}": v for k, v in per_term.items()}}
 
-  return jax.jit(train_step, donate_argnums=0)
+  step = jax.vmap(train_step, in_axes=(0, 0, None, 0)) if num_points else train_step
+  return jax.jit(step, donate_argnums=0)
 
 
 def make_renderer(fn: Callable, mesh: Optional[Mesh], chunk_size: int, microbatch: int) -> Callable:
@@ -271,86 +315,131 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
 
   Returns the summary (also written to ``workdir/summary.json``).
   """
-  configuration.validate(config)
-  fit = fit_data.prepare(config)
+  return train_points([config], [workdir])[0]
+
+
+def _stack(trees):
+  return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _index(tree, i):
+  return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[str, Any]]:
+  """Trains several points that differ only in VMAPPABLE_FIELDS as one vmapped program, each with its
+  own workdir, checkpoints and outputs exactly as a single run would write them. One point is a plain
+  run (no vmap). All points must resume from the same step. Returns their summaries.
+  """
+  k = len(configs)
+  for config in configs:
+    configuration.validate(config)
+  base = configs[0]
+  fit = fit_data.prepare(base)
   h, w, c = fit.shape
   mesh = make_mesh()
-  configuration.validate_for_image(config, h, w, mesh.size)
-  resolved = configuration.to_dict(config)
-  config_path = os.path.join(workdir, "config.json")
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      configuration.check_resumable(json.load(f), resolved)
-  os.makedirs(workdir, exist_ok=True)
-  outputs.write_json(config_path, resolved)
+  for config in configs:
+    configuration.validate_for_image(config, h, w, mesh.size)
+  for config, workdir in zip(configs, workdirs):
+    resolved = configuration.to_dict(config)
+    config_path = os.path.join(workdir, "config.json")
+    if os.path.exists(config_path):
+      with open(config_path) as f:
+        configuration.check_resumable(json.load(f), resolved)
+  for config, workdir in zip(configs, workdirs):
+    os.makedirs(workdir, exist_ok=True)
+    outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
 
-  model = models.build_model(config.model, out_features=c)
-  init_key, data_key = jax.random.split(jax.random.PRNGKey(config.seed))
-  t = config.train
+  t = base.train
+  model = models.build_model(base.model, out_features=c, image_shape=(h, w))
   batch_size = t.batch_size
   coords = fit.arrays["coords"]
   dataset = put_dataset(fit.arrays, mesh, full_batch=batch_size == 0)
   replicated = NamedSharding(mesh, P())
-  state = jax.device_put(create_train_state(init_key, model, config), replicated)
-  n_params = models.num_params(state.params)
-  schedule = make_lr_schedule(t)
+  hypers = [hyperparams(cfg) for cfg in configs]
+  keys = [jax.random.split(jax.random.PRNGKey(cfg.seed)) for cfg in configs]  # (init, data) per point
+  tx = make_optimizer(t)
+  states = [create_train_state(init_key, model, cfg, tx=tx) for cfg, (init_key, _) in zip(configs, keys)]
+  n_params = models.num_params(states[0].params)
+  schedules = [make_lr_schedule(cfg.train) for cfg in configs]
   protocol = supervision.headline_protocol(fit.terms)
 
-  ckpt = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), t.max_checkpoints)
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  restored = ckpt.restore_latest(state)
+  ckpts = [checkpoints.Checkpointer(os.path.join(wd, "checkpoints"), t.max_checkpoints)
+           for wd in workdirs]
+  metrics_paths = [os.path.join(wd, "metrics.jsonl") for wd in workdirs]
   train_seconds = elapsed_offset = 0.0
-  rows = []
-  if restored is not None:
-    state, meta = restored
-    state = jax.device_put(state, replicated)
-    train_seconds, elapsed_offset = meta["train_seconds"], meta["elapsed_s"]
-    rows = [r for r in outputs.read_jsonl(metrics_path) if r.get("step", 0) <= int(state.step)]
-    logging.info("Resuming %s from step %d (checkpoint in %s)", workdir, int(state.step), ckpt.directory)
-  outputs.write_jsonl(metrics_path, rows)
-  start_step = int(state.step)
+  rows = [[] for _ in range(k)]
+  for i in range(k):
+    restored = ckpts[i].restore_latest(states[i])
+    if restored is not None:
+      states[i], meta = restored
+      train_seconds, elapsed_offset = meta["train_seconds"], meta["elapsed_s"]
+      rows[i] = [r for r in outputs.read_jsonl(metrics_paths[i])
+                 if r.get("step", 0) <= int(states[i].step)]
+      logging.info("Resuming %s from step %d", workdirs[i], int(states[i].step))
+    outputs.write_jsonl(metrics_paths[i], rows[i])
+  start_steps = {int(st.step) for st in states}
+  if len(start_steps) != 1:
+    raise ValueError(f"points resume from different steps {sorted(start_steps)}; train them apart")
+  start_step = start_steps.pop()
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
   logging.info("Image %s (%s): %dx%d, %d channel(s); supervision %s; model %s width %d depth %d, "
-               "%d parameters; %d device(s); batch %s", fit.name, fit.source, w, h, c,
-               ",".join(f"{k}:{v:g}" for k, v in fit.terms.items()), config.model.kind,
-               config.model.width, config.model.depth, n_params, mesh.size,
-               batch_size or f"full ({h * w} pixels)")
+               "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, w, h, c,
+               ",".join(f"{name}:{v:g}" for name, v in fit.terms.items()), base.model.kind,
+               base.model.width, base.model.depth, n_params, mesh.size,
+               batch_size or f"full ({h * w} pixels)", f"; {k} points trained together" if k > 1 else "")
 
   microbatch = resolve_microbatch(t.microbatch)
-  sse_fn = make_sse_fn(model, fit.terms, grad_m, lap_m)
-  step_fn = make_train_step(sse_fn, batch_size, microbatch, mesh)
+  step_fn = make_train_step(model, fit.terms, grad_m, lap_m, batch_size, microbatch, mesh,
+                            num_points=k if k > 1 else 0)
   steps_per_epoch = (h * w) // batch_size if batch_size else 1
   epoch = start_step // steps_per_epoch
-  perm = (jax.device_put(epoch_permutation(data_key, epoch, h * w), replicated) if batch_size
-          else jnp.zeros((1,), jnp.int32))
-  t0 = time.perf_counter()
-  compiled = step_fn.lower(state, dataset.arrays, perm).compile()
-  compile_seconds = time.perf_counter() - t0
-  render = make_renderer(model.apply, mesh, config.eval.chunk_size, microbatch)
 
-  def evaluate(params):
-    """Unclipped [0, 1] reconstruction (H, W, C)."""
-    return data.to_unit(render(params, coords).reshape(h, w, c))
+  def permutations(epoch):
+    if not batch_size:
+      perms = [jnp.zeros((1,), jnp.int32)] * k
+    else:
+      perms = [epoch_permutation(data_key, epoch, h * w) for _, data_key in keys]
+    return jax.device_put(perms[0] if k == 1 else jnp.stack(perms), replicated)
+
+  to_device = lambda tree: jax.device_put(tree if k == 1 else _stack(tree), replicated)
+  state = to_device(states if k > 1 else states[0])
+  hyper = to_device([{n: jnp.float32(v) for n, v in hy.items()} for hy in hypers]
+                    if k > 1 else {n: jnp.float32(v) for n, v in hypers[0].items()})
+  perm = permutations(epoch)
+  t0 = time.perf_counter()
+  compiled = step_fn.lower(state, hyper, dataset.arrays, perm).compile()
+  compile_seconds = time.perf_counter() - t0
+  render = make_renderer(lambda ph, x: model_with(model, ph[1]).apply(ph[0], x), mesh,
+                         base.eval.chunk_size, microbatch)
+  point_state = (lambda st, i: st) if k == 1 else _index
+  point_hyper = [{n: jnp.float32(v) for n, v in hy.items()} for hy in hypers]
+
+  def evaluate(params, i):
+    """Point i's unclipped [0, 1] reconstruction (H, W, C)."""
+    return data.to_unit(render((params, point_hyper[i]), coords).reshape(h, w, c))
 
   def headline(pred01):
     if fit.blend is not None:
-      return blend_psnr_outside(pred01, fit.blend, config.eval.crop_border)
+      return blend_psnr_outside(pred01, fit.blend, base.eval.crop_border)
     return metrics.psnr(supervision.aligned(pred01, fit.reference01, protocol), fit.reference01,
-                        config.eval.crop_border)
+                        base.eval.crop_border)
 
-  def log_row(step, step_metrics, pred01, wall):
+  def log_row(i, step, step_metrics, pred01, wall):
     row = {"step": step, "loss": step_metrics.get("loss", float("nan")), "psnr": headline(pred01),
-           "lr": float(schedule(step - 1 if step else 0)), "train_seconds": round(train_seconds, 4),
+           "lr": float(schedules[i](step - 1 if step else 0)), "train_seconds": round(train_seconds, 4),
            "elapsed_s": round(wall, 4)}
-    row.update({k: v for k, v in step_metrics.items() if k != "loss"})
-    outputs.append_jsonl(metrics_path, row)
-    rows.append(row)
+    row.update({name: v for name, v in step_metrics.items() if name != "loss"})
+    outputs.append_jsonl(metrics_paths[i], row)
+    rows[i].append(row)
     return row
 
   wall_start = time.perf_counter() - elapsed_offset
   if start_step == 0:
-    log_row(0, {}, evaluate(state.params), 0.0)
+    for i in range(k):
+      log_row(i, 0, {}, evaluate(point_state(state, i).params, i), 0.0)
+  diverged = [None] * k  # the step at which a point of a sweep diverged
   step = start_step
   last_log_step, last_log_time = step, train_seconds
   interval_start = time.perf_counter()
@@ -358,54 +447,101 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
     while step < t.num_steps:
       if batch_size and step // steps_per_epoch != epoch:
         epoch = step // steps_per_epoch
-        perm = jax.device_put(epoch_permutation(data_key, epoch, h * w), replicated)
-      state, step_metrics = compiled(state, dataset.arrays, perm)
+        perm = permutations(epoch)
+      state, step_metrics = compiled(state, hyper, dataset.arrays, perm)
       step += 1
       log_now = step % t.log_every == 0 or step == t.num_steps
       ckpt_now = step % t.checkpoint_every == 0 or step == t.num_steps
       if not (log_now or ckpt_now):
         continue
-      step_metrics = {k: float(v) for k, v in step_metrics.items()}  # waits for the step
-      loss = step_metrics["loss"]
+      host_metrics = jax.device_get(step_metrics)  # waits for the step: the timing below is honest
       train_seconds += time.perf_counter() - interval_start
-      if not math.isfinite(loss):
-        raise UserError(f"loss became {loss} at step {step} (learning rate {float(schedule(step)):.3g} "
-                        f"too high?); the last good checkpoint (step {ckpt.latest_step()}) is kept")
+      per_point = [{name: float(np.reshape(v, -1)[i]) for name, v in host_metrics.items()}
+                   for i in range(k)]
+      for i in range(k):
+        loss = per_point[i]["loss"]
+        if diverged[i] is None and not math.isfinite(loss):
+          message = (f"loss became {loss} at step {step} (learning rate "
+                     f"{float(schedules[i](step)):.3g} too high?); the last good checkpoint (step "
+                     f"{ckpts[i].latest_step()}) is kept")
+          if k == 1:
+            raise UserError(message)
+          logging.warning("%s: %s", workdirs[i], message)
+          diverged[i] = step
+      live = [i for i in range(k) if diverged[i] is None]
       if log_now:
-        row = log_row(step, step_metrics, evaluate(state.params), time.perf_counter() - wall_start)
+        wall = time.perf_counter() - wall_start
+        psnrs = {i: log_row(i, step, per_point[i], evaluate(point_state(state, i).params, i), wall)["psnr"]
+                 for i in live}
         rate = (step - last_log_step) / max(train_seconds - last_log_time, 1e-9)
-        logging.info("step %d/%d  loss %.3e  psnr %.2f dB  lr %.2e  %.1f steps/s  train %.1fs  ETA %s",
-                     step, t.num_steps, loss, row["psnr"], row["lr"], rate, train_seconds,
-                     _format_duration((t.num_steps - step) / max(rate, 1e-9)))
+        eta = _format_duration((t.num_steps - step) / max(rate, 1e-9))
+        if k == 1:
+          logging.info("step %d/%d  loss %.3e  psnr %.2f dB  lr %.2e  %.1f steps/s  train %.1fs  ETA %s",
+                       step, t.num_steps, per_point[0]["loss"], psnrs[0], rows[0][-1]["lr"], rate,
+                       train_seconds, eta)
+        else:
+          logging.info("step %d/%d  psnr %s dB  %.1f steps/s (%d points)  train %.1fs  ETA %s", step,
+                       t.num_steps, " ".join(f"{psnrs[i]:.2f}" if i in psnrs else "diverged"
+                                              for i in range(k)), rate, k, train_seconds, eta)
         last_log_step, last_log_time = step, train_seconds
       if ckpt_now:
-        if not _all_finite(state.params):
-          raise UserError(f"parameters became non-finite at step {step}; the last good checkpoint "
-                          f"(step {ckpt.latest_step()}) is kept")
-        ckpt.save(step, state, {"train_seconds": train_seconds,
-                                "elapsed_s": time.perf_counter() - wall_start})
+        for i in live:
+          point = point_state(state, i)
+          if not _all_finite(point.params):
+            message = (f"parameters became non-finite at step {step}; the last good checkpoint "
+                       f"(step {ckpts[i].latest_step()}) is kept")
+            if k == 1:
+              raise UserError(message)
+            logging.warning("%s: %s", workdirs[i], message)
+            diverged[i] = step
+            continue
+          ckpts[i].save(step, point, {"train_seconds": train_seconds,
+                                      "elapsed_s": time.perf_counter() - wall_start})
       interval_start = time.perf_counter()
   except KeyboardInterrupt:
-    ckpt.wait()
-    raise UserError(f"interrupted at step {step}; the checkpoint at step {ckpt.latest_step()} is kept, "
-                    f"re-run the same command to resume") from None
-  ckpt.wait()
+    for ck in ckpts:
+      ck.wait()
+    raise UserError(f"interrupted at step {step}; the checkpoints at step {ckpts[0].latest_step()} are "
+                    f"kept, re-run the same command to resume") from None
+  for ck in ckpts:
+    ck.wait()
 
-  pred01 = evaluate(state.params)
-  summary = {
-      "image": fit.name, "source": fit.source, "height": h, "width": w, "channels": c,
-      "supervision": fit.terms, "psnr_protocol": protocol, "psnr_crop_border": config.eval.crop_border,
-      "steps": int(state.step), "train_seconds": round(train_seconds, 3),
-      "compile_seconds": round(compile_seconds, 3),
-      "num_params": n_params, "devices": mesh.size, "platform": jax.devices()[0].platform,
-      "device_kind": jax.devices()[0].device_kind,
-  }
+  summaries = []
+  for i in range(k):
+    common = {"image": fit.name, "source": fit.source, "height": h, "width": w, "channels": c,
+              "model": base.model.kind, "supervision": fit.terms, "psnr_protocol": protocol,
+              "psnr_crop_border": base.eval.crop_border, "train_seconds": round(train_seconds, 3),
+              "compile_seconds": round(compile_seconds, 3), "num_params": n_params,
+              "devices": mesh.size, "platform": jax.devices()[0].platform,
+              "device_kind": jax.devices()[0].device_kind, "trained_together": k}
+    if diverged[i] is not None:
+      summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"))
+      outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
+      summaries.append(summary)
+      continue
+    point = point_state(state, i)
+    summary = _finish_point(workdirs[i], fit, dict(common, status="done", steps=int(point.step)),
+                            evaluate(point.params, i), rows[i], model_with(model, hypers[i]),
+                            point.params, mesh, base, microbatch, protocol)
+    summary["elapsed_s"] = round(time.perf_counter() - wall_start, 3)
+    outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
+    logging.info("Done: %s %.2f dB (%s) after %d steps, %.1f s of training; outputs in %s", fit.name,
+                 summary["psnr"], summary["psnr_protocol"], summary["steps"], train_seconds,
+                 workdirs[i])
+    summaries.append(summary)
+  return summaries
+
+
+def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, config, microbatch,
+                  protocol) -> Dict[str, Any]:
+  """Final evaluation and image outputs of one point; returns its summary."""
+  h, w, c = fit.shape
   if fit.blend is not None:
-    summary["psnr"] = summary["psnr_outside_mask"] = headline(pred01)
+    summary["psnr"] = summary["psnr_outside_mask"] = blend_psnr_outside(pred01, fit.blend,
+                                                                        config.eval.crop_border)
     summary["psnr_protocol"] = "psnr_outside_mask"
-    result = blend_result(pred01, fit.blend)
-    outputs.write_blend_panel(os.path.join(workdir, "blend.png"), fit.blend, result)
-    shown = result
+    shown = blend_result(pred01, fit.blend)
+    outputs.write_blend_panel(os.path.join(workdir, "blend.png"), fit.blend, shown)
   else:
     protocols = supervision.evaluate(pred01, fit.reference01, config.eval.crop_border)
     summary.update(protocols)
@@ -416,19 +552,15 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
   outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
   outputs.write_curves(os.path.join(workdir, "curves.png"), rows,
                        title=f"{fit.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
-                             f"after {int(state.step)} steps")
+                             f"after {summary['steps']} steps")
   d_render = make_renderer(derivative_fn(model, c), mesh, min(config.eval.chunk_size, 16384),
                            microbatch)
-  _, grad_mag, lap = d_render(state.params, coords)
+  _, grad_mag, lap = d_render(params, fit.arrays["coords"])
   ref_signed = data.to_signed(fit.reference01)
   outputs.write_derivative_panel(
       os.path.join(workdir, "derivatives.png"), fit.reference01, shown,
       np.sqrt(np.sum(targets.image_gradient(ref_signed) ** 2, axis=-1)), grad_mag.reshape(h, w, c),
       targets.image_laplacian(ref_signed), lap.reshape(h, w, c))
-  summary["elapsed_s"] = round(time.perf_counter() - wall_start, 3)
-  outputs.write_json(os.path.join(workdir, "summary.json"), summary)
-  logging.info("Done: %s %.2f dB (%s) after %d steps, %.1f s of training; outputs in %s", fit.name,
-               summary["psnr"], summary["psnr_protocol"], int(state.step), train_seconds, workdir)
   return summary
 
 

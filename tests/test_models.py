@@ -131,3 +131,37 @@ def test_fast_and_xla_sine_give_the_same_network():
   params = fast.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
   x = jax.random.uniform(jax.random.PRNGKey(1), (1000, 2), minval=-1, maxval=1)
   np.testing.assert_allclose(fast.apply(params, x), ref.apply(params, x), atol=2e-6)
+
+
+@pytest.mark.parametrize("kind,expected_std", [
+    ("relu", lambda fan_in: np.sqrt(2.0 / fan_in)),  # He normal
+    ("tanh", lambda fan_in: np.sqrt(2.0 / (fan_in + 256))),  # Xavier normal (fan_out = 256)
+    ("relu_pe", lambda fan_in: np.sqrt(2.0 / (fan_in + 256))),  # Glorot uniform: std sqrt(2/(in+out))
+    ("rff", lambda fan_in: np.sqrt(2.0 / (fan_in + 256))),  # Glorot normal
+])
+def test_baseline_families_use_their_authors_init(kind, expected_std):
+  cfg = default_config.get_config().model
+  cfg.kind = kind
+  model = models.build_model(cfg, out_features=3, image_shape=(256, 256))
+  variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+  hidden = variables["params"]["layer_2"]["kernel"]  # a 256 -> 256 layer
+  assert hidden.shape == (256, 256)
+  assert abs(float(jnp.std(hidden)) / expected_std(256) - 1.0) < 0.05
+  assert float(jnp.max(jnp.abs(variables["params"]["layer_2"]["bias"]))) == 0.0
+  if kind == "relu_pe":  # Nyquist rule for 256 px: L = log2(64) = 6 -> 2 + 2*2*6 = 26 inputs
+    assert variables["params"]["layer_0"]["kernel"].shape == (26, 256)
+  if kind == "rff":  # B ~ N(0, 10^2), fixed, and not counted as a parameter
+    b = variables["constants"]["RandomFourierFeatures_0"]["B"]
+    assert b.shape == (2, 256) and 7.0 < float(jnp.std(b)) < 13.0
+    assert models.num_params(variables) == sum(x.size for x in jax.tree_util.tree_leaves(
+        variables["params"]))
+
+
+def test_fourier_matrix_is_not_trained():
+  cfg = default_config.get_config().model
+  cfg.kind, cfg.width, cfg.depth = "rff", 16, 1
+  model = models.build_model(cfg, out_features=1)
+  variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+  x = jnp.linspace(-1, 1, 20).reshape(10, 2)
+  grads = jax.grad(lambda v: jnp.sum(model.apply(v, x) ** 2))(variables)
+  assert float(jnp.max(jnp.abs(grads["constants"]["RandomFourierFeatures_0"]["B"]))) == 0.0

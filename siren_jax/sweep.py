@@ -1,0 +1,196 @@
+"""Sweeps: the Cartesian product of config values, each point a normal run in its own subdirectory.
+
+    python -m siren_jax.sweep --config=configs/default.py --workdir=runs/sweep \\
+        --sweep=model.omega_0=10,20,30,60,90 --sweep=model.depth=2,3,5,8 [--config.FIELD=VALUE ...]
+
+Points that differ only in values that change no array shape (seed, learning rate, omega_0s: see
+``train.VMAPPABLE_FIELDS``) are trained together as one vmapped, once-compiled program. The other points
+(depth, width, ...) run group after group. Each point's subdirectory holds the usual outputs, so any
+point can be inspected or resumed like a single run. Re-running a sweep skips completed points and
+resumes interrupted ones.
+
+The sweep workdir gets results.csv and results.md (one row per point: the swept values, final PSNR,
+steps, training seconds, parameters, status), heatmap.png (two swept axes), or psnr.png (one axis), and
+curves.png (every point's PSNR against step).
+"""
+
+import copy
+import csv
+import itertools
+import json
+import os
+from typing import Any, Dict, List, Sequence, Tuple
+
+from absl import flags, logging
+from ml_collections import config_flags
+
+from siren_jax import checkpoints, cli, configuration, outputs, train
+from siren_jax.errors import UserError
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Base experiment config (configs/*.py).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Sweep directory; each point gets a subdirectory.")
+flags.DEFINE_multi_string("sweep", [], "FIELD=V1,V2,... (repeatable): values of one config field.")
+
+
+def _parse_value(text: str, kind: type, field: str):
+  text = text.strip()
+  try:
+    if kind is bool:
+      if text.lower() in ("true", "1", "yes"):
+        return True
+      if text.lower() in ("false", "0", "no"):
+        return False
+      raise ValueError(text)
+    return kind(text)
+  except ValueError:
+    raise UserError(f"--sweep {field}: {text!r} is not a valid {kind.__name__}") from None
+
+
+def parse_sweeps(specs: Sequence[str], config) -> List[Tuple[str, list]]:
+  """['model.omega_0=10,20'] -> [('model.omega_0', [10.0, 20.0])], typed like the config field."""
+  axes = []
+  for spec in specs:
+    field, sep, values = spec.partition("=")
+    field = field.strip()
+    if not sep or not values.strip():
+      raise UserError(f"--sweep {spec!r}: expected FIELD=V1,V2,...")
+    *parents, leaf = field.split(".")
+    node = config
+    try:
+      for p in parents:
+        node = node[p]
+      kind = node.get_type(leaf)
+    except (KeyError, AttributeError):
+      raise UserError(f"--sweep {field}: no such config field (see configs/default.py)") from None
+    if any(f == field for f, _ in axes):
+      raise UserError(f"--sweep {field} given twice")
+    parsed = [_parse_value(v, kind, field) for v in values.split(",")]
+    if len(set(parsed)) != len(parsed):
+      raise UserError(f"--sweep {field}: repeated values")
+    axes.append((field, parsed))
+  if not axes:
+    raise UserError("give at least one --sweep=FIELD=V1,V2,...")
+  return axes
+
+
+def _short_names(fields: Sequence[str]) -> Dict[str, str]:
+  leaves = [f.split(".")[-1] for f in fields]
+  return {f: (leaf if leaves.count(leaf) == 1 else f) for f, leaf in zip(fields, leaves)}
+
+
+def _fmt(value) -> str:
+  return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def make_points(base, axes) -> List[Tuple[str, Dict[str, Any], Any]]:
+  """(subdirectory name, {field: value}, config) for every point of the Cartesian product."""
+  short = _short_names([f for f, _ in axes])
+  points = []
+  for values in itertools.product(*[vals for _, vals in axes]):
+    config = copy.deepcopy(base)
+    assignment = dict(zip([f for f, _ in axes], values))
+    with config.unlocked():
+      for field, value in assignment.items():
+        *parents, leaf = field.split(".")
+        node = config
+        for p in parents:
+          node = node[p]
+        setattr(node, leaf, value)
+    name = ",".join(f"{short[f]}={_fmt(v)}" for f, v in assignment.items())
+    points.append((name, assignment, config))
+  return points
+
+
+def group_key(config, start_step) -> str:
+  """Points with equal keys share array shapes and a starting step: one vmapped program trains them."""
+  flat = configuration.flatten(configuration.to_dict(config))
+  for field in train.VMAPPABLE_FIELDS:
+    flat.pop(field, None)
+  return json.dumps({"config": flat, "start": start_step}, sort_keys=True, default=str)
+
+
+def _completed(workdir: str, config) -> bool:
+  path = os.path.join(workdir, "summary.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    summary = json.load(f)
+  return summary.get("status", "done") in ("done", "diverged") and (
+      summary.get("status") == "diverged" or summary.get("steps") == config.train.num_steps)
+
+
+def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
+  axes = parse_sweeps(specs, base)
+  points = make_points(base, axes)
+  for name, _, config in points:  # fail on a bad point before training any
+    try:
+      configuration.validate(config)
+    except UserError as e:
+      raise UserError(f"sweep point {name}: {e}") from None
+  os.makedirs(workdir, exist_ok=True)
+  outputs.write_json(os.path.join(workdir, "sweep.json"),
+                     {"axes": [[f, v] for f, v in axes], "base": configuration.to_dict(base)})
+  groups: Dict[str, list] = {}
+  for name, assignment, config in points:
+    point_dir = os.path.join(workdir, name)
+    if _completed(point_dir, config):
+      logging.info("Skipping %s: already complete", name)
+      continue
+    start = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1).latest_step() or 0
+    groups.setdefault(group_key(config, start), []).append((name, config, point_dir))
+  for gi, members in enumerate(groups.values()):
+    logging.info("Group %d/%d: %s", gi + 1, len(groups), ", ".join(m[0] for m in members))
+    train.train_points([m[1] for m in members], [m[2] for m in members])
+  results = collect(workdir, axes, points)
+  write_results(workdir, axes, results)
+  return results
+
+
+def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
+  results = []
+  for name, assignment, _ in points:
+    path = os.path.join(workdir, name, "summary.json")
+    with open(path) as f:
+      summary = json.load(f)
+    psnr = summary.get("psnr")
+    results.append({**assignment, "point": name, "psnr": float(psnr) if psnr is not None else None,
+                    "status": summary.get("status", "done"), "steps": summary.get("steps"),
+                    "train_seconds": summary.get("train_seconds"),
+                    "num_params": summary.get("num_params"),
+                    "trained_together": summary.get("trained_together", 1)})
+  return results
+
+
+def write_results(workdir: str, axes, results: List[Dict[str, Any]]) -> None:
+  fields = [f for f, _ in axes]
+  columns = fields + ["psnr", "steps", "train_seconds", "num_params", "status", "trained_together"]
+  with outputs.atomic_path(os.path.join(workdir, "results.csv")) as tmp, open(tmp, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=columns + ["point"])
+    writer.writeheader()
+    for r in results:
+      writer.writerow({c: r.get(c) for c in columns + ["point"]})
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  for r in results:
+    cells = [f"{r[c]:.2f}" if c == "psnr" and isinstance(r[c], float) else str(r.get(c))
+             for c in columns]
+    lines.append("| " + " | ".join(cells) + " |")
+  with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  outputs.write_sweep_plots(workdir, axes, results)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  results = run_sweep(FLAGS.config, FLAGS.workdir, FLAGS.sweep)
+  best = max((r for r in results if r["psnr"] is not None and r["status"] == "done"),
+             key=lambda r: r["psnr"], default=None)
+  if best is not None:
+    logging.info("Best point: %s at %.2f dB; results in %s", best["point"], best["psnr"],
+                 os.path.join(FLAGS.workdir, "results.md"))
+
+
+if __name__ == "__main__":
+  cli.run(main, required=("config", "workdir"))

@@ -1,0 +1,89 @@
+"""Sweeps: vmapped points equal separate runs, completed points are skipped, outputs are written."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from siren_jax import outputs, sweep, train
+from siren_jax.errors import UserError
+from conftest import ROOT, run_main, tiny_config
+
+
+def _base(image_path, **kw):
+  return tiny_config(image_path, **{"train__num_steps": 60, "train__batch_size": 256,
+                                    "train__log_every": 20, "train__checkpoint_every": 60, **kw})
+
+
+def test_points_trained_together_match_separate_runs(tmp_path, image_path):
+  base = _base(image_path)
+  specs = ["model.omega_0=10,30", "train.learning_rate=1e-3,3e-3", "seed=0,1"]
+  results = sweep.run_sweep(base, str(tmp_path / "sweep"), specs)
+  assert len(results) == 8 and all(r["trained_together"] == 8 for r in results)
+  for r in results[::3]:  # a few points, run alone with the same values
+    config = _base(image_path)
+    config.model.omega_0, config.train.learning_rate, config.seed = (
+        r["model.omega_0"], r["train.learning_rate"], r["seed"])
+    alone = train.train_and_evaluate(config, str(tmp_path / f"alone_{r['point']}"))
+    together = outputs.read_jsonl(str(tmp_path / "sweep" / r["point"] / "metrics.jsonl"))
+    single = outputs.read_jsonl(str(tmp_path / f"alone_{r['point']}" / "metrics.jsonl"))
+    np.testing.assert_allclose([x["loss"] for x in together[1:]], [x["loss"] for x in single[1:]],
+                               rtol=2e-3)
+    assert abs(alone["psnr"] - r["psnr"]) < 0.05
+  # The points really differ (omega and lr reach the traced step).
+  assert len({round(r["psnr"], 3) for r in results}) == 8
+
+
+def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_path, image_path,
+                                                                           monkeypatch):
+  base = _base(image_path)
+  calls = []
+  real = train.train_points
+  monkeypatch.setattr(train, "train_points",
+                      lambda cs, ws: calls.append([os.path.basename(w) for w in ws]) or real(cs, ws))
+  specs = ["model.omega_0=10,30", "model.depth=1,2"]
+  sweep.run_sweep(base, str(tmp_path), specs)
+  # Two groups (one per depth, shapes differ), each training both omegas together.
+  assert sorted(map(sorted, calls)) == [["omega_0=10,depth=1", "omega_0=30,depth=1"],
+                                        ["omega_0=10,depth=2", "omega_0=30,depth=2"]]
+  rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+  assert len(rows) == 4 and {r["model.depth"] for r in rows} == {"1", "2"}
+  assert all(float(r["psnr"]) > 15 for r in rows)
+  assert Image.open(tmp_path / "heatmap.png").size[0] > 200
+  assert Image.open(tmp_path / "curves.png").size[0] > 200
+  assert "| omega_0 | depth | psnr" in open(tmp_path / "results.md").read().replace(
+      "model.", "")
+  # Every point is a normal run directory.
+  for r in rows:
+    assert json.load(open(tmp_path / r["point"] / "summary.json"))["steps"] == 60
+  calls.clear()
+  sweep.run_sweep(base, str(tmp_path), specs)  # re-run: all complete, nothing trains
+  assert calls == []
+  # Extending the sweep trains only the new points.
+  sweep.run_sweep(base, str(tmp_path), ["model.omega_0=10,30,60", "model.depth=1,2"])
+  assert sorted(p for c in calls for p in c) == ["omega_0=60,depth=1", "omega_0=60,depth=2"]
+
+
+@pytest.mark.parametrize("specs,match", [
+    (["model.colour=1,2"], "no such config field"),
+    (["model.depth=two"], "not a valid int"),
+    (["model.omega_0"], "expected FIELD=V1,V2"),
+    (["model.omega_0=10,10"], "repeated values"),
+    (["model.omega_0=10,-5"], "sweep point omega_0=-5: model.omega_0 must be > 0"),
+    ([], "at least one --sweep"),
+])
+def test_bad_sweeps(tmp_path, image_path, specs, match):
+  with pytest.raises(UserError, match=match):
+    sweep.run_sweep(_base(image_path), str(tmp_path), specs)
+
+
+def test_sweep_cli_one_line_error(tmp_path):
+  import subprocess, sys  # noqa: E401
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.sweep", f"--config={ROOT}/configs/default.py",
+                         f"--workdir={tmp_path}", "--sweep=model.nope=1,2"], cwd=ROOT,
+                        capture_output=True, text=True)
+  assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --sweep")
+  assert "Traceback" not in proc.stderr
