@@ -194,9 +194,11 @@ def render_array(run: TrainedRun, height: int, width: int, window=FULL_WINDOW,
   return out
 
 
-def render_workdir(workdir: str, height: int, width: int, window=FULL_WINDOW) -> np.ndarray:
-  """Renders ``workdir``'s latest checkpoint as a uint8 (H, W) or (H, W, C) array over ``window``."""
-  return render_array(load_run(workdir), height, width, window)
+def render_workdir(workdir: str, height: int, width: int, window=FULL_WINDOW,
+                   chunk_size: int = 0) -> np.ndarray:
+  """Renders ``workdir``'s latest checkpoint as a uint8 (H, W) or (H, W, C) array over ``window``
+  (``chunk_size`` pixels per forward pass; 0 = the run's ``eval.chunk_size``)."""
+  return render_array(load_run(workdir), height, width, window, chunk_size)
 
 
 _PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
