@@ -560,8 +560,8 @@ _JS = """
     return img && img.naturalWidth ? img.naturalWidth : 1;
   }
   function maxZoom() {
-    var v = views[0];
-    return Math.max(8, 64 * naturalWidth() / Math.max(v.clientWidth, 1));
+    var w = views.length ? views[0].clientWidth : 1;
+    return Math.max(8, 64 * naturalWidth() / Math.max(w, 1));
   }
   function clamp() {
     state.z = Math.min(Math.max(state.z, 1), maxZoom());
