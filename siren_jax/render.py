@@ -80,11 +80,12 @@ def load_run(workdir: str) -> TrainedRun:
   if not os.path.exists(config_path):
     raise UserError(f"{workdir} has no config.json: not a siren_jax run directory")
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt_dir):  # checked first: the Checkpointer would create the directory
+  if not os.path.isdir(ckpt_dir):
     raise UserError(f"{workdir} has no checkpoints/ directory (has the run saved a checkpoint yet?)")
 
   config = ml_collections.ConfigDict(_read_json(config_path))
-  ckpt = checkpoints.Checkpointer(ckpt_dir, max(int(config.train.get("max_checkpoints", 2)), 1))
+  ckpt = checkpoints.Checkpointer(ckpt_dir, max(int(config.train.get("max_checkpoints", 2)), 1),
+                                 restore_only=True)  # the run may be training: leave its files alone
   step = ckpt.latest_step()
   if step is None:
     raise UserError(f"no checkpoint in {ckpt_dir} yet")

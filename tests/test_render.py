@@ -3,6 +3,7 @@ reconstruction.png, windows agree with crops of larger renders, PNGs stream corr
 line, and an 8192x8192 render stays far below 2 GB of memory."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -113,6 +114,22 @@ def test_missing_workdir_and_checkpoint(tmp_path, run_dir):
   (empty / "checkpoints").mkdir()
   with pytest.raises(UserError, match="no checkpoint"):
     render.load_run(str(empty))
+
+
+def _listing(directory):
+  return sorted((os.path.relpath(os.path.join(root, name), directory),
+                 os.stat(os.path.join(root, name)).st_mtime_ns)
+                for root, dirs, files in os.walk(directory) for name in dirs + files)
+
+
+def test_loading_leaves_a_training_run_untouched(run_dir, tmp_path):
+  """A run may still be training: its in-progress (temporary) checkpoint must survive a render."""
+  workdir = str(tmp_path / "run")
+  shutil.copytree(run_dir, workdir)
+  os.makedirs(os.path.join(workdir, "checkpoints", "90.orbax-checkpoint-tmp-1700000000000000"))
+  before = _listing(workdir)
+  assert render.load_run(workdir).step == 60
+  assert _listing(workdir) == before
 
 
 def test_cli_bad_input_is_one_line(tmp_path, run_dir):
