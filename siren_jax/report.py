@@ -342,14 +342,15 @@ def _summary_section(page: _Page, summary: Optional[dict]) -> str:
 def _config_section(config: Optional[dict]) -> str:
   if not config:
     return ""
+  value = lambda v: '""' if v == "" else _fmt(v)  # an empty string must not look like a missing row
   rows = []
   top = [(k, v) for k, v in sorted(config.items()) if not isinstance(v, dict)]
   for k, v in top:
-    rows.append(f"<tr><td>{_esc(k)}</td><td>{_esc(_fmt(v))}</td></tr>")
+    rows.append(f"<tr><td>{_esc(k)}</td><td>{_esc(value(v))}</td></tr>")
   for section, fields in sorted((k, v) for k, v in config.items() if isinstance(v, dict)):
     rows.append(f'<tr class="group"><th colspan="2">{_esc(section)}</th></tr>')
     for k, v in sorted(_flatten(fields).items()):
-      rows.append(f"<tr><td>{_esc(section)}.{_esc(k)}</td><td>{_esc(_fmt(v))}</td></tr>")
+      rows.append(f"<tr><td>{_esc(section)}.{_esc(k)}</td><td>{_esc(value(v))}</td></tr>")
   return _section("config", "Config", f'<table class="kv"><tbody>{"".join(rows)}</tbody></table>')
 
 
@@ -428,12 +429,13 @@ def run_page(workdir: str) -> str:
           page.image_uri("blend.png"), "background, source, copy-paste and the SIREN blend",
           "Poisson blend panel"))),
       ("curves", "Curves", _curves_section(page)),
-      ("summary", "Summary", _summary_section(page, summary)),
       ("compression", "Compression", _compression_section(page)),
+      ("summary", "Summary", _summary_section(page, summary)),
       ("config", "Config", _config_section(config)),
   ]
   nav = [(sid, label) for sid, label, body in sections if body]
-  body = "".join(b for _, _, b in sections)
+  body = "".join(b for _, _, b in sections[:-2])
+  body += f'<div class="columns">{sections[-2][2]}{sections[-1][2]}</div>'  # summary | config
   return _shell(f"siren_jax report: {name}", subtitle, nav, body, page.warnings)
 
 
@@ -540,6 +542,8 @@ table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th.asc::after { content: " \\25B2"; } table.sortable th.desc::after { content: " \\25BC"; }
 td.best { font-weight: 700; color: #136c2e; }
 details summary { cursor: pointer; color: var(--accent); margin: 8px 0; }
+.columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 0 16px;
+           align-items: start; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 0 0 20px; }
 @media (max-width: 800px) { .pair { flex-direction: column; } }
 """

@@ -102,6 +102,17 @@ def test_malformed_optional_files_become_warnings(tmp_path, run_dir):
   assert "compression.json: expected a JSON list" in page and "could not read summary.json" in page
 
 
+def test_blend_panel_when_present(tmp_path, run_dir):
+  for name in ("config.json", "summary.json", "original.png", "reconstruction.png"):
+    shutil.copy(os.path.join(run_dir, name), tmp_path / name)
+  shutil.copy(os.path.join(run_dir, "error.png"), tmp_path / "blend.png")  # any PNG will do
+  page = open(report.write_report(str(tmp_path)), encoding="utf-8").read()
+  section = page[page.index('<section id="blend">'):]
+  payload = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', section).group(1)
+  assert base64.b64decode(payload) == open(tmp_path / "blend.png", "rb").read()
+  assert '<section id="error">' not in page and '<a href="#blend">' in page
+
+
 def test_report_of_a_run_in_progress(tmp_path, run_dir):
   """Only config and metrics so far (what a trainer calling write_report mid-run has)."""
   shutil.copy(os.path.join(run_dir, "config.json"), tmp_path / "config.json")
