@@ -332,8 +332,8 @@ def _summary_section(page: _Page, summary: Optional[dict]) -> str:
                   f'<div class="k">{_esc(label)}</div></div>'
                   for k, label in SUMMARY_HEADLINE if k in summary)
   if "height" in summary and "width" in summary:
-    cards += (f'<div class="card"><div class="v">{_esc(summary["height"])}&times;{_esc(summary["width"])}'
-              f'&times;{_esc(summary.get("channels", "?"))}</div><div class="k">H&times;W&times;C</div></div>')
+    dims = "&times;".join(_esc(summary.get(k, "?")) for k in ("height", "width", "channels"))
+    cards += f'<div class="card"><div class="v">{dims}</div><div class="k">H&times;W&times;C</div></div>'
   flat = _flatten(summary)
   table = _table(("field", "value"), [(k, flat[k]) for k in sorted(flat)], cls="kv")
   return _section("summary", "Summary", f'<div class="cards">{cards}</div>{table}')
