@@ -19,13 +19,16 @@ std_logging.getLogger("absl").addFilter(
 class Checkpointer:
   """A thin wrapper around ``ocp.CheckpointManager`` for (train state, metadata dict) pairs."""
 
-  def __init__(self, directory: str, max_to_keep: int):
+  def __init__(self, directory: str, max_to_keep: int, restore_only: bool = False):
+    """``restore_only``: for readers of another process's run (rendering a run that is still training):
+    neither creates the directory nor removes temporary step directories, which may be a save in
+    progress."""
     self.directory = directory
     self._manager = ocp.CheckpointManager(
         directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not restore_only,
                                              enable_async_checkpointing=False,
-                                             cleanup_tmp_directories=True),
+                                             cleanup_tmp_directories=not restore_only),
         item_names=("state", "meta"))
 
   def latest_step(self) -> Optional[int]:
