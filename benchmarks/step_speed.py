@@ -59,22 +59,22 @@ def matmul_ceiling(n, shapes, rows, repeats):
   """GFLOP/s of the step's matmul shapes run alone, with the pixel axis cut into ``rows``-row chunks
   (scanned inside one jit, as the training step does)."""
   key = jax.random.PRNGKey(0)
-  mats = []
+  xs, ws = [], []
   for a, b in shapes[1:]:  # the big ones; the 2-wide input layer is negligible
-    mats.append((jax.random.normal(key, (n // rows, rows, a)), jax.random.normal(key, (a, b)),
-                 jax.random.normal(key, (n // rows, rows, b))))
+    xs.append((jax.random.normal(key, (n // rows, rows, a)), jax.random.normal(key, (n // rows, rows, b))))
+    ws.append(jax.random.normal(key, (a, b)))
 
   @jax.jit
-  def run(mats):
-    def body(acc, xs):
+  def run(xs, ws):
+    def body(acc, chunk):
       total = acc
-      for x, w, g in xs:
+      for (x, g), w in zip(chunk, ws):
         total += jnp.sum(x @ w) + jnp.sum(g @ w.T) + jnp.sum(x.T @ g)  # forward, d-input, d-weight
       return total, None
-    out, _ = jax.lax.scan(body, jnp.zeros(()), [tuple(m) for m in mats])
+    out, _ = jax.lax.scan(body, jnp.zeros(()), xs)
     return out
 
-  seconds, _ = time_calls(run, mats, repeats=repeats)
+  seconds, _ = time_calls(run, xs, ws, repeats=repeats)
   flops = sum(2 * n * a * b * 3 for a, b in shapes[1:])
   return flops / seconds / 1e9
 

@@ -179,6 +179,7 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]]) -> None:
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
   outputs.write_sweep_plots(workdir, axes, results)
+  train.refresh_report(workdir)
 
 
 def main(argv):

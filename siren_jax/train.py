@@ -24,10 +24,19 @@ from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax import (checkpoints, configuration, data, derivatives, fit_data, metrics, models,
-                       outputs, supervision, targets)
+                       outputs, report, supervision, targets)
 from siren_jax.errors import UserError
 
 TrainState = train_state.TrainState
+REPORT_EVERY_SECONDS = 60.0  # how often report.html is refreshed while training
+
+
+def refresh_report(workdir: str) -> None:
+  """Writes workdir/report.html. The report is a convenience: a failure here must not stop a fit."""
+  try:
+    report.write_report(workdir)
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning("could not write %s/report.html: %s", workdir, e)
 
 
 # Config fields that change no array shape: points of a sweep that differ only in these train together as
@@ -440,6 +449,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
     for i in range(k):
       log_row(i, 0, {}, evaluate(point_state(state, i).params, i), 0.0)
   diverged = [None] * k  # the step at which a point of a sweep diverged
+  last_report = time.perf_counter()
   step = start_step
   last_log_step, last_log_time = step, train_seconds
   interval_start = time.perf_counter()
@@ -484,6 +494,10 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
                        t.num_steps, " ".join(f"{psnrs[i]:.2f}" if i in psnrs else "diverged"
                                               for i in range(k)), rate, k, train_seconds, eta)
         last_log_step, last_log_time = step, train_seconds
+        if time.perf_counter() - last_report > REPORT_EVERY_SECONDS:
+          for i in live:
+            refresh_report(workdirs[i])
+          last_report = time.perf_counter()
       if ckpt_now:
         for i in live:
           point = point_state(state, i)
@@ -525,6 +539,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
                             point.params, mesh, base, microbatch, protocol)
     summary["elapsed_s"] = round(time.perf_counter() - wall_start, 3)
     outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
+    refresh_report(workdirs[i])
     logging.info("Done: %s %.2f dB (%s) after %d steps, %.1f s of training; outputs in %s", fit.name,
                  summary["psnr"], summary["psnr_protocol"], summary["steps"], train_seconds,
                  workdirs[i])

@@ -156,9 +156,14 @@ def test_report_does_not_import_jax():
 
 @pytest.fixture(scope="module")
 def browser():
-  sync_api = pytest.importorskip("playwright.sync_api")
+  # Locally a missing browser skips; in CI (.ci/run installs both) it is a failure, not a silent skip.
+  missing = pytest.fail if os.environ.get("CI") else pytest.skip
+  try:
+    from playwright import sync_api  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    missing("playwright is not installed (pip install -r requirements-test.txt)")
   if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    missing(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
   with sync_api.sync_playwright() as p:
     b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield b
