@@ -52,16 +52,56 @@ def main(_):
         separate.append(train.train_and_evaluate(config, os.path.join(tmp, f"sep{omega:g}")))
       t_separate = time.perf_counter() - t0
     diffs = [abs(a["psnr"] - b["psnr"]) for a, b in zip(together, separate)]
+    step_k, step_1 = step_times(base, omegas)
     results.append({"image": f"camera {size}x{size}", "steps": steps,
                     "batch": base.train.batch_size or "full", "k": _K.value,
                     "together_seconds": round(t_together, 1),
                     "one_by_one_seconds": round(t_separate, 1),
                     "speedup": round(t_separate / t_together, 2),
+                    "step_ms_together_k_points": round(step_k * 1e3, 1),
+                    "step_ms_one_point_times_k": round(step_1 * len(omegas) * 1e3, 1),
                     "psnr_together": [round(r["psnr"], 2) for r in together],
                     "max_psnr_difference_vs_one_by_one_db": round(max(diffs), 3)})
     print(results[-1], file=sys.stderr, flush=True)
   common.emit({"benchmark": "sweep_speed", "machine": common.machine(), "git": common.git_rev(),
                "omega_0": omegas, "results": results})
+
+
+def step_times(base, omegas, repeats=5):
+  """Median seconds of one vmapped step of all K points, and of one single-point step."""
+  import jax, jax.numpy as jnp, numpy as np  # noqa: E401  pylint: disable=g-import-not-at-top
+  from siren_jax import data, models  # pylint: disable=g-import-not-at-top
+  image = data.load_image("camera", height=base.data.height, width=base.data.width)
+  h, w, c = image.shape
+  mesh = train.make_mesh()
+  arrays = {"coords": data.grid_coords(h, w), "values": data.to_signed(image.pixels).reshape(-1, c)}
+  dataset = train.put_dataset(arrays, mesh, full_batch=base.train.batch_size == 0)
+  model = models.build_model(base.model, c, (h, w))
+  micro = train.resolve_microbatch(-1)
+  tx = train.make_optimizer(base.train)
+  hypers = [dict(train.hyperparams(base), first_omega=o, hidden_omega=o) for o in omegas]
+  perm = (train.epoch_permutation(jax.random.PRNGKey(0), 0, h * w) if base.train.batch_size
+          else jnp.zeros((1,), jnp.int32))
+  out = []
+  for k in (len(omegas), 0):
+    states = [train.create_train_state(jax.random.PRNGKey(i), model, base, tx=tx)
+              for i in range(max(k, 1))]
+    hy = [{n: jnp.float32(v) for n, v in hh.items()} for hh in hypers[:max(k, 1)]]
+    stack = lambda t: jax.tree_util.tree_map(lambda *x: jnp.stack(x), *t)
+    state, hyper = (stack(states), stack(hy)) if k else (states[0], hy[0])
+    p = jnp.stack([perm] * k) if k else perm
+    step = train.make_train_step(model, {"values": 1.0}, "reverse", "propagate",
+                                 base.train.batch_size, micro, mesh, num_points=k)
+    state, m = step(state, hyper, dataset.arrays, p)
+    jax.block_until_ready(m["loss"])
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      state, m = step(state, hyper, dataset.arrays, p)
+      jax.block_until_ready(m["loss"])
+      times.append(time.perf_counter() - t0)
+    out.append(float(np.median(times)))
+  return out[0], out[1]
 
 
 def _flat(config, prefix=""):

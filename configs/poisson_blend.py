@@ -20,7 +20,7 @@ def get_config():
   config.data.blend_source = "astronaut"  # pasted inside the mask
   config.data.blend_mask = "ellipse"
   config.train.supervision = "gradient"
-  config.train.num_steps = 1000
+  config.train.num_steps = 500
   config.train.batch_size = 16384
   config.train.learning_rate = 1e-3
   config.train.log_every = 100

@@ -13,7 +13,7 @@ from configs import default
 def get_config():
   config = default.get_config()
   config.train.supervision = "gradient"
-  config.train.num_steps = 1500
+  config.train.num_steps = 1000
   config.train.batch_size = 16384
   config.train.learning_rate = 1e-3
   config.train.log_every = 100

@@ -247,9 +247,12 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
       if not num_points:
         arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
     sse_fn = make_sse_fn(model_with(model, hyper), terms, gradient_method, laplacian_method)
-    # A vmapped sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap).
-    loss, per_term, grads = loss_and_grad(sse_fn, state.params, arrays, microbatch,
-                                          None if num_points else mesh)
+    # A vmapped sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap),
+    # and its K points share the cache: each point's chunk shrinks by K so a chunk of all K still fits.
+    loss, per_term, grads = loss_and_grad(
+        sse_fn, state.params, arrays,
+        max(128, microbatch // num_points) if (num_points and microbatch) else microbatch,
+        None if num_points else mesh)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = jax.tree_util.tree_map(lambda p, u: p - hyper["lr"] * u, state.params, updates)
     state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
