@@ -33,6 +33,7 @@ _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
 _DEPTH = flags.DEFINE_integer("depth", 3, "Hidden layers.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed steps per variant (after one warm-up).")
 _SKIP_HESSIAN = flags.DEFINE_bool("skip_hessian", False, "Skip the (slow) jax.hessian routes.")
+_MICROBATCH = flags.DEFINE_integer("microbatch", -1, "Pixels per chunk (-1 = the trainer's auto).")
 
 
 def main(_):
@@ -47,7 +48,7 @@ def main(_):
   config = default_config.get_config()
   config.model.width, config.model.depth = _WIDTH.value, _DEPTH.value
   model = models.build_model(config.model, out_features=c)
-  micro = train.resolve_microbatch(-1)
+  micro = train.resolve_microbatch(_MICROBATCH.value)
   perm = jnp.zeros((1,), jnp.int32)
 
   cases = [("fit", {"values": 1.0}, "reverse", "propagate")]

@@ -12,6 +12,16 @@ import numpy as np
 from PIL import Image
 
 
+def _file_mode() -> int:
+  """The mode a plainly created file would get (mkstemp's temp files are 0600, private)."""
+  umask = os.umask(0)
+  os.umask(umask)
+  return 0o666 & ~umask
+
+
+_MODE = _file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str):
   """Yields a temporary path beside ``path``; renames it over ``path`` only if the block succeeds."""
@@ -22,6 +32,7 @@ def atomic_path(path: str):
   os.close(fd)
   try:
     yield tmp
+    os.chmod(tmp, _MODE)
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
@@ -125,7 +136,7 @@ def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: 
   save_figure(fig, path)
 
 
-def write_curves(path: str, rows: List[dict], title: str = "") -> None:
+def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str = "loss") -> None:
   """Loss and PSNR against step and against training time, from metrics.jsonl rows."""
   plt = _pyplot()
   rows = [r for r in rows if "step" in r]
@@ -137,7 +148,7 @@ def write_curves(path: str, rows: List[dict], title: str = "") -> None:
     psnr = [float(r["psnr"]) for r in rows]
     for col, (x, label) in enumerate([(steps, "step"), (secs, "training time (s)")]):
       axes[0, col].semilogy(x, loss)
-      axes[0, col].set_ylabel("loss (MSE on [-1, 1])")
+      axes[0, col].set_ylabel(loss_label)
       axes[1, col].plot(x, psnr)
       axes[1, col].set_ylabel("PSNR (dB)")
       for row in range(2):

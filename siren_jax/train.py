@@ -563,14 +563,17 @@ def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, conf
   else:
     protocols = supervision.evaluate(pred01, fit.reference01, config.eval.crop_border)
     summary.update(protocols)
+    summary["psnr_raw"] = protocols["psnr"]  # the reconstruction as it is, before any alignment
     summary["psnr"] = protocols[protocol]
     shown = np.clip(supervision.aligned(pred01, fit.reference01, protocol), 0.0, 1.0)
   outputs.write_png(os.path.join(workdir, "reconstruction.png"), shown)
   outputs.write_png(os.path.join(workdir, "original.png"), fit.reference01)
   outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
+  terms = " + ".join(f"{w:g}·{name}" if w != 1 else name for name, w in fit.terms.items())
   outputs.write_curves(os.path.join(workdir, "curves.png"), rows,
                        title=f"{fit.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
-                             f"after {summary['steps']} steps")
+                             f"after {summary['steps']} steps",
+                       loss_label=f"training loss (MSE of {terms})")
   d_render = make_renderer(derivative_fn(model, c), mesh, min(config.eval.chunk_size, 16384),
                            microbatch)
   _, grad_mag, lap = d_render(params, fit.arrays["coords"])
