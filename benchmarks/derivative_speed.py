@@ -31,7 +31,7 @@ from siren_jax import data, models, targets, train  # noqa: E402
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
 _DEPTH = flags.DEFINE_integer("depth", 3, "Hidden layers.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed steps per variant (after one warm-up).")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps per variant (median; after two warm-ups).")
 _SKIP_HESSIAN = flags.DEFINE_bool("skip_hessian", False, "Skip the (slow) jax.hessian routes.")
 _MICROBATCH = flags.DEFINE_integer("microbatch", -1, "Pixels per chunk (-1 = the trainer's auto).")
 
@@ -61,8 +61,9 @@ def main(_):
     state = train.create_train_state(jax.random.PRNGKey(0), model, config)
     step = train.make_train_step(model, terms, gm, lm, 0, micro, mesh)
     hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
-    state, m = step(state, hyper, dataset.arrays, perm)  # compile + warm up
-    jax.block_until_ready(m["loss"])
+    for _ in range(2):  # compile, then one more: the first call after compiling runs ~2x slow on CPU
+      state, m = step(state, hyper, dataset.arrays, perm)
+      jax.block_until_ready(m["loss"])
     times = []
     for _ in range(_REPEATS.value):
       t0 = time.perf_counter()

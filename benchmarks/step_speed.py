@@ -106,9 +106,11 @@ def main(_):
     def run(state, step=step, perm=perm, hyper=hyper):
       return step(state, hyper, dataset.arrays, perm)
 
-    # The state is donated, so thread it through the timed calls.
-    state, _ = run(state)
-    jax.block_until_ready(state)
+    # The state is donated, so thread it through the timed calls. Two warm-ups: the first call after
+    # compiling runs ~2x slow on this CPU.
+    for _ in range(2):
+      state, _ = run(state)
+      jax.block_until_ready(state)
     times = []
     for _ in range(repeats):
       t0 = time.perf_counter()

@@ -167,14 +167,14 @@ def from_chunks(y: jax.Array, num_devices: int, b: int) -> jax.Array:
 
 
 def resolve_derivative_methods(model, channels: int, gradient_method: str, laplacian_method: str):
-  """'auto' picks the cheapest measured route (benchmarks/derivative_speed.py): reverse mode for the
-  gradient of a 1- or 2-channel image (one backward pass per channel beats a jvp per axis), the one-pass
-  propagation through the sine layers otherwise and for the Laplacian; forward mode for non-SIRENs."""
-  is_siren = isinstance(model, models.Siren)
+  """'auto' picks the cheapest route measured (benchmarks/derivative_speed.py, RESULTS.md). For the
+  gradient that is reverse mode (one backward pass per channel) for 1-2 channels, forward mode (one jvp
+  per axis) otherwise. For the Laplacian it is the one-pass propagation for SIRENs and jvp-of-jvp
+  otherwise; the two measured within 2 % of each other."""
   if gradient_method == "auto":
-    gradient_method = "reverse" if channels <= 2 or not is_siren else "propagate"
+    gradient_method = "reverse" if channels <= 2 else "forward"
   if laplacian_method == "auto":
-    laplacian_method = "propagate" if is_siren else "forward"
+    laplacian_method = "propagate" if isinstance(model, models.Siren) else "forward"
   return gradient_method, laplacian_method
 
 
