@@ -1,7 +1,6 @@
 """Derivative targets, supervision parsing, evaluation protocols and derivative-supervised fits."""
 
 import json
-import os
 
 import jax
 import numpy as np

@@ -10,7 +10,7 @@ from PIL import Image
 
 from siren_jax import outputs, sweep, train
 from siren_jax.errors import UserError
-from conftest import ROOT, run_main, tiny_config
+from conftest import ROOT, tiny_config
 
 
 def _base(image_path, **kw):

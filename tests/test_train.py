@@ -15,7 +15,7 @@ from PIL import Image
 
 from siren_jax import checkpoints, models, outputs, train
 from siren_jax.errors import UserError
-from conftest import ROOT, smooth_image, tiny_config, tiny_flags
+from conftest import ROOT, tiny_config, tiny_flags
 
 
 def test_chunks_round_trip_with_padding():
