@@ -6,6 +6,7 @@ Saves are synchronous: a checkpoint reported as saved is on disk.
 """
 
 import logging as std_logging
+import os
 from typing import Any, Optional, Tuple
 
 import jax
@@ -23,9 +24,9 @@ class Checkpointer:
     """``restore_only``: for readers of another process's run (rendering a run that is still training):
     neither creates the directory nor removes temporary step directories, which may be a save in
     progress."""
-    self.directory = directory
+    self.directory = os.path.abspath(directory)  # orbax refuses relative paths
     self._manager = ocp.CheckpointManager(
-        directory,
+        self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not restore_only,
                                              enable_async_checkpointing=False,
                                              cleanup_tmp_directories=not restore_only),

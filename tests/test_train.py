@@ -199,3 +199,12 @@ def test_multi_device_matches_single_device(tmp_path, image_path):
       losses[devices, batch] = np.array([r["loss"] for r in rows[1:]] + [rows[-1]["psnr"]])
   for batch in (0, 256):
     np.testing.assert_allclose(losses[8, batch], losses[1, batch], rtol=1e-4)
+
+
+def test_relative_workdir(tmp_path, image_path, monkeypatch):
+  """The README's commands pass a relative --workdir (runs/camera); orbax wants absolute paths."""
+  monkeypatch.chdir(tmp_path)
+  config = tiny_config(image_path, train__num_steps=20, train__checkpoint_every=10, train__log_every=10)
+  train.train_and_evaluate(config, "runs/rel")
+  assert checkpoints.Checkpointer("runs/rel/checkpoints", 2).latest_step() == 20
+  train.train_and_evaluate(config, "runs/rel")  # and resumes from it
