@@ -22,7 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.width = 256  # Resize to this many columns (0 = native).
   config.data.max_pixels = 4096 * 4096  # Refuse larger images (memory guard); raise it deliberately.
   config.data.blend_source = ""  # Poisson blending: image whose gradients are pasted inside the mask.
-  config.data.blend_mask = "ellipse"  # Blend region: "ellipse" (centred) or a mask image path (white = in).
+  config.data.blend_mask = "ellipse"  # Blend region: ellipse (centred), ellipse:cy,cx,ry,rx, or a mask path.
   config.data.blend_mode = "replace"  # replace: source gradients inside; mixed: the stronger of the two.
 
   config.model = ml_collections.ConfigDict()

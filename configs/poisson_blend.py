@@ -18,7 +18,7 @@ def get_config():
   config = default.get_config()
   config.data.image = "camera"  # background
   config.data.blend_source = "astronaut"  # pasted inside the mask
-  config.data.blend_mask = "ellipse"
+  config.data.blend_mask = "ellipse:-0.5,-0.05,0.3,0.22"  # the astronaut's face onto the cameraman's head
   config.train.supervision = "gradient"
   config.train.num_steps = 500
   config.train.batch_size = 16384

@@ -25,8 +25,17 @@ class FitData:
 
 
 def _load_mask(spec: str, height: int, width: int, max_pixels: int) -> np.ndarray:
+  """"ellipse" (centred), "ellipse:cy,cx,ry,rx" (in [-1, 1] coordinates), or a mask image path."""
   if spec == "ellipse":
     return targets.ellipse_mask(height, width)
+  if spec.startswith("ellipse:"):
+    try:
+      cy, cx, ry, rx = (float(v) for v in spec.split(":", 1)[1].split(","))
+    except ValueError:
+      raise UserError(f"data.blend_mask {spec!r}: expected ellipse:cy,cx,ry,rx") from None
+    if ry <= 0 or rx <= 0:
+      raise UserError(f"data.blend_mask {spec!r}: radii must be > 0")
+    return targets.ellipse_mask(height, width, center=(cy, cx), radii=(ry, rx))
   mask = data.load_image(spec, height=height, width=width, max_pixels=max_pixels).pixels.mean(-1)
   return mask > 0.5
 

@@ -123,3 +123,14 @@ def test_blended_gradient_modes():
   assert np.all(g[~mask] == 0) and np.all(g[mask][..., 1] > 0)
   g = targets.blended_gradient(src, bg, mask, "mixed")  # background stronger everywhere: kept
   np.testing.assert_array_equal(g, targets.image_gradient(src))
+
+
+def test_blend_mask_specs():
+  from siren_jax import fit_data
+  centred = fit_data._load_mask("ellipse", 40, 40, 10**6)  # pylint: disable=protected-access
+  moved = fit_data._load_mask("ellipse:-0.5,0.5,0.2,0.3", 40, 40, 10**6)  # pylint: disable=protected-access
+  assert centred[20, 20] and not moved[20, 20] and moved[10, 30]
+  assert 0.02 < moved.mean() < 0.08  # area pi*0.2*0.3/4 of the square = 0.047
+  for bad in ("ellipse:1,2", "ellipse:0,0,-1,1"):
+    with pytest.raises(UserError):
+      fit_data._load_mask(bad, 40, 40, 10**6)  # pylint: disable=protected-access
