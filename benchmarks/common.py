@@ -31,5 +31,24 @@ def git_rev() -> str:
     return ""
 
 
+def time_step(step, state, *args, repeats: int = 5, warmups: int = 2):
+  """Median seconds of ``state, metrics = step(state, *args)`` (state donated, so it is threaded
+  through), after ``warmups`` calls: the first call after compiling runs ~2x slow on this CPU, and a
+  median over few calls that includes it misleads. Returns (seconds, final state)."""
+  import time  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  for _ in range(warmups):
+    state, metrics = step(state, *args)
+    jax.block_until_ready(metrics)
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    state, metrics = step(state, *args)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times)), state
+
+
 def emit(result: dict) -> None:
   print(json.dumps(result, indent=2, sort_keys=True))

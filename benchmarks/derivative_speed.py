@@ -15,13 +15,11 @@ Goal (issue 3): gradient step <= 2.2x and Laplacian step <= 4.5x the fit step. P
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks import common  # noqa: E402
@@ -61,16 +59,8 @@ def main(_):
     state = train.create_train_state(jax.random.PRNGKey(0), model, config)
     step = train.make_train_step(model, terms, gm, lm, 0, micro, mesh)
     hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
-    for _ in range(2):  # compile, then one more: the first call after compiling runs ~2x slow on CPU
-      state, m = step(state, hyper, dataset.arrays, perm)
-      jax.block_until_ready(m["loss"])
-    times = []
-    for _ in range(_REPEATS.value):
-      t0 = time.perf_counter()
-      state, m = step(state, hyper, dataset.arrays, perm)
-      jax.block_until_ready(m["loss"])
-      times.append(time.perf_counter() - t0)
-    results[name] = {"ms_per_step": round(float(np.median(times)) * 1e3, 1)}
+    seconds, _ = common.time_step(step, state, hyper, dataset.arrays, perm, repeats=_REPEATS.value)
+    results[name] = {"ms_per_step": round(seconds * 1e3, 1)}
     print(name, results[name], file=sys.stderr, flush=True)
   fit = results["fit"]["ms_per_step"]
   for r in results.values():

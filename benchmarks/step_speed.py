@@ -103,21 +103,7 @@ def main(_):
     perm = jnp.zeros((1,), jnp.int32)
     hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
 
-    def run(state, step=step, perm=perm, hyper=hyper):
-      return step(state, hyper, dataset.arrays, perm)
-
-    # The state is donated, so thread it through the timed calls. Two warm-ups: the first call after
-    # compiling runs ~2x slow on this CPU.
-    for _ in range(2):
-      state, _ = run(state)
-      jax.block_until_ready(state)
-    times = []
-    for _ in range(repeats):
-      t0 = time.perf_counter()
-      state, m = run(state)
-      jax.block_until_ready(m["loss"])
-      times.append(time.perf_counter() - t0)
-    sec = float(np.median(times))
+    sec, _ = common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)
     variants[name] = {"ms_per_step": round(sec * 1e3, 1), "gflops": round(flops / sec / 1e9, 1),
                       "microbatch": micro, "sine": sine}
 

@@ -69,7 +69,7 @@ def main(_):
 
 def step_times(base, omegas, repeats=5):
   """Median seconds of one vmapped step of all K points, and of one single-point step."""
-  import jax, jax.numpy as jnp, numpy as np  # noqa: E401  pylint: disable=g-import-not-at-top
+  import jax, jax.numpy as jnp  # noqa: E401  pylint: disable=g-import-not-at-top
   from siren_jax import data, models  # pylint: disable=g-import-not-at-top
   image = data.load_image("camera", height=base.data.height, width=base.data.width)
   h, w, c = image.shape
@@ -92,15 +92,7 @@ def step_times(base, omegas, repeats=5):
     p = jnp.stack([perm] * k) if k else perm
     step = train.make_train_step(model, {"values": 1.0}, "reverse", "propagate",
                                  base.train.batch_size, micro, mesh, num_points=k)
-    state, m = step(state, hyper, dataset.arrays, p)
-    jax.block_until_ready(m["loss"])
-    times = []
-    for _ in range(repeats):
-      t0 = time.perf_counter()
-      state, m = step(state, hyper, dataset.arrays, p)
-      jax.block_until_ready(m["loss"])
-      times.append(time.perf_counter() - t0)
-    out.append(float(np.median(times)))
+    out.append(common.time_step(step, state, hyper, dataset.arrays, p, repeats=repeats)[0])
   return out[0], out[1]
 
 

@@ -16,7 +16,6 @@ Writes table.md, table.json and curves.png to --workdir, plus every point's norm
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -25,6 +24,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from configs import default as default_config  # noqa: E402
 from siren_jax import cli, data, models, outputs, sweep, train  # noqa: E402
 
@@ -64,15 +64,7 @@ def step_seconds(config, repeats: int = 5) -> float:
   perm = (train.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if config.train.batch_size
           else jnp.zeros((1,), jnp.int32))
   hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
-  state, m = step(state, hyper, dataset.arrays, perm)
-  jax.block_until_ready(m["loss"])
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    state, m = step(state, hyper, dataset.arrays, perm)
-    jax.block_until_ready(m["loss"])
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
+  return common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)[0]
 
 
 def psnr_at_step(rows, step: float) -> float:

@@ -28,10 +28,15 @@ from siren_jax import checkpoints, cli, configuration, outputs, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Base experiment config (configs/*.py).",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Sweep directory; each point gets a subdirectory.")
-flags.DEFINE_multi_string("sweep", [], "FIELD=V1,V2,... (repeatable): values of one config field.")
+
+
+def define_flags() -> None:
+  """The command line's flags, defined only when run as a program so that importing this module (as
+  experiments do) leaves the importer's flags alone."""
+  config_flags.DEFINE_config_file("config", None, "Base experiment config (configs/*.py).",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Sweep directory; each point gets a subdirectory.")
+  flags.DEFINE_multi_string("sweep", [], "FIELD=V1,V2,... (repeatable): values of one config field.")
 
 
 def _parse_value(text: str, kind: type, field: str):
@@ -194,4 +199,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   cli.run(main, required=("config", "workdir"))
