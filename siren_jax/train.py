@@ -101,7 +101,6 @@ class Dataset:
   (N, 2), ``weights`` (N,) (0 on the padding that makes a full batch divisible by the device count) and
   the targets of the supervision terms (``values`` (N, C), ``gradient`` (N, C, 2), ``laplacian`` (N, C))."""
   arrays: Dict[str, jax.Array]
-  num_pixels: int  # real pixels (N minus padding)
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -119,7 +118,7 @@ def put_dataset(arrays: Dict[str, np.ndarray], mesh: Mesh, full_batch: bool) -> 
     sharding = NamedSharding(mesh, P("data"))
   else:
     sharding = NamedSharding(mesh, P())
-  return Dataset({k: jax.device_put(np.asarray(v, np.float32), sharding) for k, v in arrays.items()}, n)
+  return Dataset({k: jax.device_put(np.asarray(v, np.float32), sharding) for k, v in arrays.items()})
 
 
 def epoch_permutation(data_key: jax.Array, epoch: int, num_pixels: int) -> jax.Array:
@@ -408,17 +407,18 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   steps_per_epoch = (h * w) // batch_size if batch_size else 1
   epoch = start_step // steps_per_epoch
 
+  def place(per_point):
+    """Per-point trees on the devices: point 0's own for a single run, stacked for a vmapped group."""
+    return jax.device_put(per_point[0] if k == 1 else _stack(per_point), replicated)
+
   def permutations(epoch):
     if not batch_size:
-      perms = [jnp.zeros((1,), jnp.int32)] * k
-    else:
-      perms = [epoch_permutation(data_key, epoch, h * w) for _, data_key in keys]
-    return jax.device_put(perms[0] if k == 1 else jnp.stack(perms), replicated)
+      return place([jnp.zeros((1,), jnp.int32)] * k)
+    return place([epoch_permutation(data_key, epoch, h * w) for _, data_key in keys])
 
-  to_device = lambda tree: jax.device_put(tree if k == 1 else _stack(tree), replicated)
-  state = to_device(states if k > 1 else states[0])
-  hyper = to_device([{n: jnp.float32(v) for n, v in hy.items()} for hy in hypers]
-                    if k > 1 else {n: jnp.float32(v) for n, v in hypers[0].items()})
+  point_hyper = [{n: jnp.float32(v) for n, v in hy.items()} for hy in hypers]
+  state = place(states)
+  hyper = place(point_hyper)
   perm = permutations(epoch)
   t0 = time.perf_counter()
   compiled = step_fn.lower(state, hyper, dataset.arrays, perm).compile()
@@ -426,7 +426,6 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   render = make_renderer(lambda ph, x: model_with(model, ph[1]).apply(ph[0], x), mesh,
                          base.eval.chunk_size, microbatch)
   point_state = (lambda st, i: st) if k == 1 else _index
-  point_hyper = [{n: jnp.float32(v) for n, v in hy.items()} for hy in hypers]
 
   def evaluate(params, i):
     """Point i's unclipped [0, 1] reconstruction (H, W, C)."""
