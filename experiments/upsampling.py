@@ -9,7 +9,9 @@ compare PSNR / SSIM with Pillow's nearest and bicubic upsampling of the same low
 crop of ground truth, nearest, bicubic and every SIREN variant, one row per factor) to --workdir. Every
 fit is a normal run directory (<case>/siren_<variant>/, with upsampled.png, its full-resolution render),
 so it can be inspected, rendered or resumed; re-running the command skips completed fits and only
-recomputes the table and figures.
+recomputes the table and figures. A finished fit of another config is refused; a larger --steps continues
+the finished fits from their last checkpoint, as siren_jax.sweep does (a new --workdir starts afresh).
+A fit that diverges is a "diverged" row (it is retried on the next run).
 
 Cases (each image x each factor):
 * ``camera`` and other scikit-image built-ins or file paths: ground truth = the image with its shorter
@@ -321,10 +323,18 @@ def fit_and_render(case: Case, variant: str, config, case_dir: str) -> Dict:
   config = fit_config(config, os.path.join(case_dir, "input.png"), lh * lw)
   t0 = time.perf_counter()
   reused = fit_complete(run_dir, config)
+  summary = None
   if not reused:
-    train.train_and_evaluate(config, run_dir)
-  with open(os.path.join(run_dir, "summary.json")) as f:
-    summary = json.load(f)
+    try:
+      train.train_and_evaluate(config, run_dir)
+    except UserError as e:  # one diverged fit is a result (a row), not the end of the experiment
+      if not str(e).startswith(("loss became", "parameters became")):
+        raise
+      print(f"{case.key} {method_name(variant)}: diverged: {e}", file=sys.stderr, flush=True)
+      summary = {"status": "diverged", "psnr": float("nan")}
+  if summary is None:
+    with open(os.path.join(run_dir, "summary.json")) as f:
+      summary = json.load(f)
   if summary.get("status") == "diverged":
     result = {"psnr": float("nan"), "ssim": float("nan")}
     pred = None
