@@ -42,6 +42,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.supervision = "values"  # values | gradient | laplacian | a mix like "values:1,gradient:0.01".
   config.train.gradient_method = "auto"  # Input-gradient route: auto | reverse | forward | propagate.
   config.train.laplacian_method = "auto"  # Laplacian route: auto | forward | propagate.
+  config.train.gradient_target = "sobel"  # Image gradient to fit: sobel (paper) | central | spectral.
+  config.train.laplacian_target = "5point"  # Image Laplacian to fit: 5point | spectral.
   config.train.batch_size = 24576  # Random pixels per step (0 = the full image every step).
   config.train.microbatch = -1  # Pixels per gradient-accumulation chunk; -1 = auto (2048 on CPU, where
   #                               cache-sized chunks are ~1.4x faster; whole batch on accelerators), 0 = off.

@@ -37,6 +37,11 @@ def validate(config) -> None:
   _require(t.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
   _require(0.0 <= t.final_lr_fraction <= 1.0,
            f"train.final_lr_fraction must be in [0, 1], got {t.final_lr_fraction}")
+  from siren_jax.targets import GRADIENT_TARGETS, LAPLACIAN_TARGETS  # pylint: disable=g-import-not-at-top
+  _require(t.gradient_target in GRADIENT_TARGETS,
+           f"train.gradient_target must be one of {tuple(GRADIENT_TARGETS)}, got {t.gradient_target!r}")
+  _require(t.laplacian_target in LAPLACIAN_TARGETS,
+           f"train.laplacian_target must be one of {LAPLACIAN_TARGETS}, got {t.laplacian_target!r}")
   _require(t.batch_size >= 0, f"train.batch_size must be >= 0 (0 = full batch), got {t.batch_size}")
   _require(t.microbatch >= -1, f"train.microbatch must be >= -1 (-1 = auto), got {t.microbatch}")
   _require(t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}")

@@ -12,7 +12,7 @@ whole batch come from one differentiation of the batched function, with no per-p
   in one forward pass. For z = h W + b and a = sin(w z):
       d_k a = w cos(w z) d_k z,
       lap a = w cos(w z) lap z - w^2 sin(w z) sum_k (d_k z)^2,
-  with the streams stacked along the rows so each layer is one matmul.
+  each stream through its own matmul with the layer's kernel.
 * ``method="hessian"``: ``jax.hessian`` of the per-point function, vmapped over pixels. It is the
   textbook reference for the tests and the benchmark, not for use.
 
@@ -103,18 +103,20 @@ def propagate(model, params, coords, laplacian: bool = True):
   w0, b0 = layers[0]
   s, c = sc(omegas[0] * (coords @ w0 + b0))
   h = s
-  dh = jnp.stack([omegas[0] * c * w0[k] for k in range(d)])  # (D, N, F)
+  dh = [omegas[0] * c * w0[k] for k in range(d)]  # D x (N, F)
   lap_h = -(omegas[0] ** 2) * s * jnp.sum(w0 ** 2, axis=0) if laplacian else None
+  # One matmul per stream. Stacking the streams into one (2 + D, N, F) matmul costs the same FLOPs but
+  # XLA's CPU backend then copies the stack in and out of every layer, forward and backward: measured
+  # ~2x slower for the Laplacian step (benchmarks/derivative_speed.py).
   for omega, (w, b) in zip(omegas[1:], layers[1:]):
-    streams = [h[None], dh] + ([lap_h[None]] if laplacian else [])
-    out = jnp.concatenate(streams, axis=0) @ w  # one matmul for all streams
-    dz = out[1:1 + d]
-    s, c = sc(omega * (out[0] + b))
-    h, dh = s, omega * c * dz
+    z = h @ w
+    dz = [g @ w for g in dh]
+    s, c = sc(omega * (z + b))
+    oc = omega * c
+    h, dh_next = s, [oc * g for g in dz]
     if laplacian:
-      lap_h = omega * c * out[1 + d] - (omega ** 2) * s * jnp.sum(dz ** 2, axis=0)
-  streams = [h[None], dh] + ([lap_h[None]] if laplacian else [])
-  out = jnp.concatenate(streams, axis=0) @ w_out
-  values = out[0] + b_out
-  grads = jnp.moveaxis(out[1:1 + d], 0, -1)  # (N, C, D)
-  return values, grads, (out[1 + d] if laplacian else None)
+      lap_h = oc * (lap_h @ w) - (omega ** 2) * s * sum(g * g for g in dz)
+    dh = dh_next
+  values = h @ w_out + b_out
+  grads = jnp.stack([g @ w_out for g in dh], axis=-1)  # (N, C, D)
+  return values, grads, (lap_h @ w_out if laplacian else None)

@@ -41,7 +41,7 @@ def _load_mask(spec: str, height: int, width: int, max_pixels: int) -> np.ndarra
 
 
 def prepare(config) -> FitData:
-  d = config.data
+  d, t = config.data, config.train
   terms = supervision.parse(config.train.supervision)
   image = data.load_image(d.image, d.kodak_dir, d.height, d.width, d.max_pixels)
   h, w, c = image.shape
@@ -60,7 +60,7 @@ def prepare(config) -> FitData:
     if not mask.any():
       raise UserError(f"data.blend_mask {d.blend_mask!r} selects no pixel")
     arrays["gradient"] = targets.blended_gradient(signed, data.to_signed(np.asarray(src)), mask,
-                                                  d.blend_mode).reshape(h * w, c, 2)
+                                                  d.blend_mode, t.gradient_target).reshape(h * w, c, 2)
     background = data.to_unit(signed)
     naive = np.where(mask[..., None], src, background)
     blend = {"background": background, "source": np.asarray(src), "mask": mask, "naive": naive}
@@ -70,8 +70,8 @@ def prepare(config) -> FitData:
     if "values" in terms:
       arrays["values"] = signed.reshape(h * w, c)
     if "gradient" in terms:
-      arrays["gradient"] = targets.image_gradient(signed).reshape(h * w, c, 2)
+      arrays["gradient"] = targets.gradient_target(signed, t.gradient_target).reshape(h * w, c, 2)
     if "laplacian" in terms:
-      arrays["laplacian"] = targets.image_laplacian(signed).reshape(h * w, c)
+      arrays["laplacian"] = targets.laplacian_target(signed, t.laplacian_target).reshape(h * w, c)
   return FitData(name=image.name, source=image.source, reference01=np.ascontiguousarray(reference),
                  arrays=arrays, terms=terms, blend=blend)

@@ -33,6 +33,47 @@ def test_targets_are_per_unit_coordinate():
   np.testing.assert_allclose(lp[inner], lap[inner], atol=0.01 * np.abs(lap).max())
 
 
+def test_spectral_targets_are_exact_for_a_cosine_series():
+  # The DCT-II basis cos(pi k (t + 1) / 2) sampled at pixel centres is its own band-limited interpolant,
+  # so the spectral targets must equal its analytic derivatives everywhere, borders included.
+  h, w, ky, kx = 64, 48, 3, 5
+  y, x = np.meshgrid(data.pixel_centres(h).astype(np.float64), data.pixel_centres(w).astype(np.float64),
+                     indexing="ij")
+  ay, ax = np.pi * ky / 2, np.pi * kx / 2
+  f = np.cos(ay * (y + 1)) * np.cos(ax * (x + 1))
+  grad = np.stack([-ay * np.sin(ay * (y + 1)) * np.cos(ax * (x + 1)),
+                   -ax * np.cos(ay * (y + 1)) * np.sin(ax * (x + 1))], -1)
+  np.testing.assert_allclose(targets.gradient_target(f[..., None], "spectral")[:, :, 0], grad,
+                             atol=1e-4 * np.abs(grad).max())
+  np.testing.assert_allclose(targets.laplacian_target(f[..., None], "spectral")[..., 0],
+                             -(ay ** 2 + ax ** 2) * f, atol=1e-4 * (ay ** 2 + ax ** 2))
+  # The finite differences on the same image are O(h^2) off: the ordering the targets' docstring gives.
+  err = {k: np.abs(targets.gradient_target(f[..., None], k)[4:-4, 4:-4, 0] - grad[4:-4, 4:-4]).max()
+         for k in ("sobel", "central")}
+  assert 1e-3 * np.abs(grad).max() < err["central"] < err["sobel"]
+
+
+def test_poisson_ceiling_of_each_gradient_target():
+  # benchmarks/poisson_ceiling.py's exact solver: the spectral target gives the image back, Sobel's
+  # smoothing caps what any band-limited solution can reach.
+  from benchmarks import poisson_ceiling
+  image = data.load_image("camera", height=64, width=64).pixels.astype(np.float64)
+  signed = data.to_signed(image)
+  psnr = {}
+  for kind in targets.GRADIENT_TARGETS:
+    f = poisson_ceiling.solve(targets.gradient_target(signed, kind)[:, :, 0])[..., None]
+    psnr[kind] = supervision.evaluate(data.to_unit(f), image)["psnr_offset"]
+  assert psnr["spectral"] > 60 and psnr["sobel"] < psnr["central"] < 40, psnr
+
+
+def test_bad_target_kind_is_one_line_error(image_path):
+  from siren_jax import configuration
+  with pytest.raises(UserError, match="train.gradient_target"):
+    configuration.validate(tiny_config(image_path, train__gradient_target="sobol"))
+  with pytest.raises(UserError, match="train.laplacian_target"):
+    configuration.validate(tiny_config(image_path, train__laplacian_target="9point"))
+
+
 def test_fitted_network_derivatives_match_target_scale(tmp_path):
   """Fit the analytic image by values only; its network derivatives land on the targets' scale."""
   f, _, _ = _analytic(48, 48, a=1.5, b=2.0)
