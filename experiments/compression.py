@@ -1,0 +1,537 @@
+"""Compression (issue 5): SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
+
+    python experiments/compression.py --workdir=runs/compression [--images=kodim01,kodim23]
+        [--sizes=28x5,40x5,56x5,80x5] [--steps=1500] [--batch=16384] [--bits=8,6]
+        [--qat_steps=0 --qat_bits=6]
+
+For every image and every SIREN size (WIDTHxDEPTH, depth = hidden layers as in ``model.depth``) the
+script trains a normal run in ``WORKDIR/IMAGE/WxD/`` (skipped when its summary.json says it finished
+the same config; a larger --steps continues it) and stores the trained weights with the codecs of
+``siren_jax/quantize.py``: float32, float16, float16 + entropy coding, and for each --bits B, B-bit
+uniform quantisation (a min/max grid per tensor; biases and the first layer's kernel stay float16,
+which ``quantize.py`` explains and measures), alone and + entropy coding. Entropy coding is a generic
+stdlib coder (LZMA2 or DEFLATE, whichever is shorter, else stored). Every size is the length of the
+byte string that ``quantize.decode`` turns back into the rendered weights, its 14 header bytes
+(architecture, image size, omega_0) included; the strings are kept in ``RUN/compressed/``.
+
+Quantisation-aware choices. At equal bpp an 8-bit network has twice the parameters of a float16 one
+(and a 6-bit one 2.7x), so the default sizes step the parameter count by about 2x: the 8-bit point of
+each size lands at the bpp of the float16 point of the next, and the plot compares them directly.
+--qat_steps > 0 adds a quantisation-aware fine-tune for each --qat_bits width B (Adam, cosine decay
+from --qat_lr, the forward pass on the B-bit grid, straight-through gradients): rows "B-bit QAT". Those
+are extra training steps, so the same fine-tune without quantisation in the loop, quantised afterwards,
+is the control: rows "B-bit +FT"; QAT's own gain is QAT minus +FT. On 64x64 Kodak crops (16x3..32x4
+SIRENs fitted for 150 steps, 100 fine-tune steps) that gain was -0.2..+0.9 dB at 6 bits and -0.3..-0.5
+dB at 8 bits, so it is off by default.
+
+Rate is bits per pixel, bpp = 8 * bytes / (H * W), COIN's convention (per pixel, not per channel
+value). Distortion is PSNR (dB, ``siren_jax.metrics.psnr``) of the decoded 8-bit image against the
+original on [0, 1] over the whole image: the SIREN is rendered from the decoded weights and rounded to
+8 bits, as a JPEG decoder's output is (summary.json's PSNR is of the unrounded output). JPEG and WebP
+come from Pillow on the same 8-bit image, sizes being the whole in-memory file, headers and tables
+included: JPEG with Pillow's defaults (4:2:0 chroma subsampling, baseline, no Huffman optimisation),
+WebP lossy with ``method=6`` (its slowest, best mode).
+
+Writes to --workdir: ``table.md`` and ``table.json`` (every row per image, and the mean over images per
+method and size or quality; for each SIREN point the PSNR difference to COIN, JPEG and WebP at the same
+bpp, read off their curves by linear interpolation in log bpp), ``rd.png`` (mean bpp against mean PSNR
+of the SIREN formats, JPEG, WebP and COIN's published Kodak means), and each run's ``compression.json``
+(its rows plus JPEG and WebP on its image), which ``siren_jax.report`` shows as a table. When the images
+are Kodak, JPEG and WebP also run on all 24 Kodak images (--kodak_reference), which says how the
+chosen subset compares with the full set that COIN's means are over.
+
+COIN (Dupont et al. 2021: SIREN omega_0 = 30, float16 weights, 50k full-image steps at lr 2e-4) reports
+Kodak means of 24.64 dB at 0.160 bpp, 26.41 dB at 0.307 bpp and 28.41 dB at 0.611 bpp. The recipe here
+is the project's default (Adam 1.5e-3, cosine decay to 1 %, random-pixel batches) for far fewer steps;
+it has not been tuned for these small networks.
+
+Run time, estimated (not a measured run): on the project's 2-core CPU a training step cost about
+0.4 ns per parameter and batch pixel, and a forward pass 0.18 ns per parameter and pixel (measured on
+64x64 images with 16x4..32x6 SIRENs and 2048-4096-pixel batches, with another job on the CPU). The
+four default sizes have 61,856 parameters together, so a step of all four at 16384 pixels is ~0.4 s
+and the defaults (kodim01 and kodim23 at 768x512, 1500 steps) train for about 2 x 1500 x 0.4 s = 20
+minutes. Evaluations, derivative panels, codec renders and compiling add about 2 minutes per image, and
+the 24-image JPEG/WebP reference about 1.5 minutes: roughly 25-30 minutes in all. Interrupted, the
+same command resumes (finished runs are skipped, others continue from their last checkpoint).
+"""
+
+import dataclasses
+import io
+import json
+import math
+import os
+import re
+import sys
+import time
+from typing import Dict, List, Sequence, Tuple
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# This file shares its name with the standard library's ``compression`` package (Python 3.14), which jax
+# tries to import: take its directory off the path so that import cannot find this script instead.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from absl import flags, logging  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from configs import default as default_config  # noqa: E402
+from siren_jax import cli, configuration, data, metrics, models, outputs  # noqa: E402
+from siren_jax import quantize, render, train  # noqa: E402
+from siren_jax.errors import UserError  # noqa: E402
+
+DEFAULT_KODAK = ("kodim01", "kodim23")
+DEFAULT_SIZES = ("28x5", "40x5", "56x5", "80x5")
+# COIN's published Kodak means (Dupont et al. 2021), (bpp, PSNR dB).
+COIN_POINTS = ((0.160, 24.64), (0.307, 26.41), (0.611, 28.41))
+COIN_LABEL = "COIN (published, 50k steps)"
+
+# ---------------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_sizes(items: Sequence[str]) -> List[Tuple[int, int]]:
+  """['40x5', ...] -> [(40, 5), ...]."""
+  sizes = []
+  for item in items:
+    parts = str(item).lower().split("x")
+    try:
+      w, d = (int(p) for p in parts)
+    except ValueError:
+      raise UserError(f"--sizes: {item!r} is not WIDTHxDEPTH (e.g. 40x5)") from None
+    if not (1 <= w <= 4096 and 1 <= d <= 255):
+      raise UserError(f"--sizes: {item!r} needs 1 <= width <= 4096 and 1 <= depth <= 255")
+    sizes.append((w, d))
+  if not sizes:
+    raise UserError("--sizes is empty")
+  return sizes
+
+
+def parse_ints(name: str, items: Sequence[str], lo: int, hi: int) -> List[int]:
+  try:
+    values = [int(v) for v in items]
+  except ValueError:
+    raise UserError(f"--{name} must be integers, got {','.join(items)}") from None
+  bad = [v for v in values if not lo <= v <= hi]
+  if bad:
+    raise UserError(f"--{name} values must be in {lo}..{hi}, got {bad}")
+  return values
+
+
+def default_images(kodak_dir: str) -> List[str]:
+  return list(DEFAULT_KODAK) if data.resolve_kodak_dir(kodak_dir) else ["camera"]
+
+
+def siren_codecs(bits: Sequence[int]) -> List[quantize.Codec]:
+  codecs = [quantize.Codec("float32"), quantize.Codec("float16"), quantize.Codec("float16", entropy=True)]
+  for b in bits:
+    codecs += [quantize.Codec("uniform", bits=b), quantize.Codec("uniform", bits=b, entropy=True)]
+  return codecs
+
+
+# ---------------------------------------------------------------------------------------------------
+# One run: train, then compress
+
+
+def run_config(image: str, width: int, depth: int, steps: int, batch: int, lr: float, omega_0: float,
+               num_pixels: int, kodak_dir: str = "", seed: int = 0):
+  """The default config with this experiment's image, size and recipe (native resolution)."""
+  config = default_config.get_config()
+  config.seed = seed
+  config.data.image = image
+  config.data.kodak_dir = kodak_dir
+  config.data.height = config.data.width = 0
+  config.model.width, config.model.depth, config.model.omega_0 = width, depth, omega_0
+  config.train.num_steps = steps
+  config.train.batch_size = batch if 0 < batch < num_pixels else 0
+  config.train.learning_rate = lr
+  config.train.log_every = max(1, steps // 4)
+  config.train.checkpoint_every = max(1, steps)
+  return config
+
+
+def finished(config, workdir: str) -> bool:
+  """Whether ``workdir`` holds a finished run of exactly ``config`` (then training is skipped)."""
+  try:
+    with open(os.path.join(workdir, "summary.json")) as f:
+      summary = json.load(f)
+    with open(os.path.join(workdir, "config.json")) as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return False
+  current = configuration.to_dict(config)
+  for d in (saved, current):
+    d.get("data", {}).pop("kodak_dir", None)
+  return (summary.get("status") == "done" and summary.get("steps") == config.train.num_steps
+          and saved == current)
+
+
+def make_render(run: render.TrainedRun, height: int, width: int):
+  """``params -> (H, W, C) uint8`` at the training grid, compiled once for every codec's weights (the
+  same computation as ``render.render_array``)."""
+  chunk = min(int(run.config.eval.chunk_size), height * width)
+  fn = train.make_renderer(run.model.apply, train.make_mesh(), chunk,
+                           train.resolve_microbatch(int(run.config.train.get("microbatch", -1))))
+  coords = data.grid_coords(height, width)
+
+  def rendered(params) -> np.ndarray:
+    values = fn(params, coords).reshape(height, width, -1)
+    return np.asarray(outputs.to_uint8(data.to_unit(values))).reshape(height, width, -1)
+
+  return rendered
+
+
+def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.Codec, steps: int,
+                  lr: float, batch: int):
+  """``finetune(quantised: bool, seed) -> params``: ``steps`` of Adam (cosine decay from ``lr``) on
+  random-pixel batches from the run's trained weights, the loss seen through
+  ``quantize.fake_quantise(codec)`` (straight-through) when ``quantised`` (QAT), on the float weights
+  otherwise (the control). Both share one compiled step: ``quantised`` is an input, not a constant."""
+  h, w, c = pixels01.shape
+  n = h * w
+  b = batch if 0 < batch < n else n
+  arrays = {"coords": jnp.asarray(data.grid_coords(h, w)),
+            "values": jnp.asarray(data.to_signed(pixels01).reshape(n, c)),
+            "weights": jnp.ones((n,), jnp.float32)}
+  sse = train.make_sse_fn(run.model, {"values": 1.0}, "reverse", "propagate")
+  microbatch = train.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
+  tx = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01))
+
+  def seen(params, quantised):
+    fake = quantize.fake_quantise(params, codec)
+    return jax.tree_util.tree_map(lambda f, p: jnp.where(quantised, f, p), fake, params)
+
+  @jax.jit
+  def step(params, opt_state, key, quantised):
+    idx = jax.random.randint(key, (b,), 0, n) if b < n else jnp.arange(n)  # with replacement: cheap
+    batch_arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
+    _, _, grads = train.loss_and_grad(lambda p, x: sse(seen(p, quantised), x), params, batch_arrays,
+                                      microbatch, None)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  def finetune(quantised: bool, seed: int = 0):
+    params = jax.tree_util.tree_map(jnp.asarray, run.params)
+    opt_state = tx.init(params)
+    key = jax.random.PRNGKey(seed)
+    for i in range(steps):
+      params, opt_state = step(params, opt_state, jax.random.fold_in(key, i), jnp.bool_(quantised))
+    return jax.device_get(params)
+
+  return finetune
+
+
+def header_of(run: render.TrainedRun, height: int, width: int) -> quantize.Header:
+  m = run.config.model
+  return quantize.Header(width=int(m.width), depth=int(m.depth), channels=run.channels,
+                         height_px=height, width_px=width,
+                         first_omega_0=float(m.get("first_omega_0") or m.omega_0),
+                         hidden_omega_0=float(m.get("hidden_omega_0") or m.omega_0))
+
+
+def _slug(text: str) -> str:
+  """'8-bit + entropy' -> '8_bit_entropy' (file names of the byte strings)."""
+  return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def compress_run(workdir: str, pixels01: np.ndarray, codecs: Sequence[quantize.Codec],
+                 qat_steps: int = 0, qat_bits: Sequence[int] = (), qat_lr: float = 1e-4,
+                 qat_batch: int = 0, seed: int = 0, extra_rows: Sequence[dict] = ()) -> List[dict]:
+  """Encodes ``workdir``'s trained SIREN with every codec, decodes each byte string, renders and
+  scores it against ``pixels01``; writes the byte strings to ``workdir/compressed/`` and the rows (then
+  ``extra_rows``, e.g. JPEG and WebP on the same image) to ``workdir/compression.json``."""
+  run = render.load_run(workdir)
+  h, w, c = pixels01.shape
+  if (run.height, run.width, run.channels) != (h, w, c):
+    raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} image, not "
+                    f"{h}x{w}x{c}")
+  header = header_of(run, h, w)
+  size = f"{header.width}x{header.depth}"
+  n_params = models.num_params(run.params)
+  rendered = make_render(run, h, w)
+  variants = [(codec, run.params, "") for codec in codecs]
+  plain = None
+  for bits in (sorted(set(qat_bits), reverse=True) if qat_steps > 0 else ()):
+    t0 = time.perf_counter()
+    codec = quantize.Codec("uniform", bits=bits)
+    finetune = make_finetune(run, pixels01, codec, qat_steps, qat_lr, qat_batch)
+    tuned = finetune(quantised=True, seed=seed)
+    if plain is None:
+      # The control: the same fine-tune without quantisation in the loop, quantised afterwards
+      # ("+FT"), so that QAT's gain is not confused with the gain of qat_steps more training steps.
+      plain = finetune(quantised=False, seed=seed)
+    logging.info("%s: %d-bit QAT and control, %d steps, %.1f s", workdir, bits, qat_steps,
+                 time.perf_counter() - t0)
+    variants += [(codec, plain, " +FT"), (codec, tuned, " QAT"),
+                 (dataclasses.replace(codec, entropy=True), tuned, " QAT")]
+  rows = []
+  for codec, params, tag in variants:
+    blob = quantize.encode(params, codec, header)
+    _, _, decoded = quantize.decode(blob, run.params)
+    name = (codec.name.replace(" + entropy", "") + tag
+            + (" + entropy" if codec.entropy else ""))
+    path = os.path.join(workdir, "compressed", _slug(name) + ".bin")
+    with outputs.atomic_path(path) as tmp, open(tmp, "wb") as f:
+      f.write(blob)
+    psnr = metrics.psnr(rendered(decoded) / 255.0, pixels01)
+    rows.append({"method": f"SIREN {size} {name}", "bytes": len(blob),
+                 "bpp": quantize.bits_per_pixel(len(blob), h, w), "psnr": psnr,
+                 "family": f"SIREN {name}", "setting": size, "params": n_params})
+  outputs.write_json(os.path.join(workdir, "compression.json"), rows + list(extra_rows))
+  return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# JPEG and WebP
+
+
+def pil_codec(pixels01: np.ndarray, fmt: str, quality: int) -> Tuple[int, np.ndarray]:
+  """(file bytes, decoded (H, W, C) [0, 1]) of the 8-bit image through Pillow's ``fmt`` encoder."""
+  u8 = outputs.to_uint8(pixels01)
+  img = Image.fromarray(u8)
+  options = {"quality": int(quality)}
+  if fmt == "WEBP":
+    options["method"] = 6
+  buf = io.BytesIO()
+  img.save(buf, format=fmt, **options)
+  with Image.open(io.BytesIO(buf.getvalue())) as decoded:
+    out = np.asarray(decoded.convert(img.mode), np.float32) / 255.0
+  return len(buf.getvalue()), out.reshape(pixels01.shape)
+
+
+def image_codec_rows(pixels01: np.ndarray, jpeg_qualities: Sequence[int],
+                     webp_qualities: Sequence[int], suffix: str = "") -> List[dict]:
+  """JPEG and WebP rows (method, bytes, bpp, psnr, family, setting) for one image."""
+  h, w, _ = pixels01.shape
+  rows = []
+  for fmt, label, qualities in (("JPEG", "JPEG", jpeg_qualities), ("WEBP", "WebP", webp_qualities)):
+    for q in qualities:
+      size, decoded = pil_codec(pixels01, fmt, q)
+      rows.append({"method": f"{label} q={q}", "bytes": size, "bpp": quantize.bits_per_pixel(size, h, w),
+                   "psnr": metrics.psnr(decoded, pixels01), "family": label + suffix,
+                   "setting": f"q={q}"})
+  return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tables and the plot
+
+
+def mean_rows(rows: Sequence[dict]) -> List[dict]:
+  """The mean bytes, bpp and PSNR over images of each (family, setting) that every image has."""
+  images = sorted({r["image"] for r in rows})
+  groups: Dict[Tuple[str, str], List[dict]] = {}
+  for r in rows:
+    groups.setdefault((r["family"], r["setting"]), []).append(r)
+  out = []
+  for (family, setting), rs in groups.items():
+    if family.endswith("(all 24 Kodak)"):
+      count = len({r["image"] for r in rs})
+    elif sorted({r["image"] for r in rs}) != images:
+      continue
+    else:
+      count = len(images)
+    row = {"family": family, "setting": setting, "images": count,
+           "bytes": float(np.mean([r["bytes"] for r in rs])), "bpp": float(np.mean([r["bpp"] for r in rs])),
+           "psnr": float(np.mean([r["psnr"] for r in rs]))}
+    if "params" in rs[0]:
+      row["params"] = rs[0]["params"]
+    out.append(row)
+  return sorted(out, key=lambda r: (r["family"], r["bpp"]))
+
+
+def psnr_at(curve: Sequence[Tuple[float, float]], bpp: float) -> float:
+  """PSNR of a (bpp, PSNR) curve at ``bpp`` by linear interpolation in log bpp; NaN outside it."""
+  pts = sorted(curve)
+  if len(pts) < 2 or not pts[0][0] <= bpp <= pts[-1][0]:
+    return float("nan")
+  return float(np.interp(math.log(bpp), [math.log(x) for x, _ in pts], [y for _, y in pts]))
+
+
+def curves(means: Sequence[dict]) -> Dict[str, List[Tuple[float, float]]]:
+  out: Dict[str, List[Tuple[float, float]]] = {}
+  for r in means:
+    out.setdefault(r["family"], []).append((r["bpp"], r["psnr"]))
+  return {k: sorted(v) for k, v in out.items()}
+
+
+def add_comparisons(means: List[dict]) -> List[dict]:
+  """Each SIREN mean row gets the PSNR difference (dB) to COIN, JPEG and WebP at its bpp."""
+  curve = curves(means)
+  for r in means:
+    if r["family"].startswith("SIREN"):
+      r["vs_coin_db"] = r["psnr"] - psnr_at(COIN_POINTS, r["bpp"])
+      r["vs_jpeg_db"] = r["psnr"] - psnr_at(curve.get("JPEG", []), r["bpp"])
+      r["vs_webp_db"] = r["psnr"] - psnr_at(curve.get("WebP", []), r["bpp"])
+  return means
+
+
+def _cell(v, fmt: str) -> str:
+  return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], header: str) -> str:
+  lines = [header, "", "## Mean over images", "",
+           "| method | size / quality | params | bytes | bpp | PSNR (dB) | vs COIN (dB) | vs JPEG (dB) | "
+           "vs WebP (dB) |", "|---|---|---|---|---|---|---|---|---|"]
+  for r in means:
+    lines.append(f"| {r['family']} | {r['setting']} | {r.get('params', '')} | {r['bytes']:.0f} | "
+                 f"{r['bpp']:.4f} | {r['psnr']:.2f} | {_cell(r.get('vs_coin_db'), '+.2f')} | "
+                 f"{_cell(r.get('vs_jpeg_db'), '+.2f')} | {_cell(r.get('vs_webp_db'), '+.2f')} |")
+  lines += ["", "COIN's published Kodak means (24 images): "
+            + ", ".join(f"{p:.2f} dB at {b:.3f} bpp" for b, p in COIN_POINTS) + ". The 'vs' columns "
+            "interpolate the other curve linearly in log bpp at the row's bpp ('–' outside its range).",
+            "", "## Training runs", "", "| image | size | params | steps | train s | float32 PSNR (dB) |",
+            "|---|---|---|---|---|---|"]
+  for r in runs:
+    lines.append(f"| {r['image']} | {r['size']} | {r['params']} | {r['steps']} | {r['train_seconds']:.0f} "
+                 f"| {r['psnr']:.2f} |")
+  if rows:
+    lines += ["", "## Per image", "", "| image | method | bytes | bpp | PSNR (dB) |", "|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(f"| {r['image']} | {r['method']} | {r['bytes']} | {r['bpp']:.4f} | {r['psnr']:.2f} |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(path: str, means: Sequence[dict], title: str) -> None:
+  """Mean bpp against mean PSNR: one colour per SIREN weight format (dotted: + entropy coding), the
+  image codecs dashed, COIN's published points as stars."""
+  plt = outputs._pyplot()  # pylint: disable=protected-access
+  curve = curves(means)
+  fig, ax = plt.subplots(figsize=(8.5, 5.5))
+  siren = [f for f in curve if f.startswith("SIREN") and f != "SIREN float32"]
+  xmax = max([b for f in siren for b, _ in curve[f]] + [COIN_POINTS[-1][0]]) * 1.15
+  colours = {}
+  for family in sorted(siren, key=lambda f: ("entropy" in f, f)):
+    base = family.replace(" + entropy", "")
+    colour = colours.setdefault(base, f"C{len(colours)}")
+    entropy = family != base
+    xs, ys = zip(*curve[family])
+    ax.plot(xs, ys, "x:" if entropy else "o-", color=colour, label=family, ms=5)
+    if not entropy:
+      for r in means:
+        if r["family"] == family:
+          ax.annotate(r["setting"], (r["bpp"], r["psnr"]), fontsize=6, color=colour, xytext=(3, -8),
+                      textcoords="offset points")
+  for family, style in (("JPEG", "s--"), ("WebP", "^--"), ("JPEG (all 24 Kodak)", "s:"),
+                        ("WebP (all 24 Kodak)", "^:")):
+    pts = [p for p in curve.get(family, []) if p[0] <= xmax]
+    if pts:
+      xs, ys = zip(*pts)
+      ax.plot(xs, ys, style, color="0.35" if family.startswith("JPEG") else "0.6", label=family, ms=4)
+  xs, ys = zip(*COIN_POINTS)
+  ax.plot(xs, ys, "k*--", label=COIN_LABEL, ms=11)
+  ax.set_xlim(0, xmax)
+  ax.set_xlabel("bits per pixel")
+  ax.set_ylabel("PSNR (dB)")
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=7, loc="lower right")
+  ax.set_title(title, fontsize=9)
+  outputs.save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _define_flags():
+  """Flags exist only when this file runs as a program, so that tests can import it."""
+  flags.DEFINE_list("images", None, "Images (built-in, kodimNN or paths); default "
+                    f"{','.join(DEFAULT_KODAK)} when Kodak is present, else camera.")
+  flags.DEFINE_string("kodak_dir", "", "Kodak directory (default: the usual places).")
+  flags.DEFINE_string("workdir", None, "Output directory.")
+  flags.DEFINE_list("sizes", list(DEFAULT_SIZES), "SIREN sizes, WIDTHxDEPTH (hidden layers).")
+  flags.DEFINE_integer("steps", 1500, "Training steps per SIREN.")
+  flags.DEFINE_integer("batch", 16384, "Random pixels per step (0 or >= the image = full).")
+  flags.DEFINE_float("lr", 1.5e-3, "Peak Adam learning rate (cosine decay to 1 %).")
+  flags.DEFINE_float("omega_0", 30.0, "SIREN omega_0 (COIN uses 30).")
+  flags.DEFINE_list("bits", ["8", "6"], "Bit widths of the uniform weight quantisation.")
+  flags.DEFINE_integer("qat_steps", 0, "Quantisation-aware fine-tune steps (0 = off).")
+  flags.DEFINE_list("qat_bits", ["6"], "Bit widths that get a quantisation-aware fine-tune.")
+  flags.DEFINE_float("qat_lr", 1e-4, "Peak learning rate of the fine-tunes (cosine decay).")
+  flags.DEFINE_list("jpeg_qualities", ["2", "5", "10", "20", "30", "50", "75", "90"], "JPEG qualities.")
+  flags.DEFINE_list("webp_qualities", ["0", "5", "10", "20", "30", "50", "75", "90"], "WebP qualities.")
+  flags.DEFINE_bool("kodak_reference", True, "With Kodak images: JPEG and WebP on all 24 Kodak images "
+                    "too, to compare the subset with the full set.")
+  flags.DEFINE_integer("seed", 0, "Seed of initialisation and batches.")
+
+
+def main(_):
+  F = flags.FLAGS
+  workdir = F.workdir
+  sizes = parse_sizes(F.sizes)
+  bits = parse_ints("bits", F.bits, 1, 8)
+  qat_bits = parse_ints("qat_bits", F.qat_bits, 1, 8)
+  jpeg_q = parse_ints("jpeg_qualities", F.jpeg_qualities, 0, 100)
+  webp_q = parse_ints("webp_qualities", F.webp_qualities, 0, 100)
+  if F.steps < 1 or F.batch < 0 or F.qat_steps < 0:
+    raise UserError("--steps must be >= 1, --batch and --qat_steps >= 0")
+  quantize.check_positive("--lr", F.lr)
+  quantize.check_positive("--qat_lr", F.qat_lr)
+  quantize.check_positive("--omega_0", F.omega_0)
+  names = F.images or default_images(F.kodak_dir)
+  images = [data.load_image(n, F.kodak_dir) for n in names]  # all errors before any training
+  if len({i.name for i in images}) != len(images):
+    raise UserError(f"--images: two images share a name ({', '.join(i.name for i in images)}); each "
+                    f"needs its own directory WORKDIR/NAME")
+  codecs = siren_codecs(bits)
+  os.makedirs(workdir, exist_ok=True)
+  rows, runs = [], []
+  t_start = time.perf_counter()
+  for spec, image in zip(names, images):
+    pixels = image.pixels
+    h, w, _ = pixels.shape
+    baseline = image_codec_rows(pixels, jpeg_q, webp_q)
+    rows += [dict(r, image=image.name) for r in baseline]
+    for width, depth in sizes:
+      run_dir = os.path.join(workdir, image.name, f"{width}x{depth}")
+      config = run_config(spec, width, depth, F.steps, F.batch, F.lr, F.omega_0,
+                          h * w, F.kodak_dir, F.seed)
+      if not finished(config, run_dir):
+        print(f"training {image.name} {width}x{depth} ({F.steps} steps)", file=sys.stderr, flush=True)
+        train.train_and_evaluate(config, run_dir)
+      with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+      run_rows = compress_run(run_dir, pixels, codecs, F.qat_steps, qat_bits, F.qat_lr,
+                              F.batch, F.seed, extra_rows=baseline)
+      train.refresh_report(run_dir)
+      rows += [dict(r, image=image.name) for r in run_rows]
+      runs.append({"image": image.name, "size": f"{width}x{depth}", "params": summary["num_params"],
+                   "steps": summary["steps"], "train_seconds": summary["train_seconds"],
+                   "psnr": summary["psnr"]})
+      print(f"{image.name} {width}x{depth}: " + ", ".join(
+          f"{r['family'][6:]} {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for r in run_rows),
+          file=sys.stderr, flush=True)
+  kodak = all(n in data.KODAK_NAMES for n in names)
+  if kodak and F.kodak_reference:
+    for n in data.KODAK_NAMES:
+      try:
+        pixels = data.load_image(n, F.kodak_dir).pixels
+      except UserError as e:
+        logging.warning("Kodak reference skips %s: %s", n, e)
+        continue
+      rows += [dict(r, image=n) for r in image_codec_rows(pixels, jpeg_q, webp_q, " (all 24 Kodak)")]
+  means = add_comparisons(mean_rows(rows))
+  shown = [r for r in rows if not r["family"].endswith("(all 24 Kodak)")]
+  header = (f"Images: {', '.join(i.name for i in images)}; SIREN sizes {', '.join(F.sizes)} "
+            f"(width x hidden layers), omega_0 {F.omega_0:g}, {F.steps} steps of "
+            f"{F.batch or 'all'} random pixels, Adam {F.lr:g} cosine"
+            + (f", QAT {F.qat_steps} steps at {F.qat_lr:g}" if F.qat_steps else "")
+            + f"; {time.perf_counter() - t_start:.0f} s wall time (this invocation).")
+  with outputs.atomic_path(os.path.join(workdir, "table.md")) as tmp, open(tmp, "w") as f:
+    f.write(markdown(means, shown, runs, header))
+  outputs.write_json(os.path.join(workdir, "table.json"),
+                     {"images": [i.name for i in images], "sizes": F.sizes, "steps": F.steps,
+                      "batch": F.batch, "lr": F.lr, "omega_0": F.omega_0, "bits": bits,
+                      "qat_steps": F.qat_steps, "qat_bits": qat_bits, "qat_lr": F.qat_lr,
+                      "coin": COIN_POINTS, "runs": runs, "mean": means, "rows": rows})
+  plot(os.path.join(workdir, "rd.png"), means,
+       f"{', '.join(i.name for i in images)}: mean over {len(images)} image(s), {F.steps} steps")
+  print(markdown(means, [], runs, header))
+
+
+if __name__ == "__main__":
+  _define_flags()
+  cli.run(main, required=("workdir",))
