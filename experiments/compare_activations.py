@@ -17,7 +17,11 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Not this folder on the path: its compression.py would shadow Python 3.14's stdlib `compression`
+# package, which jax imports; the repository root instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -66,7 +66,11 @@ import textwrap
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Not this folder on the path: its compression.py would shadow Python 3.14's stdlib `compression`
+# package, which jax imports; the repository root instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
 
 import numpy as np  # noqa: E402
 from absl import flags, logging  # noqa: E402

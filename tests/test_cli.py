@@ -3,12 +3,14 @@ workdir left exactly as it was."""
 
 import hashlib
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_main, tiny_flags
+from conftest import ROOT, run_main, tiny_flags
 
 
 def _snapshot(directory):
@@ -120,3 +122,19 @@ def test_rerunning_a_finished_run_changes_nothing_but_is_fine(finished_workdir):
   proc = run_main(workdir, *tiny_flags(img, train__num_steps=20, train__log_every=10,
                                        train__checkpoint_every=10))
   assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+SCRIPTS = sorted(f"{d}/{n}" for d in ("experiments", "benchmarks")
+                 for n in os.listdir(os.path.join(ROOT, d))
+                 if n.endswith(".py") and n not in ("__init__.py", "common.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_starts(script):
+  # Each script imports jax with its own folder on the path; a module there named like a stdlib
+  # package (experiments/compression.py vs Python 3.14's `compression`, which jax imports) broke the
+  # others once. --help imports everything and prints the flags.
+  proc = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  out = proc.stdout + proc.stderr
+  assert "Traceback" not in out and "flags:" in out, out[-2000:]
