@@ -42,6 +42,8 @@ def gradient(model, params, coords, method: str = "reverse") -> Tuple[jax.Array,
   f = lambda x: model.apply(params, x)
   if method == "reverse":
     values, vjp = jax.vjp(f, coords)
+    if values.shape[-1] == 1:  # one channel: a single vjp, no vmap over a one-element basis
+      return values, vjp(jnp.ones_like(values))[0][:, None, :]
     basis = jnp.eye(values.shape[-1], dtype=values.dtype)
     grads = jax.vmap(lambda e: vjp(jnp.broadcast_to(e, values.shape))[0])(basis)  # (C, N, D)
     return values, jnp.moveaxis(grads, 0, 1)
