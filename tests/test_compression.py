@@ -177,6 +177,15 @@ def test_rate_distortion_helpers():
                "psnr": 25.0})  # only one of the two images: no mean
   (mean,) = experiment.mean_rows(rows)
   assert (mean["family"], mean["bytes"], mean["bpp"], mean["psnr"]) == ("JPEG", 20.0, 2.0, 25.0)
+  # The all-24-Kodak reference rows cover other images: they get their own mean and must not stop the
+  # subset's rows from being averaged (they once did, leaving the mean table without SIRENs).
+  rows.append({"image": "b", "family": "SIREN 8-bit", "setting": "8x2", "bytes": 5, "bpp": 0.5,
+               "psnr": 27.0})
+  rows += [{"image": i, "family": "JPEG (all 24 Kodak)", "setting": "q=5", "bytes": 40, "bpp": 4.0,
+            "psnr": 31.0} for i in ("a", "b", "c")]
+  means = {m["family"]: m for m in experiment.mean_rows(rows)}
+  assert means["SIREN 8-bit"]["psnr"] == 26.0 and means["SIREN 8-bit"]["images"] == 2
+  assert means["JPEG"]["psnr"] == 25.0 and means["JPEG (all 24 Kodak)"]["images"] == 3
 
 
 @pytest.fixture(scope="module")
