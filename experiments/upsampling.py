@@ -1,7 +1,7 @@
 """Upsampling (issue 5): fit a SIREN to an image downsampled by 2 and 4, render it at full resolution and
 compare PSNR / SSIM with Pillow's nearest and bicubic upsampling of the same low-res image.
 
-    python experiments/upsampling.py --workdir=runs/upsampling --images=camera,kodim23,tiny \\
+    python experiments/upsampling.py --workdir=runs/upsampling [--images=camera,kodim23,tiny] \\
         --factors=2,4 --steps=300 \\
         --variants=default,model.first_omega_0=15,model.first_omega_0=10,model.depth=1,model.width=64
 
@@ -86,8 +86,9 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """The command line's flags, defined only when run as a program (as siren_jax/sweep.py does), so that
   importing this module (the tests, other experiments) leaves the importer's flags alone."""
-  flags.DEFINE_list("images", ["camera", "kodim23", "tiny"],
-                    "Built-in names, kodimNN, file paths, or 'tiny' (the 32x32-input case).")
+  flags.DEFINE_list("images", [],
+                    "Built-in names, kodimNN, file paths, or 'tiny' (the 32x32-input case). Default: "
+                    "camera, kodim23 (when the Kodak directory is found) and tiny.")
   flags.DEFINE_list("factors", ["2", "4"], "Integer downsampling factors (>= 2).")
   flags.DEFINE_string("workdir", None, "Output directory (one subdirectory per case).")
   flags.DEFINE_list("variants", ["default", "model.first_omega_0=15", "model.first_omega_0=10",
@@ -499,8 +500,8 @@ def main(argv):
     raise UserError(f"--steps must be >= 1, got {FLAGS.steps}")
   if FLAGS.size < 0 or FLAGS.kodak_size < 0 or FLAGS.tiny_input < MIN_INPUT_SIDE:
     raise UserError(f"--size and --kodak_size must be >= 0 and --tiny_input >= {MIN_INPUT_SIDE}")
-  if not FLAGS.images:
-    raise UserError("--images: give at least one image")
+  if not FLAGS.images:  # the default: the embedded images, and one Kodak image where there is Kodak
+    FLAGS.images = ["camera"] + (["kodim23"] if data.resolve_kodak_dir(FLAGS.kodak_dir) else []) + ["tiny"]
   crop = parse_crop(FLAGS.crop)
   base = base_config(FLAGS.steps)
   variants = parse_variants(FLAGS.variants, base)
