@@ -77,7 +77,7 @@ from absl import flags, logging  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from configs import default as default_config  # noqa: E402
-from siren_jax import cli, configuration, data, metrics, outputs, render, train  # noqa: E402
+from siren_jax import cli, configuration, data, metrics, outputs, render, sweep, train  # noqa: E402
 from siren_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -233,23 +233,9 @@ def base_config(steps: int):
 
 
 def _set_field(config, field: str, text: str) -> None:
-  *parents, leaf = field.split(".")
-  node = config
-  try:
-    for p in parents:
-      node = node[p]
-    kind = node.get_type(leaf)
-  except (KeyError, AttributeError):
-    raise UserError(f"--variants: no config field {field!r} (see configs/default.py)") from None
-  try:
-    if kind is bool:
-      value = {"true": True, "1": True, "false": False, "0": False}[text.strip().lower()]
-    else:
-      value = kind(text.strip())
-  except (KeyError, ValueError):
-    raise UserError(f"--variants: {field}={text!r} is not a valid {kind.__name__}") from None
+  value = sweep.parse_value(text, sweep.field_type(config, field, "--variants:"), field, "--variants:")
   with config.unlocked():
-    setattr(node, leaf, value)
+    config.update_from_flattened_dict({field: value})
 
 
 def parse_variants(specs: Sequence[str], base) -> List[Tuple[str, object]]:

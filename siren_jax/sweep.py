@@ -39,7 +39,20 @@ def define_flags() -> None:
   flags.DEFINE_multi_string("sweep", [], "FIELD=V1,V2,... (repeatable): values of one config field.")
 
 
-def _parse_value(text: str, kind: type, field: str):
+def field_type(config, field: str, flag: str = "--sweep") -> type:
+  """The type of config field 'a.b.c' (one-line UserError naming ``flag`` when there is none)."""
+  *parents, leaf = field.split(".")
+  node = config
+  try:
+    for p in parents:
+      node = node[p]
+    return node.get_type(leaf)
+  except (KeyError, AttributeError):
+    raise UserError(f"{flag} {field}: no such config field (see configs/default.py)") from None
+
+
+def parse_value(text: str, kind: type, field: str, flag: str = "--sweep"):
+  """``text`` as a value of a field of type ``kind`` (one-line UserError naming ``flag`` otherwise)."""
   text = text.strip()
   try:
     if kind is bool:
@@ -50,7 +63,7 @@ def _parse_value(text: str, kind: type, field: str):
       raise ValueError(text)
     return kind(text)
   except ValueError:
-    raise UserError(f"--sweep {field}: {text!r} is not a valid {kind.__name__}") from None
+    raise UserError(f"{flag} {field}: {text!r} is not a valid {kind.__name__}") from None
 
 
 def parse_sweeps(specs: Sequence[str], config) -> List[Tuple[str, list]]:
@@ -61,17 +74,10 @@ def parse_sweeps(specs: Sequence[str], config) -> List[Tuple[str, list]]:
     field = field.strip()
     if not sep or not values.strip():
       raise UserError(f"--sweep {spec!r}: expected FIELD=V1,V2,...")
-    *parents, leaf = field.split(".")
-    node = config
-    try:
-      for p in parents:
-        node = node[p]
-      kind = node.get_type(leaf)
-    except (KeyError, AttributeError):
-      raise UserError(f"--sweep {field}: no such config field (see configs/default.py)") from None
+    kind = field_type(config, field)
     if any(f == field for f, _ in axes):
       raise UserError(f"--sweep {field} given twice")
-    parsed = [_parse_value(v, kind, field) for v in values.split(",")]
+    parsed = [parse_value(v, kind, field) for v in values.split(",")]
     if len(set(parsed)) != len(parsed):
       raise UserError(f"--sweep {field}: repeated values")
     axes.append((field, parsed))

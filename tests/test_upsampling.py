@@ -115,7 +115,7 @@ def test_bad_input_is_rejected(tmp_path):
     with pytest.raises(UserError, match=message):
       upsampling.parse_factors(factors)
   base = tiny_config("camera")
-  with pytest.raises(UserError, match="no config field"):
+  with pytest.raises(UserError, match="no such config field"):
     upsampling.parse_variants(["model.nope=1"], base)
   with pytest.raises(UserError, match="not a valid float"):
     upsampling.parse_variants(["model.first_omega_0=abc"], base)
