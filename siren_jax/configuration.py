@@ -41,7 +41,7 @@ def validate(config) -> None:
   _require(t.gradient_target in GRADIENT_TARGETS,
            f"train.gradient_target must be one of {tuple(GRADIENT_TARGETS)}, got {t.gradient_target!r}")
   _require(t.laplacian_target in LAPLACIAN_TARGETS,
-           f"train.laplacian_target must be one of {LAPLACIAN_TARGETS}, got {t.laplacian_target!r}")
+           f"train.laplacian_target must be one of {tuple(LAPLACIAN_TARGETS)}, got {t.laplacian_target!r}")
   _require(t.batch_size >= 0, f"train.batch_size must be >= 0 (0 = full batch), got {t.batch_size}")
   _require(t.microbatch >= -1, f"train.microbatch must be >= -1 (-1 = auto), got {t.microbatch}")
   _require(t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}")

@@ -79,24 +79,16 @@ def spectral_laplacian(values: np.ndarray) -> np.ndarray:
           + _spectral_derivative(v, 1, 2) * (w / 2.0) ** 2).astype(np.float32)
 
 
-GRADIENT_TARGETS = {"sobel": None, "central": central_gradient, "spectral": spectral_gradient}
-LAPLACIAN_TARGETS = ("5point", "spectral")
-
-
 def gradient_target(values: np.ndarray, kind: str = "sobel") -> np.ndarray:
-  if kind == "sobel":
-    return image_gradient(values)
-  if kind in GRADIENT_TARGETS:
-    return GRADIENT_TARGETS[kind](values)
-  raise ValueError(f"unknown gradient target {kind!r}; one of {', '.join(GRADIENT_TARGETS)}")
+  if kind not in GRADIENT_TARGETS:
+    raise ValueError(f"unknown gradient target {kind!r}; one of {', '.join(GRADIENT_TARGETS)}")
+  return GRADIENT_TARGETS[kind](values)
 
 
 def laplacian_target(values: np.ndarray, kind: str = "5point") -> np.ndarray:
-  if kind == "5point":
-    return image_laplacian(values)
-  if kind == "spectral":
-    return spectral_laplacian(values)
-  raise ValueError(f"unknown Laplacian target {kind!r}; one of {', '.join(LAPLACIAN_TARGETS)}")
+  if kind not in LAPLACIAN_TARGETS:
+    raise ValueError(f"unknown Laplacian target {kind!r}; one of {', '.join(LAPLACIAN_TARGETS)}")
+  return LAPLACIAN_TARGETS[kind](values)
 
 
 def image_laplacian(values: np.ndarray) -> np.ndarray:
@@ -107,6 +99,10 @@ def image_laplacian(values: np.ndarray) -> np.ndarray:
   d2y = (p[2:, 1:-1] - 2 * c + p[:-2, 1:-1]) * (h / 2.0) ** 2
   d2x = (p[1:-1, 2:] - 2 * c + p[1:-1, :-2]) * (w / 2.0) ** 2
   return (d2y + d2x).astype(np.float32)
+
+
+GRADIENT_TARGETS = {"sobel": image_gradient, "central": central_gradient, "spectral": spectral_gradient}
+LAPLACIAN_TARGETS = {"5point": image_laplacian, "spectral": spectral_laplacian}
 
 
 def ellipse_mask(height: int, width: int, center=(0.0, 0.0), radii=(0.45, 0.35)) -> np.ndarray:
