@@ -1,11 +1,14 @@
-"""Cost of vmapping the training step over a sweep's points, per supervision (issue 4).
+"""Step cost of K sweep points trained in one program, by how many of them one vmap batches (issue 4).
 
-    python benchmarks/vmap_step.py [--size=256] [--batch=16384] [--ks=1,3]
+    python benchmarks/vmap_step.py [--sizes=32,64,256] [--k=8] [--widths=1,2,4,8] [--supervision=values]
 
-One step of the plain (unvmapped) program against the vmapped step of K stacked points (K = 1 isolates
-the cost of vmap itself), for value and for gradient supervision, on cameraman size^2 with the default
-3x256 SIREN and random-pixel batches. The points are identical copies, so only the program differs.
-Median of 3 steps after two warm-ups, all in one process. Prints JSON.
+For each image size: the plain (single-run) step, times K, against one step of K stacked points where
+``vmap_width`` points at a time are vmapped and the program loops over the slices (train.vmap_width:
+width K is one batched computation, width 1 steps the points one after another inside the program).
+Cameraman size^2, default 3x256 SIREN, full batch up to 64^2 and 16384 random pixels above (the
+default batch is larger than a 64^2 image). The K points are copies with different omega_0s (10, 20,
+...), as in a sweep. Median of 3 steps after two warm-ups, every variant in one process. Prints JSON;
+``together_over_k_plain`` < 1 means training the K points together is faster than one by one.
 """
 
 import os
@@ -21,42 +24,56 @@ from benchmarks import common  # noqa: E402
 from configs import default as default_config  # noqa: E402
 from siren_jax import data, models, targets, train  # noqa: E402
 
-_SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
-_BATCH = flags.DEFINE_integer("batch", 16384, "Random pixels per step and point.")
-_KS = flags.DEFINE_list("ks", ["1", "3"], "Numbers of points trained together.")
+_SIZES = flags.DEFINE_list("sizes", ["32", "64", "256"], "Image sides (cameraman resized).")
+_K = flags.DEFINE_integer("k", 8, "Points trained together.")
+_WIDTHS = flags.DEFINE_list("widths", ["1", "2", "4", "8"], "vmap widths to time.")
+_SUPERVISION = flags.DEFINE_enum("supervision", "values", ["values", "gradient"], "What is fitted.")
 
 
 def main(_):
-  image = data.load_image("camera", height=_SIZE.value, width=_SIZE.value)
-  h, w, c = image.shape
-  signed = data.to_signed(image.pixels)
-  arrays = {"coords": data.grid_coords(h, w), "values": signed.reshape(-1, c),
-            "gradient": targets.image_gradient(signed).reshape(-1, c, 2)}
-  mesh = train.make_mesh()
-  dataset = train.put_dataset(arrays, mesh, full_batch=False)
   config = default_config.get_config()
-  model = models.build_model(config.model, out_features=c)
-  hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
-  perm = train.epoch_permutation(jax.random.PRNGKey(1), 0, h * w)
   micro = train.resolve_microbatch(-1)
-  stack = lambda tree, k: jax.tree_util.tree_map(lambda x: jnp.stack([x] * k), tree)
-  results = {}
-  for name, terms in (("values", {"values": 1.0}), ("gradient", {"gradient": 1.0})):
-    row = {}
-    for k in [0] + [int(k) for k in _KS.value]:
-      state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-      args = (state, hyper, perm) if not k else (stack(state, k), stack(hyper, k), stack(perm, k))
-      step = train.make_train_step(model, terms, "reverse", "propagate", _BATCH.value, micro, mesh,
-                                   num_points=k)
-      seconds, _ = common.time_step(step, args[0], args[1], dataset.arrays, args[2], repeats=3)
-      row["plain" if not k else f"vmapped_k{k}"] = round(seconds * 1e3, 1)
-      print(name, k, row, file=sys.stderr, flush=True)
-    for k in _KS.value:
-      row[f"vmapped_k{k}_over_k_plain"] = round(row[f"vmapped_k{k}"] / (int(k) * row["plain"]), 2)
-    results[name] = row
+  mesh = train.make_mesh()
+  terms = {_SUPERVISION.value: 1.0}
+  k = _K.value
+  results = []
+  for size in map(int, _SIZES.value):
+    image = data.load_image("camera", height=size, width=size)
+    h, w, c = image.shape
+    signed = data.to_signed(image.pixels)
+    arrays = {"coords": data.grid_coords(h, w), "values": signed.reshape(-1, c),
+              "gradient": targets.image_gradient(signed).reshape(-1, c, 2)}
+    batch = 0 if h * w <= 64 * 64 else 16384
+    dataset = train.put_dataset(arrays, mesh, full_batch=batch == 0)
+    model = models.build_model(config.model, out_features=c)
+    perm = (train.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if batch
+            else jnp.zeros((1,), jnp.int32))
+    hypers = []
+    for i in range(k):
+      point = default_config.get_config()
+      point.model.omega_0 = 10.0 + 10.0 * i
+      hypers.append({n: jnp.float32(v) for n, v in train.hyperparams(point).items()})
+    tx = train.make_optimizer(config.train)  # one optimiser object: stacked states share its treedef
+    # Steps donate their state: every variant starts from freshly made ones.
+    states = lambda: [train.create_train_state(jax.random.PRNGKey(i), model, config, tx=tx)
+                      for i in range(k)]
+    stack = lambda trees: jax.tree_util.tree_map(lambda *x: jnp.stack(x), *trees)
+    row = {"image": f"camera {h}x{w}", "batch": batch or "full", "k": k}
+    plain = train.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh)
+    seconds, _ = common.time_step(plain, states()[0], hypers[0], dataset.arrays, perm, repeats=3)
+    row["plain_ms"] = round(seconds * 1e3, 1)
+    print(row, file=sys.stderr, flush=True)
+    for width in map(int, _WIDTHS.value):
+      step = train.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh,
+                                   num_points=k, vmap_width=width)
+      seconds, _ = common.time_step(step, stack(states()), stack(hypers), dataset.arrays,
+                                    stack([perm] * k), repeats=3)
+      row[f"width{width}_ms"] = round(seconds * 1e3, 1)
+      row[f"width{width}_together_over_k_plain"] = round(seconds * 1e3 / (k * row["plain_ms"]), 2)
+      print(row, file=sys.stderr, flush=True)
+    results.append(row)
   common.emit({"benchmark": "vmap_step", "machine": common.machine(), "git": common.git_rev(),
-               "image": f"camera {h}x{w}", "batch": _BATCH.value, "microbatch": micro,
-               "ms_per_step": results})
+               "supervision": _SUPERVISION.value, "microbatch": micro, "results": results})
 
 
 if __name__ == "__main__":

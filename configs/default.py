@@ -47,6 +47,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.batch_size = 24576  # Random pixels per step (0 = the full image every step).
   config.train.microbatch = -1  # Pixels per gradient-accumulation chunk; -1 = auto (2048 on CPU, where
   #                               cache-sized chunks are ~1.4x faster; whole batch on accelerators), 0 = off.
+  config.train.vmap_width = -1  # Sweep points one vmapped step batches (the rest loop inside the same
+  #                               program); -1 = auto (1 on CPU, where one run fills the cores; all
+  #                               points on accelerators), 0 = all points. Changes speed, not results.
   config.train.learning_rate = 1.5e-3  # Peak Adam learning rate (tuned: benchmarks/RESULTS.md).
   config.train.schedule = "cosine"  # constant | cosine | exponential (after warm-up).
   config.train.warmup_steps = 0  # Linear warm-up from lr/warmup_steps to the peak.

@@ -9,7 +9,7 @@ SCHEDULES = ("constant", "cosine", "exponential")
 # Fields that may change between an interrupted run and its resumption (they change how long or how
 # often, not what is computed).
 RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "train.checkpoint_every",
-                     "train.max_checkpoints", "eval.chunk_size", "data.kodak_dir")
+                     "train.max_checkpoints", "eval.chunk_size", "data.kodak_dir", "train.vmap_width")
 
 
 def _require(cond: bool, message: str) -> None:
@@ -44,6 +44,8 @@ def validate(config) -> None:
            f"train.laplacian_target must be one of {tuple(LAPLACIAN_TARGETS)}, got {t.laplacian_target!r}")
   _require(t.batch_size >= 0, f"train.batch_size must be >= 0 (0 = full batch), got {t.batch_size}")
   _require(t.microbatch >= -1, f"train.microbatch must be >= -1 (-1 = auto), got {t.microbatch}")
+  _require(t.get("vmap_width", -1) >= -1,
+           f"train.vmap_width must be >= -1 (-1 = auto, 0 = all points), got {t.get('vmap_width')}")
   _require(t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}")
   _require(t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {t.checkpoint_every}")
   _require(t.max_checkpoints >= 1, f"train.max_checkpoints must be >= 1, got {t.max_checkpoints}")

@@ -140,6 +140,16 @@ def resolve_microbatch(microbatch: int) -> int:
   return 2048 if jax.default_backend() == "cpu" else 0
 
 
+def resolve_vmap_width(vmap_width: int, num_points: int) -> int:
+  """-1 (auto): 1 on CPU, all points elsewhere. On the 2-core CPU one 64^2 run already keeps both
+  cores busy, so batching points buys no throughput and its larger activations cost cache
+  (benchmarks/vmap_step.py, RESULTS.md); looping inside one program still saves a compilation and a
+  dispatch per point and step. 0: all points."""
+  if vmap_width == -1:
+    vmap_width = 1 if jax.default_backend() == "cpu" else 0
+  return min(vmap_width or num_points, num_points)
+
+
 def to_chunks(x: jax.Array, num_devices: int, microbatch: int, mesh: Optional[Mesh]):
   """(B, ...) sharded over devices -> (num_chunks, num_devices * m, ...), each chunk sharded the same
   way, so every device walks through its own pixels in cache-sized pieces. Pads with zeros."""
@@ -229,13 +239,18 @@ def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, 
 
 
 def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str,
-                    batch_size: int, microbatch: int, mesh: Mesh, num_points: int = 0) -> Callable:
+                    batch_size: int, microbatch: int, mesh: Mesh, num_points: int = 0,
+                    vmap_width: int = 0) -> Callable:
   """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
 
   With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
-  position in its epoch; with 0 it uses every pixel. ``num_points`` > 0 vmaps the step over stacked
-  states, hyperparameters and permutations (a sweep's points trained together); the data is shared.
+  position in its epoch; with 0 it uses every pixel. ``num_points`` > 0 steps stacked states,
+  hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
+  program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
+  (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
+  one after another without leaving the program. 0 means all points at once.
   """
+  width = min(vmap_width or num_points, num_points)
   batch_sharding = NamedSharding(mesh, P("data"))
 
   def train_step(state: TrainState, hyper, arrays, perm):
@@ -246,19 +261,28 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
       if not num_points:
         arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
     sse_fn = make_sse_fn(model_with(model, hyper), terms, gradient_method, laplacian_method)
-    # A vmapped sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap),
-    # and its K points share the cache: each point's chunk shrinks by K so a chunk of all K still fits.
+    # A sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap), and
+    # the points vmapped together share the cache: each one's chunk shrinks so a chunk of all still fits.
     loss, per_term, grads = loss_and_grad(
         sse_fn, state.params, arrays,
-        max(128, microbatch // num_points) if (num_points and microbatch) else microbatch,
+        max(128, microbatch // width) if (num_points and microbatch) else microbatch,
         None if num_points else mesh)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = jax.tree_util.tree_map(lambda p, u: p - hyper["lr"] * u, state.params, updates)
     state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return state, {"loss": loss, **{f"loss_{k}": v for k, v in per_term.items()}}
 
-  step = jax.vmap(train_step, in_axes=(0, 0, None, 0)) if num_points else train_step
-  return jax.jit(step, donate_argnums=0)
+  if not num_points:
+    return jax.jit(train_step, donate_argnums=0)
+
+  if width == num_points:
+    return jax.jit(jax.vmap(train_step, in_axes=(0, 0, None, 0)), donate_argnums=0)
+
+  def points_step(state, hyper, arrays, perm):
+    return jax.lax.map(lambda x: train_step(x[0], x[1], arrays, x[2]), (state, hyper, perm),
+                       batch_size=width if width > 1 else None)
+
+  return jax.jit(points_step, donate_argnums=0)
 
 
 def make_renderer(fn: Callable, mesh: Optional[Mesh], chunk_size: int, microbatch: int) -> Callable:
@@ -395,15 +419,18 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   start_step = start_steps.pop()
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
+  vmap_width = resolve_vmap_width(int(t.get("vmap_width", -1)), k)
   logging.info("Image %s (%s): %dx%d, %d channel(s); supervision %s; model %s width %d depth %d, "
                "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, w, h, c,
                ",".join(f"{name}:{v:g}" for name, v in fit.terms.items()), base.model.kind,
                base.model.width, base.model.depth, n_params, mesh.size,
-               batch_size or f"full ({h * w} pixels)", f"; {k} points trained together" if k > 1 else "")
+               batch_size or f"full ({h * w} pixels)",
+               f"; {k} points trained together in one program, {vmap_width} vmapped at a time"
+               if k > 1 else "")
 
   microbatch = resolve_microbatch(t.microbatch)
   step_fn = make_train_step(model, fit.terms, grad_m, lap_m, batch_size, microbatch, mesh,
-                            num_points=k if k > 1 else 0)
+                            num_points=k if k > 1 else 0, vmap_width=vmap_width)
   steps_per_epoch = (h * w) // batch_size if batch_size else 1
   epoch = start_step // steps_per_epoch
 
@@ -529,7 +556,8 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
               "psnr_crop_border": base.eval.crop_border, "train_seconds": round(train_seconds, 3),
               "compile_seconds": round(compile_seconds, 3), "num_params": n_params,
               "devices": mesh.size, "platform": jax.devices()[0].platform,
-              "device_kind": jax.devices()[0].device_kind, "trained_together": k}
+              "device_kind": jax.devices()[0].device_kind, "trained_together": k,
+              "vmap_width": vmap_width}
     if diverged[i] is not None:
       summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"))
       outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)

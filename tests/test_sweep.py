@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,13 +19,19 @@ def _base(image_path, **kw):
                                     "train__log_every": 20, "train__checkpoint_every": 60, **kw})
 
 
-def test_points_trained_together_match_separate_runs(tmp_path, image_path):
-  base = _base(image_path)
+# vmap_width: -1 is the backend's choice (1 on CPU: the points loop inside the program), 0 vmaps all 8,
+# 3 vmaps slices of 3 and loops over them (with a remainder slice of 2).
+@pytest.mark.parametrize("vmap_width", [-1, 0, 3])
+def test_points_trained_together_match_separate_runs(tmp_path, image_path, vmap_width):
+  base = _base(image_path, train__vmap_width=vmap_width)
   specs = ["model.omega_0=10,30", "train.learning_rate=1e-3,3e-3", "seed=0,1"]
   results = sweep.run_sweep(base, str(tmp_path / "sweep"), specs)
   assert len(results) == 8 and all(r["trained_together"] == 8 for r in results)
+  expected_width = {-1: 1 if jax.default_backend() == "cpu" else 8, 0: 8, 3: 3}[vmap_width]
+  assert {json.load(open(tmp_path / "sweep" / r["point"] / "summary.json"))["vmap_width"]
+          for r in results} == {expected_width}
   for r in results[::3]:  # a few points, run alone with the same values
-    config = _base(image_path)
+    config = _base(image_path, train__vmap_width=vmap_width)
     config.model.omega_0, config.train.learning_rate, config.seed = (
         r["model.omega_0"], r["train.learning_rate"], r["seed"])
     alone = train.train_and_evaluate(config, str(tmp_path / f"alone_{r['point']}"))
