@@ -155,9 +155,9 @@ def run_config(image: str, width: int, depth: int, steps: int, batch: int, lr: f
 
 def finished(config, workdir: str) -> bool:
   """Whether ``workdir`` holds a finished run of exactly ``config`` (then training is skipped)."""
+  if outputs.finished_run(workdir, config.train.num_steps, allow_diverged=False) is None:
+    return False
   try:
-    with open(os.path.join(workdir, "summary.json")) as f:
-      summary = json.load(f)
     with open(os.path.join(workdir, "config.json")) as f:
       saved = json.load(f)
   except (OSError, ValueError):
@@ -165,8 +165,7 @@ def finished(config, workdir: str) -> bool:
   current = configuration.to_dict(config)
   for d in (saved, current):
     d.get("data", {}).pop("kodak_dir", None)
-  return (summary.get("status") == "done" and summary.get("steps") == config.train.num_steps
-          and saved == current)
+  return saved == current
 
 
 def make_render(run: render.TrainedRun, height: int, width: int):

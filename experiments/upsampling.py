@@ -289,13 +289,7 @@ def fit_config(config, input_png: str, num_pixels: int):
 def fit_complete(run_dir: str, config) -> bool:
   """True when ``run_dir`` holds a finished fit of ``config`` (any input path: the case directory fixes
   the input); a finished fit of another config is an error rather than a silently stale row."""
-  summary_path = os.path.join(run_dir, "summary.json")
-  if not os.path.exists(summary_path):
-    return False
-  with open(summary_path) as f:
-    summary = json.load(f)
-  status = summary.get("status", "done")
-  if not (status == "diverged" or (status == "done" and summary.get("steps") == config.train.num_steps)):
+  if outputs.finished_run(run_dir, config.train.num_steps) is None:
     return False
   with open(os.path.join(run_dir, "config.json")) as f:
     saved = json.load(f)

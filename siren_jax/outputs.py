@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 import numpy as np
 from PIL import Image
@@ -77,6 +77,21 @@ def read_jsonl(path: str) -> List[dict]:
         except json.JSONDecodeError:
           break  # a torn last line from a killed run: drop it
   return rows
+
+
+def finished_run(workdir: str, num_steps: int, allow_diverged: bool = True) -> Optional[dict]:
+  """The summary of the run in ``workdir`` if it is finished: done after ``num_steps`` steps, or (with
+  ``allow_diverged``) given up as diverged, which more steps would not change. Otherwise None: no run,
+  an interrupted one (resumable), or one that stopped short of ``num_steps``."""
+  try:
+    with open(os.path.join(workdir, "summary.json")) as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return None
+  status = summary.get("status", "done")
+  if status == "done" and summary.get("steps") == num_steps:
+    return summary
+  return summary if (allow_diverged and status == "diverged") else None
 
 
 def write_jsonl(path: str, rows: Iterable[dict]) -> None:

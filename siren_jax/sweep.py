@@ -122,16 +122,6 @@ def group_key(config, start_step) -> str:
   return json.dumps({"config": flat, "start": start_step}, sort_keys=True, default=str)
 
 
-def _completed(workdir: str, config) -> bool:
-  path = os.path.join(workdir, "summary.json")
-  if not os.path.exists(path):
-    return False
-  with open(path) as f:
-    summary = json.load(f)
-  return summary.get("status", "done") in ("done", "diverged") and (
-      summary.get("status") == "diverged" or summary.get("steps") == config.train.num_steps)
-
-
 def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
   axes = parse_sweeps(specs, base)
   points = make_points(base, axes)
@@ -146,7 +136,7 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
   groups: Dict[str, list] = {}
   for name, assignment, config in points:
     point_dir = os.path.join(workdir, name)
-    if _completed(point_dir, config):
+    if outputs.finished_run(point_dir, config.train.num_steps):
       logging.info("Skipping %s: already complete", name)
       continue
     start = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1).latest_step() or 0
