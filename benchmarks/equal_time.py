@@ -1,0 +1,64 @@
+"""Runs compared at equal training time: each run's headline PSNR when the shortest one finished.
+
+    python benchmarks/equal_time.py RUN_DIR [RUN_DIR ...] [--seconds=T]
+
+Reads each run's metrics.jsonl (written by ``python -m siren_jax.main``) and reports, at T seconds of
+training (default: the shortest run's total), the last evaluation logged at or before T: its step and
+PSNR under the run's headline protocol (psnr_offset for gradient supervision, psnr_affine for the
+Laplacian). Logged rows are the only evaluations, so a run logged every N steps is read up to N steps
+early; log often for a fair reading. Training seconds exclude evaluation and start-up. Prints JSON.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402
+from siren_jax import cli, outputs  # noqa: E402
+from siren_jax.errors import UserError  # noqa: E402
+
+_SECONDS = flags.DEFINE_float("seconds", 0.0, "Training time to compare at (0 = the shortest run's).")
+
+
+def read_run(run_dir: str) -> dict:
+  rows = outputs.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
+  if not rows:
+    raise UserError(f"{run_dir}: no metrics.jsonl rows (not a run directory, or a run not started)")
+  summary_path = os.path.join(run_dir, "summary.json")
+  summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
+  config = json.load(open(os.path.join(run_dir, "config.json")))
+  return {"run": run_dir, "rows": rows, "protocol": summary.get("psnr_protocol", ""),
+          "config": config}
+
+
+def at_time(rows, seconds: float) -> dict:
+  """The last logged row with train_seconds <= seconds."""
+  row = [r for r in rows if r["train_seconds"] <= seconds + 1e-9][-1]
+  return {"step": row["step"], "train_seconds": row["train_seconds"], "psnr": round(row["psnr"], 2)}
+
+
+def main(argv):
+  if len(argv) < 2:
+    raise UserError("give one or more run directories")
+  runs = [read_run(d) for d in argv[1:]]
+  seconds = _SECONDS.value or min(r["rows"][-1]["train_seconds"] for r in runs)
+  results = []
+  for r in runs:
+    t = r["config"]["train"]
+    final = r["rows"][-1]
+    results.append({
+        "run": r["run"], "protocol": r["protocol"],
+        "recipe": {k: t[k] for k in ("learning_rate", "schedule", "batch_size", "num_steps")},
+        "final": {"step": final["step"], "train_seconds": final["train_seconds"],
+                  "psnr": round(final["psnr"], 2)},
+        "at_equal_time": at_time(r["rows"], seconds)})
+  common.emit({"benchmark": "equal_time", "machine": common.machine(), "seconds": round(seconds, 1),
+               "runs": results})
+
+
+if __name__ == "__main__":
+  cli.run(main)
