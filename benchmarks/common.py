@@ -23,12 +23,21 @@ def machine() -> dict:
           "platform": dev.platform, "jax": jax.__version__, "python": sys.version.split()[0]}
 
 
-def git_rev() -> str:
+def _head() -> str:
   try:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.abspath(__file__)), check=False).stdout.strip()
   except OSError:
     return ""
+
+
+# Read when the benchmark starts: the code it runs is the code at this commit, even if a commit lands
+# while it runs.
+_HEAD_AT_START = _head()
+
+
+def git_rev() -> str:
+  return _HEAD_AT_START
 
 
 def time_step(step, state, *args, repeats: int = 5, warmups: int = 2):
