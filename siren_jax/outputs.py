@@ -2,6 +2,7 @@
 so an interrupted run never leaves a half-written JSON or PNG behind."""
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -225,8 +226,31 @@ def write_blend_panel(path: str, blend: dict, result01) -> None:
   save_figure(fig, path)
 
 
+def _heatmap(ax, grid, rows, cols, row_field, col_field, title=""):
+  """PSNR grid with every cell's value written in it (diverged cells say so)."""
+  im = ax.imshow(grid, cmap="viridis", aspect="auto")
+  ax.set_xticks(range(len(cols)), [str(v) for v in cols])
+  ax.set_yticks(range(len(rows)), [str(v) for v in rows])
+  ax.set_xlabel(col_field)
+  ax.set_ylabel(row_field)
+  if title:
+    ax.set_title(title, fontsize=9)
+  finite = grid[np.isfinite(grid)]
+  mid = float(finite.mean()) if finite.size else 0.0
+  for i in range(len(rows)):
+    for j in range(len(cols)):
+      text = "diverged" if not np.isfinite(grid[i, j]) else f"{grid[i, j]:.1f}"
+      ax.text(j, i, text, ha="center", va="center", fontsize=8,
+              color="white" if not np.isfinite(grid[i, j]) or grid[i, j] < mid else "black")
+  return im
+
+
+MAX_HEATMAP_PANELS = 12
+
+
 def write_sweep_plots(workdir: str, axes, results) -> None:
-  """heatmap.png (two swept axes) or psnr.png (one), and curves.png: every point's PSNR vs step."""
+  """psnr.png (one swept axis) or heatmap.png (the first two axes; with more, one panel per combination
+  of the others, up to MAX_HEATMAP_PANELS), and curves.png: every point's PSNR vs step."""
   plt = _pyplot()
   fields = [f for f, _ in axes]
   psnr = {tuple(r[f] for f in fields): (r["psnr"] if r["status"] == "done" else float("nan"))
@@ -240,30 +264,36 @@ def write_sweep_plots(workdir: str, axes, results) -> None:
     ax.set_ylabel("final PSNR (dB)")
     ax.grid(True, alpha=0.3)
     save_figure(fig, os.path.join(workdir, "psnr.png"))
-  elif len(axes) == 2:
-    (f0, v0), (f1, v1) = axes
-    grid = np.array([[psnr[(a, b)] for b in v1] for a in v0], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 * len(v1) + 2.5, 0.8 * len(v0) + 1.8))
-    im = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(v1)), [str(v) for v in v1])
-    ax.set_yticks(range(len(v0)), [str(v) for v in v0])
-    ax.set_xlabel(f1)
-    ax.set_ylabel(f0)
-    finite = grid[np.isfinite(grid)]
-    mid = float(finite.mean()) if finite.size else 0.0
-    for i in range(len(v0)):
-      for j in range(len(v1)):
-        text = "diverged" if not np.isfinite(grid[i, j]) else f"{grid[i, j]:.1f}"
-        ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                color="white" if not np.isfinite(grid[i, j]) or grid[i, j] < mid else "black")
-    fig.colorbar(im, ax=ax, label="final PSNR (dB)")
-    save_figure(fig, os.path.join(workdir, "heatmap.png"))
+  else:
+    (f0, v0), (f1, v1) = axes[:2]
+    rest = list(itertools.product(*[values for _, values in axes[2:]]))
+    if len(rest) <= MAX_HEATMAP_PANELS:
+      grids = [np.array([[psnr[(a, b) + extra] for b in v1] for a in v0], dtype=float) for extra in rest]
+      finite = np.concatenate([g[np.isfinite(g)] for g in grids])
+      ncol = min(len(rest), 3)
+      nrow = -(-len(rest) // ncol)
+      fig, axs = plt.subplots(nrow, ncol, squeeze=False,
+                              figsize=(ncol * (1.2 * len(v1) + 2.5), nrow * (0.8 * len(v0) + 1.8)))
+      for ax, grid, extra in zip(axs.flat, grids, rest):
+        title = ", ".join(f"{f}={v}" for (f, _), v in zip(axes[2:], extra))
+        im = _heatmap(ax, grid, v0, v1, f0, f1, title)
+        if ax not in axs[:, 0]:
+          ax.set_ylabel("")  # the rows are the same in every panel; their label stays at the left
+        if finite.size:  # one colour scale for every panel
+          im.set_clim(finite.min(), finite.max())
+      for ax in list(axs.flat)[len(rest):]:
+        ax.axis("off")
+      fig.colorbar(im, ax=axs, label="final PSNR (dB)")
+      save_figure(fig, os.path.join(workdir, "heatmap.png"))
   fig, ax = plt.subplots(figsize=(8, 5))
-  for r in results:
+  colours = plt.get_cmap("tab10" if len(results) <= 10 else "tab20")
+  styles = ["-", "--", ":", "-."]  # beyond 20 points colours repeat; the line style tells them apart
+  for i, r in enumerate(results):
     rows = read_jsonl(os.path.join(workdir, r["point"], "metrics.jsonl"))
     rows = [row for row in rows if row.get("step", 0) > 0]
     if rows:
-      ax.plot([row["step"] for row in rows], [float(row["psnr"]) for row in rows], label=r["point"])
+      ax.plot([row["step"] for row in rows], [float(row["psnr"]) for row in rows], label=r["point"],
+              color=colours(i % colours.N), linestyle=styles[(i // colours.N) % len(styles)])
   ax.set_xlabel("step")
   ax.set_ylabel("PSNR (dB)")
   ax.grid(True, alpha=0.3)

@@ -10,7 +10,8 @@ point can be inspected or resumed like a single run. Re-running a sweep skips co
 resumes interrupted ones.
 
 The sweep workdir gets results.csv and results.md (one row per point: the swept values, final PSNR,
-steps, training seconds, parameters, status), heatmap.png (two swept axes), or psnr.png (one axis), and
+steps, training seconds, parameters, status), heatmap.png (over the first two swept axes, one panel per
+combination of any others), or psnr.png (one axis), and
 curves.png (every point's PSNR against step).
 """
 

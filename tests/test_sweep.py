@@ -42,6 +42,9 @@ def test_points_trained_together_match_separate_runs(tmp_path, image_path, vmap_
     assert abs(alone["psnr"] - r["psnr"]) < 0.05
   # The points really differ (omega and lr reach the traced step).
   assert len({round(r["psnr"], 3) for r in results}) == 8
+  # Three axes: a heatmap of the first two, one panel per seed, side by side.
+  assert Image.open(tmp_path / "sweep" / "heatmap.png").size[0] > 2 * Image.open(
+      tmp_path / "sweep" / "heatmap.png").size[1]
 
 
 def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_path, image_path,
