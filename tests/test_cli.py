@@ -2,6 +2,7 @@
 workdir left exactly as it was."""
 
 import hashlib
+import importlib
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from siren_jax import configuration
 from conftest import ROOT, run_main, tiny_flags
 
 
@@ -138,3 +140,16 @@ def test_every_script_starts(script):
                         timeout=120)
   out = proc.stdout + proc.stderr
   assert "Traceback" not in out and "flags:" in out, out[-2000:]
+
+
+CONFIGS = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "configs"))
+                 if n.endswith(".py") and n != "__init__.py")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_loads_and_validates(name):
+  # Runs a config's get_config() and the same checks main runs before training, without training.
+  module = importlib.import_module(f"configs.{name}")
+  config = module.get_config()
+  configuration.validate(config)
+  assert module.__doc__ and f"--config=configs/{name}.py" in module.__doc__  # its launch command
