@@ -189,7 +189,8 @@ def _show(ax, img, title, cmap="gray", vmin=0.0, vmax=1.0):
   return im
 
 
-def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_ref, lap_fit) -> None:
+def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_ref, lap_fit,
+                           gradient_name: str = "sobel", laplacian_name: str = "5point") -> None:
   """2x3 panel: image / gradient magnitude / Laplacian, ground truth (top) vs the fit (bottom).
   Derivatives are per unit of the [-1, 1] coordinate; both rows share each column's colour scale."""
   plt = _pyplot()
@@ -201,9 +202,9 @@ def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_re
   for row, (img, g, lap, label) in enumerate([(image01, grad_ref, lap_ref, "image"),
                                               (fit01, grad_fit, lap_fit, "fit")]):
     _show(axes[row, 0], img, f"{label}")
-    gi = _show(axes[row, 1], np.asarray(g).mean(-1), f"{label} |gradient| (Sobel)" if row == 0
+    gi = _show(axes[row, 1], np.asarray(g).mean(-1), f"{label} |gradient| ({gradient_name})" if row == 0
                else "fit |gradient|", cmap="magma", vmin=0.0, vmax=gmax)
-    li = _show(axes[row, 2], np.asarray(lap).mean(-1), f"{label} Laplacian (5-point)" if row == 0
+    li = _show(axes[row, 2], np.asarray(lap).mean(-1), f"{label} Laplacian ({laplacian_name})" if row == 0
                else "fit Laplacian", cmap="RdBu_r", vmin=-lmax, vmax=lmax)
     fig.colorbar(gi, ax=axes[row, 1], fraction=0.046, pad=0.04)
     fig.colorbar(li, ax=axes[row, 2], fraction=0.046, pad=0.04)

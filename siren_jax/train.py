@@ -605,10 +605,14 @@ def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, conf
                            microbatch)
   _, grad_mag, lap = d_render(params, fit.arrays["coords"])
   ref_signed = data.to_signed(fit.reference01)
+  # The top row shows the run's own targets (the ones it fits, or would fit, under gradient or
+  # Laplacian supervision), so the two rows compare like with like.
+  t = config.train
   outputs.write_derivative_panel(
       os.path.join(workdir, "derivatives.png"), fit.reference01, shown,
-      np.sqrt(np.sum(targets.image_gradient(ref_signed) ** 2, axis=-1)), grad_mag.reshape(h, w, c),
-      targets.image_laplacian(ref_signed), lap.reshape(h, w, c))
+      np.sqrt(np.sum(targets.gradient_target(ref_signed, t.gradient_target) ** 2, axis=-1)),
+      grad_mag.reshape(h, w, c), targets.laplacian_target(ref_signed, t.laplacian_target),
+      lap.reshape(h, w, c), gradient_name=t.gradient_target, laplacian_name=t.laplacian_target)
   return summary
 
 
