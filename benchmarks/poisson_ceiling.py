@@ -8,7 +8,9 @@ min_f sum |grad f - g|^2 over band-limited f (cosine series: the image mirrored 
 Fourier space where grad is multiplication by i w), then reports the PSNR of f against the image after
 the best constant offset, the protocol of gradient-supervised runs. A finite-difference target sees a
 frequency w as sin(w) (or sin(w)(1 + cos w')/2 with Sobel's smoothing), so its exact solution is a
-blurred image: that PSNR is a ceiling for a network that is smooth at the pixel scale. Prints JSON.
+blurred image: that PSNR is a ceiling for solutions band-limited to the pixel grid. A SIREN is not
+(its values and its derivatives at pixel centres are partly independent), and a central-difference run
+passed this figure by 0.8 dB (RESULTS.md): a reference, not a bound on a network. Prints JSON.
 """
 
 import os
