@@ -19,32 +19,37 @@ def _base(image_path, **kw):
                                     "train__log_every": 20, "train__checkpoint_every": 60, **kw})
 
 
-# vmap_width: -1 is the backend's choice (1 on CPU: the points loop inside the program), 0 vmaps all 8,
-# 3 vmaps slices of 3 and loops over them (with a remainder slice of 2).
-@pytest.mark.parametrize("vmap_width", [-1, 0, 3])
-def test_points_trained_together_match_separate_runs(tmp_path, image_path, vmap_width):
-  base = _base(image_path, train__vmap_width=vmap_width)
+def test_points_trained_together_match_separate_runs(tmp_path, image_path):
   specs = ["model.omega_0=10,30", "train.learning_rate=1e-3,3e-3", "seed=0,1"]
-  results = sweep.run_sweep(base, str(tmp_path / "sweep"), specs)
-  assert len(results) == 8 and all(r["trained_together"] == 8 for r in results)
-  expected_width = {-1: 1 if jax.default_backend() == "cpu" else 8, 0: 8, 3: 3}[vmap_width]
-  assert {json.load(open(tmp_path / "sweep" / r["point"] / "summary.json"))["vmap_width"]
-          for r in results} == {expected_width}
-  for r in results[::3]:  # a few points, run alone with the same values
-    config = _base(image_path, train__vmap_width=vmap_width)
+  # vmap_width: -1 is the backend's choice (1 on CPU: the points loop inside the program), 0 vmaps all
+  # 8, 3 vmaps slices of 3 and loops over them (with a remainder slice of 2).
+  expected = {-1: 1 if jax.default_backend() == "cpu" else 8, 0: 8, 3: 3}
+  sweeps = {}
+  for width in expected:
+    results = sweep.run_sweep(_base(image_path, train__vmap_width=width),
+                              str(tmp_path / f"sweep{width}"), specs)
+    assert len(results) == 8 and all(r["trained_together"] == 8 for r in results)
+    assert {json.load(open(tmp_path / f"sweep{width}" / r["point"] / "summary.json"))["vmap_width"]
+            for r in results} == {expected[width]}
+    # The points really differ (omega and lr reach the traced step).
+    assert len({round(r["psnr"], 3) for r in results}) == 8
+    sweeps[width] = results
+  for i in range(0, 8, 3):  # a few points, run alone with the same values
+    r = sweeps[-1][i]
+    config = _base(image_path)
     config.model.omega_0, config.train.learning_rate, config.seed = (
         r["model.omega_0"], r["train.learning_rate"], r["seed"])
     alone = train.train_and_evaluate(config, str(tmp_path / f"alone_{r['point']}"))
-    together = outputs.read_jsonl(str(tmp_path / "sweep" / r["point"] / "metrics.jsonl"))
     single = outputs.read_jsonl(str(tmp_path / f"alone_{r['point']}" / "metrics.jsonl"))
-    np.testing.assert_allclose([x["loss"] for x in together[1:]], [x["loss"] for x in single[1:]],
-                               rtol=2e-3)
-    assert abs(alone["psnr"] - r["psnr"]) < 0.05
-  # The points really differ (omega and lr reach the traced step).
-  assert len({round(r["psnr"], 3) for r in results}) == 8
+    for width, results in sweeps.items():
+      assert results[i]["point"] == r["point"]
+      together = outputs.read_jsonl(str(tmp_path / f"sweep{width}" / r["point"] / "metrics.jsonl"))
+      np.testing.assert_allclose([x["loss"] for x in together[1:]], [x["loss"] for x in single[1:]],
+                                 rtol=2e-3, err_msg=f"vmap_width={width}")
+      assert abs(alone["psnr"] - results[i]["psnr"]) < 0.05, (width, r["point"])
   # Three axes: a heatmap of the first two, one panel per seed, side by side.
-  assert Image.open(tmp_path / "sweep" / "heatmap.png").size[0] > 2 * Image.open(
-      tmp_path / "sweep" / "heatmap.png").size[1]
+  heatmap = Image.open(tmp_path / "sweep-1" / "heatmap.png")
+  assert heatmap.size[0] > 2 * heatmap.size[1]
 
 
 def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_path, image_path,
