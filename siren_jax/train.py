@@ -248,9 +248,9 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
   hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
   program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
   (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
-  one after another without leaving the program. 0 means all points at once.
+  one after another without leaving the program (0: all points at once, -1: ``resolve_vmap_width``).
   """
-  width = min(vmap_width or num_points, num_points)
+  width = resolve_vmap_width(vmap_width, num_points)
   batch_sharding = NamedSharding(mesh, P("data"))
 
   def train_step(state: TrainState, hyper, arrays, perm):
