@@ -57,7 +57,6 @@ def main(_):
     # Steps donate their state: every variant starts from freshly made ones.
     states = lambda: [train.create_train_state(jax.random.PRNGKey(i), model, config, tx=tx)
                       for i in range(k)]
-    stack = lambda trees: jax.tree_util.tree_map(lambda *x: jnp.stack(x), *trees)
     row = {"image": f"camera {h}x{w}", "batch": batch or "full", "k": k}
     plain = train.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh)
     seconds, _ = common.time_step(plain, states()[0], hypers[0], dataset.arrays, perm, repeats=3)
@@ -66,8 +65,8 @@ def main(_):
     for width in map(int, _WIDTHS.value):
       step = train.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh,
                                    num_points=k, vmap_width=width)
-      seconds, _ = common.time_step(step, stack(states()), stack(hypers), dataset.arrays,
-                                    stack([perm] * k), repeats=3)
+      seconds, _ = common.time_step(step, train.stack_points(states()), train.stack_points(hypers),
+                                    dataset.arrays, train.stack_points([perm] * k), repeats=3)
       row[f"width{width}_ms"] = round(seconds * 1e3, 1)
       row[f"width{width}_together_over_k_plain"] = round(seconds * 1e3 / (k * row["plain_ms"]), 2)
       print(row, file=sys.stderr, flush=True)

@@ -353,7 +353,8 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
   return train_points([config], [workdir])[0]
 
 
-def _stack(trees):
+def stack_points(trees):
+  """Per-point pytrees -> one pytree with a leading points axis (what a sweep's step takes)."""
   return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
@@ -436,7 +437,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
 
   def place(per_point):
     """Per-point trees on the devices: point 0's own for a single run, stacked for a vmapped group."""
-    return jax.device_put(per_point[0] if k == 1 else _stack(per_point), replicated)
+    return jax.device_put(per_point[0] if k == 1 else stack_points(per_point), replicated)
 
   def permutations(epoch):
     if not batch_size:
