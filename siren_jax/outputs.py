@@ -227,17 +227,20 @@ def write_blend_panel(path: str, blend: dict, result01) -> None:
   save_figure(fig, path)
 
 
-def _heatmap(ax, grid, rows, cols, row_field, col_field, title=""):
-  """PSNR grid with every cell's value written in it (diverged cells say so)."""
-  im = ax.imshow(grid, cmap="viridis", aspect="auto")
+def _heatmap(ax, grid, rows, cols, row_field, col_field, title="", clim=None):
+  """PSNR grid with every cell's value written in it (diverged cells say so). ``clim`` (low, high)
+  fixes the colour scale, so several panels can share one; by default it spans this grid."""
+  finite = grid[np.isfinite(grid)]
+  if clim is None:
+    clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+  im = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=clim[0], vmax=clim[1])
   ax.set_xticks(range(len(cols)), [str(v) for v in cols])
   ax.set_yticks(range(len(rows)), [str(v) for v in rows])
   ax.set_xlabel(col_field)
   ax.set_ylabel(row_field)
   if title:
     ax.set_title(title, fontsize=9)
-  finite = grid[np.isfinite(grid)]
-  mid = float(finite.mean()) if finite.size else 0.0
+  mid = 0.5 * (clim[0] + clim[1])  # dark cells (low end of viridis) get white text
   for i in range(len(rows)):
     for j in range(len(cols)):
       text = "diverged" if not np.isfinite(grid[i, j]) else f"{grid[i, j]:.1f}"
@@ -275,13 +278,12 @@ def write_sweep_plots(workdir: str, axes, results) -> None:
       nrow = -(-len(rest) // ncol)
       fig, axs = plt.subplots(nrow, ncol, squeeze=False,
                               figsize=(ncol * (1.2 * len(v1) + 2.5), nrow * (0.8 * len(v0) + 1.8)))
+      clim = (float(finite.min()), float(finite.max())) if finite.size else None  # shared by all
       for ax, grid, extra in zip(axs.flat, grids, rest):
         title = ", ".join(f"{f}={v}" for (f, _), v in zip(axes[2:], extra))
-        im = _heatmap(ax, grid, v0, v1, f0, f1, title)
+        im = _heatmap(ax, grid, v0, v1, f0, f1, title, clim)
         if ax not in axs[:, 0]:
           ax.set_ylabel("")  # the rows are the same in every panel; their label stays at the left
-        if finite.size:  # one colour scale for every panel
-          im.set_clim(finite.min(), finite.max())
       for ax in list(axs.flat)[len(rest):]:
         ax.axis("off")
       fig.colorbar(im, ax=axs, label="final PSNR (dB)")
