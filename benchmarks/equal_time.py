@@ -28,9 +28,12 @@ def read_run(run_dir: str) -> dict:
   rows = outputs.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
   if not rows:
     raise UserError(f"{run_dir}: no metrics.jsonl rows (not a run directory, or a run not started)")
-  summary_path = os.path.join(run_dir, "summary.json")
-  summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}
-  config = json.load(open(os.path.join(run_dir, "config.json")))
+  summary = {}  # a run still going has none yet
+  if os.path.exists(os.path.join(run_dir, "summary.json")):
+    with open(os.path.join(run_dir, "summary.json")) as f:
+      summary = json.load(f)
+  with open(os.path.join(run_dir, "config.json")) as f:
+    config = json.load(f)
   return {"run": run_dir, "rows": rows, "protocol": summary.get("psnr_protocol", ""),
           "config": config}
 
