@@ -16,6 +16,7 @@ from PIL import Image
 
 from siren_jax import metrics, models, quantize, render, report, train
 from siren_jax.errors import UserError
+import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
 
 SCRIPT = os.path.join(ROOT, "experiments", "compression.py")
@@ -139,7 +140,10 @@ def test_fake_quantise_forward_is_the_decoded_grid_and_backward_is_identity():
   fq = jax.jit(lambda p: quantize.fake_quantise(p, codec))(params)
   for a, b in zip(jax.tree_util.tree_leaves(fq),
                   jax.tree_util.tree_leaves(quantize.roundtrip(params, codec))):
-    np.testing.assert_allclose(np.asarray(a), b, rtol=0, atol=1e-6)
+    # lo + q * step, decoded - x and x + (decoded - x): each rounds within eps of the leaf's largest
+    # magnitude (lo and q * step reach it), and the two codes may round in different orders.
+    bound = 4 * floatbounds.EPS32 * np.max(np.abs(b))
+    floatbounds.assert_within(np.asarray(a), b, bound, "fake-quantised leaf")
   weights = jax.tree_util.tree_map(lambda x: np.arange(x.size, dtype=np.float32).reshape(x.shape),
                                    params)
 
@@ -231,8 +235,13 @@ def test_compress_run_writes_a_report_table(trained):
     _, header, _ = quantize.decode(f.read(), run.params)
   assert header == quantize.Header(width=16, depth=2, channels=3, height_px=32, width_px=24)
   # the float32 row scores the same render as siren_jax.render, and float16 costs almost nothing
-  reference = metrics.psnr(render.render_array(run, 32, 24) / 255.0, pixels01)
-  assert by_family["SIREN float32"]["psnr"] == pytest.approx(reference, abs=1e-6)
+  # Both renderers evaluate the same network on the same grid in float32; chunking can change the
+  # rounding by far less than half an 8-bit step, so a value may cross at most one rounding boundary.
+  ours = experiment.make_render(run, 32, 24)(run.params)
+  shared = render.render_array(run, 32, 24).reshape(ours.shape)
+  assert np.max(np.abs(ours.astype(int) - shared.astype(int))) <= 1
+  reference = metrics.psnr(ours / 255.0, pixels01)
+  assert by_family["SIREN float32"]["psnr"] == reference
   assert reference > 25  # a real fit, not noise that any codec would match
   assert abs(by_family["SIREN float16"]["psnr"] - reference) < 0.1
   assert by_family["SIREN float16"]["bytes"] < 0.51 * by_family["SIREN float32"]["bytes"]

@@ -8,6 +8,7 @@ from flax import linen as nn
 
 from siren_jax import models
 from siren_jax.sincos import fast_sin, sincos
+import floatbounds
 from configs import default as default_config
 
 
@@ -61,7 +62,8 @@ def test_forward_is_sin_of_omega_times_affine():
   h = jnp.sin(30.0 * (x @ p["layer_0"]["dense"]["kernel"] + p["layer_0"]["dense"]["bias"]))
   h = jnp.sin(7.0 * (h @ p["layer_1"]["dense"]["kernel"] + p["layer_1"]["dense"]["bias"]))
   expected = h @ p["output"]["kernel"] + p["output"]["bias"]
-  np.testing.assert_allclose(model.apply(params, x), expected, rtol=1e-5, atol=1e-6)
+  bound = floatbounds.siren_forward_bound(params, x, 30.0, 7.0, floatbounds.XLA_SIN_MAX_ABS_ERR)
+  floatbounds.assert_within(model.apply(params, x), expected, 2 * bound, "forward")  # two evaluations
 
 
 def _relative_std_drift(zs):
@@ -109,20 +111,21 @@ def test_fast_sincos_matches_numpy(scale):
   x = np.linspace(-scale, scale, 200001, dtype=np.float32)
   s, c = jax.jit(sincos)(x)
   ref = x.astype(np.float64)
-  assert np.max(np.abs(np.asarray(s) - np.sin(ref))) < 2.5e-7
-  assert np.max(np.abs(np.asarray(c) - np.cos(ref))) < 2.5e-7
+  assert np.max(np.abs(np.asarray(s) - np.sin(ref))) < floatbounds.SINCOS_MAX_ABS_ERR
+  assert np.max(np.abs(np.asarray(c) - np.cos(ref))) < floatbounds.SINCOS_MAX_ABS_ERR
 
 
 def test_fast_sin_derivatives_are_exact_cos_and_minus_sin():
   x = jnp.linspace(-50.0, 50.0, 1001)
   d1 = jax.vmap(jax.grad(fast_sin))(x)
   d2 = jax.vmap(jax.grad(jax.grad(fast_sin)))(x)
-  np.testing.assert_allclose(d1, np.cos(np.asarray(x, np.float64)), atol=3e-7)
-  np.testing.assert_allclose(d2, -np.sin(np.asarray(x, np.float64)), atol=3e-7)
+  err = floatbounds.SINCOS_MAX_ABS_ERR  # the derivatives are sincos's own cos and -sin
+  floatbounds.assert_within(d1, np.cos(np.asarray(x, np.float64)), err, "d/dx")
+  floatbounds.assert_within(d2, -np.sin(np.asarray(x, np.float64)), err, "d2/dx2")
   # Forward mode (jvp of jvp) agrees too.
   t = jnp.ones_like(x)
   d2_fwd = jax.jvp(lambda y: jax.jvp(fast_sin, (y,), (t,))[1], (x,), (t,))[1]
-  np.testing.assert_allclose(d2_fwd, d2, atol=1e-7)
+  floatbounds.assert_within(d2_fwd, d2, 2 * err, "forward-mode d2/dx2")
 
 
 def test_fast_and_xla_sine_give_the_same_network():
@@ -130,7 +133,9 @@ def test_fast_and_xla_sine_give_the_same_network():
   fast, ref = models.Siren(**kw, sine="fast"), models.Siren(**kw, sine="xla")
   params = fast.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
   x = jax.random.uniform(jax.random.PRNGKey(1), (1000, 2), minval=-1, maxval=1)
-  np.testing.assert_allclose(fast.apply(params, x), ref.apply(params, x), atol=2e-6)
+  bound = (floatbounds.siren_forward_bound(params, x, 30.0, 30.0, floatbounds.SINCOS_MAX_ABS_ERR)
+           + floatbounds.siren_forward_bound(params, x, 30.0, 30.0, floatbounds.XLA_SIN_MAX_ABS_ERR))
+  floatbounds.assert_within(fast.apply(params, x), ref.apply(params, x), bound, "fast vs xla")
 
 
 @pytest.mark.parametrize("kind,expected_std", [
