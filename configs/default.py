@@ -18,8 +18,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.image = "camera"  # Built-in name (camera, astronaut, ...), kodim01..kodim24, or a path.
   config.data.kodak_dir = ""  # Where kodimNN.png live; "" = $SIREN_JAX_KODAK_DIR or the default dirs.
-  config.data.height = 256  # Resize to this many rows (0 = native; 0 in one of height/width keeps aspect).
-  config.data.width = 256  # Resize to this many columns (0 = native).
+  config.data.height = 256  # Rows to resize to (0 = no limit); how: data.resize.
+  config.data.width = 256  # Columns to resize to (0 = no limit).
+  # fit: shrink to fit within height x width keeping the aspect ratio, never enlarge (a 300x451 photo
+  # becomes 170x256; square built-ins become 256x256). exact: exactly height x width (0 on one side
+  # keeps the aspect ratio).
+  config.data.resize = "fit"
   config.data.max_pixels = 4096 * 4096  # Refuse larger images (memory guard); raise it deliberately.
   config.data.blend_source = ""  # Poisson blending: image whose gradients are pasted inside the mask.
   config.data.blend_mask = "ellipse"  # Blend region: ellipse (centred), ellipse:cy,cx,ry,rx, or a mask path.

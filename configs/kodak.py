@@ -13,11 +13,13 @@ the tuned cameraman recipe with a lower learning rate for the wider network; it 
 Kodak itself.
 """
 
-from configs import default
+import os
+
+from siren_jax.configuration import load_config
 
 
 def get_config():
-  config = default.get_config()
+  config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
   config.data.image = "kodim23"
   config.data.height = 0  # full resolution
   config.data.width = 0

@@ -11,11 +11,13 @@ outline, copy-paste, blend) besides the usual outputs. psnr_outside_mask measure
 background is kept outside the mask.
 """
 
-from configs import default
+import os
+
+from siren_jax.configuration import load_config
 
 
 def get_config():
-  config = default.get_config()
+  config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
   config.data.image = "camera"  # background
   config.data.blend_source = "astronaut"  # pasted inside the mask
   config.data.blend_mask = "ellipse:-0.5,-0.05,0.3,0.22"  # the astronaut's face onto the cameraman's head

@@ -18,11 +18,13 @@ Gradients fix the image up to a constant, so the headline PSNR is after the best
 (summary.json: psnr_offset; psnr_affine and psnr_scale_offset beside it).
 """
 
-from configs import default
+import os
+
+from siren_jax.configuration import load_config
 
 
 def get_config():
-  config = default.get_config()
+  config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
   config.train.supervision = "gradient"
   config.train.gradient_target = "central"
   config.train.num_steps = 1500

@@ -9,11 +9,13 @@ the project's 2-core CPU (benchmarks/RESULTS.md): 14.28 dB after 500 steps, 412 
 step on 16384 pixels).
 """
 
-from configs import default
+import os
+
+from siren_jax.configuration import load_config
 
 
 def get_config():
-  config = default.get_config()
+  config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
   config.train.supervision = "laplacian"
   config.train.num_steps = 500
   config.train.batch_size = 16384

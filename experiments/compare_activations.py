@@ -45,6 +45,7 @@ def base_config(kind: str):
   config = default_config.get_config()
   config.data.image = _IMAGE.value
   config.data.height, config.data.width = _SIZE.value, 0
+  config.data.resize = "exact"  # --size rows, whatever the native size
   image = data.load_image(_IMAGE.value, height=_SIZE.value)
   config.train.num_steps = _STEPS.value
   config.train.batch_size = _BATCH.value if _BATCH.value < image.shape[0] * image.shape[1] else 0

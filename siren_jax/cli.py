@@ -3,6 +3,7 @@ input in one ``error: ...`` line and a non-zero exit, and compact progress loggi
 
 import logging as std_logging
 import os
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -19,23 +20,51 @@ def _fail(message: str) -> None:
   sys.exit(EXIT_USAGE)
 
 
+CONFIG_FLAGS = ("config",)  # the config-file flags of our programs
+
+
+def config_paths(argv: Sequence[str]):
+  """The config files named on a command line (``--config=PATH`` or ``--config PATH``; ``PATH:ARG``
+  passes ARG to get_config, as ml_collections allows)."""
+  paths = []
+  for i, arg in enumerate(argv[1:], start=1):
+    for name in CONFIG_FLAGS:
+      if arg.startswith(f"--{name}="):
+        paths.append(arg.split("=", 1)[1].split(":", 1)[0])
+      elif arg == f"--{name}" and i + 1 < len(argv):
+        paths.append(argv[i + 1].split(":", 1)[0])
+  return paths
+
+
+def _unknown_field(e: Exception) -> str:
+  """ml_collections' KeyError for a misspelled override, which reaches us quoted and escaped
+  ("'\\'omega\\'\\nDid you mean ..."), as one plain line."""
+  text = str(e.args[0] if e.args else e).replace("\\n", "\n").replace("\\'", "'")
+  field = re.search(r"[\w.]+", text)
+  hint = re.search(r'Did you mean "([\w.]+)"', text)
+  return (f"unknown config field {field.group(0) if field else text!r} in a --config.* override"
+          + (f" (did you mean {hint.group(1)!r}?)" if hint else "")
+          + "; configs/default.py lists every field")
+
+
 def parse_flags(argv: Sequence[str]):
-  """absl's parser, but a bad flag or config override (unknown key, wrong type, missing config file)
-  is one line instead of a usage dump."""
+  """absl's parser, but a bad flag, config file or override (unknown key, wrong type) is one line
+  instead of a usage dump or a traceback. Config files are checked first: ml_collections defers a
+  load failure to the first access, which then reports it in words that do not name the file."""
+  from siren_jax import configuration  # pylint: disable=g-import-not-at-top
+  try:
+    for path in config_paths(argv):
+      configuration.load_config(path)
+  except UserError as e:
+    _fail(str(e))
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
     _fail(str(e))
   except (KeyError, AttributeError) as e:
-    _fail(f"unknown config field {e} in a --config.* override (see configs/default.py for the fields)")
+    _fail(_unknown_field(e))
   except (OSError, ValueError, TypeError) as e:
     _fail(f"{type(e).__name__}: {e}")
-
-
-def describe_devices() -> str:
-  import jax  # pylint: disable=g-import-not-at-top
-  devices = jax.devices()
-  return f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})"
 
 
 def run(main: Callable, required: Sequence[str] = ()) -> None:

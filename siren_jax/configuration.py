@@ -1,7 +1,12 @@
 """Config checks: every bad value is caught here, before anything touches the workdir."""
 
+import importlib.machinery
+import importlib.util
 import json
 import math
+import os
+
+import ml_collections
 
 from siren_jax.errors import UserError
 
@@ -10,6 +15,39 @@ SCHEDULES = ("constant", "cosine", "exponential")
 # often, not what is computed).
 RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "train.checkpoint_every",
                      "train.max_checkpoints", "eval.chunk_size", "data.kodak_dir", "train.vmap_width")
+
+
+def load_config(path: str) -> ml_collections.ConfigDict:
+  """``get_config()`` of the config file at ``path``, whatever the working directory, with one-line
+  errors. Configs derive from others by loading them through this function by path (see
+  configs/kodak.py), so no config needs the ``configs`` directory to be importable."""
+  path = os.path.expanduser(path)
+  if not os.path.exists(path):
+    raise UserError(f"config file not found: {path}")
+  if not os.path.isfile(path):
+    raise UserError(f"config file is not a file: {path}")
+  name = "siren_jax_config_" + os.path.splitext(os.path.basename(path))[0]
+  try:
+    spec = importlib.util.spec_from_loader(
+        name, importlib.machinery.SourceFileLoader(name, os.path.abspath(path)))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+  except UserError:
+    raise
+  except SyntaxError as e:
+    raise UserError(f"config file {path} is not valid Python (line {e.lineno}: {e.msg})") from None
+  except Exception as e:  # pylint: disable=broad-except  (any failure of the user's file is one line)
+    raise UserError(f"config file {path} failed to load: {type(e).__name__}: {e}") from None
+  if not callable(getattr(module, "get_config", None)):
+    raise UserError(f"config file {path} defines no get_config() function")
+  try:
+    config = module.get_config()
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserError(f"config file {path}: get_config() failed: {type(e).__name__}: {e}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f"config file {path}: get_config() must return an ml_collections.ConfigDict, "
+                    f"got {type(config).__name__}")
+  return config
 
 
 def _require(cond: bool, message: str) -> None:
@@ -50,6 +88,9 @@ def validate(config) -> None:
   _require(t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {t.checkpoint_every}")
   _require(t.max_checkpoints >= 1, f"train.max_checkpoints must be >= 1, got {t.max_checkpoints}")
   _require(d.height >= 0 and d.width >= 0, "data.height and data.width must be >= 0 (0 = native size)")
+  from siren_jax.data import RESIZE_MODES  # pylint: disable=g-import-not-at-top
+  _require(d.get("resize", "exact") in RESIZE_MODES,
+           f"data.resize must be one of {RESIZE_MODES}, got {d.get('resize')!r}")
   _require(d.max_pixels >= 4, f"data.max_pixels must be >= 4, got {d.max_pixels}")
   _require(config.eval.chunk_size >= 1, f"eval.chunk_size must be >= 1, got {config.eval.chunk_size}")
   _require(config.eval.crop_border >= 0, f"eval.crop_border must be >= 0, got {config.eval.crop_border}")
@@ -57,15 +98,19 @@ def validate(config) -> None:
 
 def validate_for_image(config, height: int, width: int, num_devices: int) -> None:
   """Checks that depend on the loaded image and the machine."""
-  num_pixels = height * width
   c = config.eval.crop_border
   _require(2 * c < min(height, width),
-           f"eval.crop_border={c} leaves nothing of a {width}x{height} image")
-  b = config.train.batch_size
-  _require(b <= num_pixels,
-           f"train.batch_size={b} is larger than the image ({num_pixels} pixels); use 0 for full batch")
+           f"eval.crop_border={c} leaves nothing of a {height}x{width} (HxW) image")
+  b = effective_batch_size(config, height * width)
   _require(b % num_devices == 0,
            f"train.batch_size={b} must be a multiple of the {num_devices} devices it is sharded over")
+
+
+def effective_batch_size(config, num_pixels: int) -> int:
+  """``train.batch_size``, or 0 (the whole image every step) where it asks for more pixels than the
+  image has: what a user running a larger-image config on a small image means."""
+  b = config.train.batch_size
+  return 0 if b > num_pixels else b
 
 
 def flatten(d, prefix=""):
@@ -84,9 +129,14 @@ def to_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+# Fields added after runs were first written, with the value that reproduces those runs: a saved
+# config without the field is read as having that value.
+LEGACY_VALUES = {"data.resize": "exact"}
+
+
 def check_resumable(saved: dict, current: dict) -> None:
   """Refuses to resume a workdir whose run used a different config (it would silently mix two runs)."""
-  a, b = flatten(saved), flatten(current)
+  a, b = {**LEGACY_VALUES, **flatten(saved)}, flatten(current)
   for key in sorted(set(a) | set(b)):
     if key in RESUMABLE_CHANGES:
       continue

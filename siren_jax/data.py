@@ -142,16 +142,34 @@ def read_image_file(path: str, max_pixels: int) -> np.ndarray:
     raise UserError(f"cannot decode image {path} (truncated or corrupt?): {e}") from None
 
 
-def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-  """Bicubic resize (antialiased when shrinking) of each channel in float precision."""
-  h, w, _ = pixels.shape
+RESIZE_MODES = ("fit", "exact")
+
+
+def target_size(h: int, w: int, height: int, width: int, mode: str = "fit"):
+  """The (rows, columns) an h x w image is resized to.
+
+  ``fit``: shrink to fit within ``height`` x ``width`` keeping the aspect ratio, never enlarging
+  (a photo keeps its shape, and a small image is fitted as it is, not as an interpolation of it);
+  0 leaves that side unconstrained. ``exact``: exactly ``height`` x ``width``, enlarging or changing
+  the aspect ratio if asked; 0 on one side keeps the aspect ratio, 0 on both the native size.
+  """
+  if mode not in RESIZE_MODES:
+    raise UserError(f"data.resize must be one of {RESIZE_MODES}, got {mode!r}")
+  if mode == "fit":
+    scale = min([1.0] + [limit / n for limit, n in ((height, h), (width, w)) if limit > 0])
+    return (h, w) if scale >= 1.0 else (max(1, round(h * scale)), max(1, round(w * scale)))
   if height <= 0 and width <= 0:
-    return pixels
+    return h, w
   if height <= 0:
     height = max(1, round(h * width / w))
   if width <= 0:
     width = max(1, round(w * height / h))
-  if (height, width) == (h, w):
+  return height, width
+
+
+def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Bicubic resize (antialiased when shrinking) of each channel in float precision."""
+  if (height, width) == pixels.shape[:2]:
     return pixels
   chans = [np.asarray(Image.fromarray(pixels[..., c], mode="F").resize((width, height),
                                                                       Image.Resampling.BICUBIC))
@@ -160,11 +178,9 @@ def _resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def load_image(spec: str, kodak_dir: str = "", height: int = 0, width: int = 0,
-               max_pixels: int = 4096 * 4096) -> ImageData:
-  """Loads ``spec``: a scikit-image built-in name, a Kodak name (kodim01..kodim24) or a file path.
-
-  ``height``/``width`` resize (0 keeps the native size; one of them 0 keeps the aspect ratio).
-  """
+               max_pixels: int = 4096 * 4096, resize: str = "exact") -> ImageData:
+  """Loads ``spec``: a scikit-image built-in name, a Kodak name (kodim01..kodim24) or a file path,
+  resized to ``target_size(h, w, height, width, resize)`` (0, 0: the native size)."""
   if not spec:
     raise UserError("data.image is empty: give a built-in name (e.g. camera), kodimNN, or a file path")
   if spec in BUILTIN_IMAGES and not os.path.exists(spec):
@@ -184,7 +200,7 @@ def load_image(spec: str, kodak_dir: str = "", height: int = 0, width: int = 0,
                       f"or a Kodak name (kodim01..kodim24)")
     pixels = read_image_file(spec, max_pixels)
     name, source = os.path.splitext(os.path.basename(spec))[0], os.path.abspath(spec)
-  pixels = _resize(pixels, height, width)
+  pixels = _resize(pixels, *target_size(*pixels.shape[:2], height, width, resize))
   h, w, _ = pixels.shape
   if h < 2 or w < 2:
     raise UserError(f"image {spec} is {w}x{h}: need at least 2x2 pixels")

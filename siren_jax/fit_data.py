@@ -43,7 +43,7 @@ def _load_mask(spec: str, height: int, width: int, max_pixels: int) -> np.ndarra
 def prepare(config) -> FitData:
   d, t = config.data, config.train
   terms = supervision.parse(config.train.supervision)
-  image = data.load_image(d.image, d.kodak_dir, d.height, d.width, d.max_pixels)
+  image = data.load_image(d.image, d.kodak_dir, d.height, d.width, d.max_pixels, d.resize)
   h, w, c = image.shape
   arrays = {"coords": data.grid_coords(h, w)}
   signed = data.to_signed(image.pixels)

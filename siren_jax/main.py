@@ -5,7 +5,7 @@
 Re-running the same command on the same workdir resumes from its last checkpoint.
 """
 
-from absl import flags, logging
+from absl import flags
 from ml_collections import config_flags
 
 from siren_jax import cli, train
@@ -20,7 +20,6 @@ flags.DEFINE_string("workdir", None, "Directory for outputs and checkpoints (cre
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.info("JAX devices: %s", cli.describe_devices())
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

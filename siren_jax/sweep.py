@@ -123,6 +123,23 @@ def group_key(config, start_step) -> str:
   return json.dumps({"config": flat, "start": start_step}, sort_keys=True, default=str)
 
 
+def plan_groups(workdir: str, points) -> Dict[str, list]:
+  """The points still to train, grouped by ``group_key``: (name, config, point directory) lists.
+  Reads the sweep directory but writes nothing (not even an empty checkpoints/ directory)."""
+  groups: Dict[str, list] = {}
+  for name, _, config in points:
+    point_dir = os.path.join(workdir, name)
+    if outputs.finished_run(point_dir, config.train.num_steps):
+      logging.info("Skipping %s: already complete", name)
+      continue
+    ckpt_dir = os.path.join(point_dir, "checkpoints")
+    start = 0
+    if os.path.isdir(ckpt_dir):
+      start = checkpoints.Checkpointer(ckpt_dir, 1, restore_only=True).latest_step() or 0
+    groups.setdefault(group_key(config, start), []).append((name, config, point_dir))
+  return groups
+
+
 def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
   axes = parse_sweeps(specs, base)
   points = make_points(base, axes)
@@ -131,17 +148,15 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
       configuration.validate(config)
     except UserError as e:
       raise UserError(f"sweep point {name}: {e}") from None
+  groups = plan_groups(workdir, points)
+  for members in groups.values():  # images and image-dependent values, before writing anything
+    try:
+      train.preflight([m[1] for m in members])
+    except UserError as e:
+      raise UserError(f"sweep point {members[0][0]}: {e}") from None
   os.makedirs(workdir, exist_ok=True)
   outputs.write_json(os.path.join(workdir, "sweep.json"),
                      {"axes": [[f, v] for f, v in axes], "base": configuration.to_dict(base)})
-  groups: Dict[str, list] = {}
-  for name, assignment, config in points:
-    point_dir = os.path.join(workdir, name)
-    if outputs.finished_run(point_dir, config.train.num_steps):
-      logging.info("Skipping %s: already complete", name)
-      continue
-    start = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1).latest_step() or 0
-    groups.setdefault(group_key(config, start), []).append((name, config, point_dir))
   for gi, members in enumerate(groups.values()):
     logging.info("Group %d/%d: %s", gi + 1, len(groups), ", ".join(m[0] for m in members))
     train.train_points([m[1] for m in members], [m[2] for m in members])

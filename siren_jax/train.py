@@ -362,33 +362,51 @@ def _index(tree, i):
   return jax.tree_util.tree_map(lambda x: x[i], tree)
 
 
+def preflight(configs: Sequence[Any]):
+  """Every check that can fail on the user's input, done before anything is written: each config's
+  values, the image (loaded and turned into targets) and what depends on its size and the machine.
+  Points of one group share the data of the first. Returns (fit data, device mesh)."""
+  for config in configs:
+    configuration.validate(config)
+  fit = fit_data.prepare(configs[0])
+  h, w, _ = fit.shape
+  mesh = make_mesh()
+  for config in configs:
+    configuration.validate_for_image(config, h, w, mesh.size)
+  return fit, mesh
+
+
+def describe_devices() -> str:
+  devices = jax.devices()
+  return f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})"
+
+
 def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[str, Any]]:
   """Trains several points that differ only in VMAPPABLE_FIELDS as one vmapped program, each with its
   own workdir, checkpoints and outputs exactly as a single run would write them. One point is a plain
   run (no vmap). All points must resume from the same step. Returns their summaries.
   """
   k = len(configs)
-  for config in configs:
-    configuration.validate(config)
   base = configs[0]
-  fit = fit_data.prepare(base)
+  fit, mesh = preflight(configs)
   h, w, c = fit.shape
-  mesh = make_mesh()
-  for config in configs:
-    configuration.validate_for_image(config, h, w, mesh.size)
   for config, workdir in zip(configs, workdirs):
     resolved = configuration.to_dict(config)
     config_path = os.path.join(workdir, "config.json")
     if os.path.exists(config_path):
       with open(config_path) as f:
         configuration.check_resumable(json.load(f), resolved)
+  logging.info("JAX devices: %s", describe_devices())
   for config, workdir in zip(configs, workdirs):
     os.makedirs(workdir, exist_ok=True)
     outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
 
   t = base.train
   model = models.build_model(base.model, out_features=c, image_shape=(h, w))
-  batch_size = t.batch_size
+  batch_size = configuration.effective_batch_size(base, h * w)
+  if batch_size != t.batch_size:
+    logging.info("train.batch_size=%d is more than the image's %d pixels: every step uses the whole "
+                 "image (full batch)", t.batch_size, h * w)
   coords = fit.arrays["coords"]
   dataset = put_dataset(fit.arrays, mesh, full_batch=batch_size == 0)
   replicated = NamedSharding(mesh, P())

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from siren_jax import configuration
 
-from configs import default as default_config  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.py")
 
 
 def smooth_image(h=32, w=32, c=3, seed=0) -> np.ndarray:
@@ -36,7 +36,7 @@ def image_path(tmp_path):
 
 def tiny_config(image: str, **overrides):
   """configs/default.py shrunk to a 32x32 image and a 2x32 SIREN; ``overrides`` use a__b for a.b."""
-  config = default_config.get_config()
+  config = configuration.load_config(DEFAULT_CONFIG)
   config.data.image = image
   config.data.height = config.data.width = 0
   config.model.width = 32

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data
+from siren_jax import configuration, data
 from siren_jax.errors import UserError
+from conftest import DEFAULT_CONFIG
 
 KODAK = data.resolve_kodak_dir()
 
@@ -79,6 +80,29 @@ def test_resize_keeps_aspect_when_one_side_is_zero(tmp_path):
   assert data.load_image(path, height=20).shape == (20, 40, 3)
   assert data.load_image(path, width=20).shape == (10, 20, 3)
   assert data.load_image(path, height=8, width=8).shape == (8, 8, 3)
+
+
+def test_fit_keeps_the_aspect_ratio_and_never_enlarges(tmp_path):
+  path = _save(tmp_path, "r.png", Image.fromarray(np.zeros((30, 45, 3), np.uint8)))
+  assert data.load_image(path, height=20, width=20, resize="fit").shape == (13, 20, 3)
+  assert data.load_image(path, height=20, width=0, resize="fit").shape == (20, 30, 3)
+  assert data.load_image(path, height=256, width=256, resize="fit").shape == (30, 45, 3)
+  assert data.load_image(path, height=20, width=20, resize="exact").shape == (20, 20, 3)
+  assert data.target_size(300, 451, 256, 256, "fit") == (170, 256)  # chelsea under the default
+  assert data.target_size(512, 512, 256, 256, "fit") == (256, 256)  # square built-ins as before
+  with pytest.raises(UserError, match="data.resize"):
+    data.target_size(30, 45, 20, 20, "stretch")
+
+
+def test_default_config_keeps_a_photos_aspect_ratio():
+  """The default config on a non-square photo (scikit-image's chelsea, 300x451): 170x256, not a
+  squashed 256x256; the square cameraman keeps its 256x256."""
+  from siren_jax import fit_data  # pylint: disable=g-import-not-at-top
+  config = configuration.load_config(DEFAULT_CONFIG)
+  config.data.image = "chelsea"
+  assert fit_data.prepare(config).shape == (170, 256, 3)
+  config.data.image = "camera"
+  assert fit_data.prepare(config).shape == (256, 256, 1)
 
 
 def test_builtin_camera_is_the_papers_cameraman():

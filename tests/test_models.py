@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from siren_jax import models
+from siren_jax import configuration, models
 from siren_jax.sincos import fast_sin, sincos
 import floatbounds
-from configs import default as default_config
+from conftest import DEFAULT_CONFIG
 
 
 def _kernel(params, layer):
@@ -44,7 +44,7 @@ def test_init_ranges_match_the_paper():
 
 
 def test_omega_0_sets_both_unless_overridden():
-  cfg = default_config.get_config().model
+  cfg = configuration.load_config(DEFAULT_CONFIG).model
   cfg.omega_0 = 60.0
   m = models.build_model(cfg, out_features=1)
   assert (m.first_omega_0, m.hidden_omega_0) == (60.0, 60.0)
@@ -145,7 +145,7 @@ def test_fast_and_xla_sine_give_the_same_network():
     ("rff", lambda fan_in: np.sqrt(2.0 / (fan_in + 256))),  # Glorot normal
 ])
 def test_baseline_families_use_their_authors_init(kind, expected_std):
-  cfg = default_config.get_config().model
+  cfg = configuration.load_config(DEFAULT_CONFIG).model
   cfg.kind = kind
   model = models.build_model(cfg, out_features=3, image_shape=(256, 256))
   variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
@@ -163,7 +163,7 @@ def test_baseline_families_use_their_authors_init(kind, expected_std):
 
 
 def test_fourier_matrix_is_not_trained():
-  cfg = default_config.get_config().model
+  cfg = configuration.load_config(DEFAULT_CONFIG).model
   cfg.kind, cfg.width, cfg.depth = "rff", 16, 1
   model = models.build_model(cfg, out_features=1)
   variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))

@@ -111,3 +111,21 @@ def test_sweep_cli_one_line_error(tmp_path):
                         capture_output=True, text=True)
   assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --sweep")
   assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("image,specs,message", [
+    ("/nonexistent.png", ["model.depth=2,3"], "image file not found"),
+    (None, ["data.image=camera,/nonexistent.png"], "image file not found"),
+    (None, ["eval.crop_border=0,40"], "leaves nothing"),
+])
+def test_a_failing_sweep_writes_nothing(tmp_path, image_path, image, specs, message):
+  """Every point is checked, its image included, before sweep.json or a point directory is written;
+  an existing sweep keeps its files."""
+  workdir = tmp_path / "sweep"
+  sweep.run_sweep(_base(image_path, train__num_steps=2, train__log_every=1,
+                        train__checkpoint_every=2), str(workdir), ["seed=0,1"])
+  before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  base = _base(image or image_path)
+  with pytest.raises(UserError, match=message):
+    sweep.run_sweep(base, str(workdir), specs)
+  assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
