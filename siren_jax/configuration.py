@@ -92,8 +92,41 @@ def validate(config) -> None:
   _require(d.get("resize", "exact") in RESIZE_MODES,
            f"data.resize must be one of {RESIZE_MODES}, got {d.get('resize')!r}")
   _require(d.max_pixels >= 4, f"data.max_pixels must be >= 4, got {d.max_pixels}")
+  _require(d.blend_mode in ("replace", "mixed"),
+           f"data.blend_mode must be 'replace' or 'mixed', got {d.blend_mode!r}")
+  _validate_numbers(config)
   _require(config.eval.chunk_size >= 1, f"eval.chunk_size must be >= 1, got {config.eval.chunk_size}")
   _require(config.eval.crop_border >= 0, f"eval.crop_border must be >= 0, got {config.eval.crop_border}")
+
+
+# ω₀ scales the sine's argument; past this, float32 arguments keep no fractional phase digits to
+# speak of (|ω₀ x| of 1e5 is resolved to about 0.01 rad), so the network is noise.
+MAX_OMEGA = 1e5
+
+
+def _validate_numbers(config) -> None:
+  """Values the other checks let through that would end in NaN or a crash after the run starts."""
+  m, t = config.model, config.train
+  from siren_jax import derivatives, supervision  # pylint: disable=g-import-not-at-top
+  _require(isinstance(config.seed, int) and 0 <= config.seed < 2 ** 32,
+           f"seed must be an integer in [0, 2^32), got {config.seed}")
+  for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
+    value = m.get(name)
+    _require(value is None or value <= MAX_OMEGA,
+             f"model.{name}={value} is over {MAX_OMEGA:g}: float32 sine arguments lose their phase")
+  _require(m.pe_frequencies >= 0, f"model.pe_frequencies must be >= 0 (0 = Nyquist rule), got "
+                                  f"{m.pe_frequencies}")
+  _require(m.rff_features >= 1, f"model.rff_features must be >= 1, got {m.rff_features}")
+  _require(math.isfinite(m.rff_scale) and m.rff_scale > 0,
+           f"model.rff_scale must be a finite number > 0, got {m.rff_scale}")
+  methods = {"gradient_method": ("auto",) + derivatives.GRADIENT_METHODS,
+             "laplacian_method": ("auto",) + derivatives.LAPLACIAN_METHODS}
+  for field, allowed in methods.items():
+    value = t[field]
+    _require(value in allowed, f"train.{field} must be one of {allowed}, got {value!r}")
+    _require(value != "propagate" or m.kind == "siren",
+             f"train.{field}=propagate needs model.kind=siren, not {m.kind!r}")
+  supervision.parse(t.supervision)
 
 
 def validate_for_image(config, height: int, width: int, num_devices: int) -> None:

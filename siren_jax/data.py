@@ -13,7 +13,9 @@ Values: images are read as floats in [0, 1] (8-bit / 255, 16-bit / 65535) and th
 background); palette images become RGB; grey images keep one channel.
 """
 
+import errno
 import os
+import stat
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -84,11 +86,20 @@ def _to_unit_float(img: Image.Image) -> np.ndarray:
   arr = np.asarray(img)
   if mode.startswith("I;16"):
     arr = arr.astype(np.float32) / 65535.0
-  elif mode == "I":  # 32-bit integer mode: Pillow's mode for some 16-bit greyscale files
+  elif mode == "I":  # 32-bit integer mode: Pillow's mode for 16-bit greyscale PNGs, and int32 TIFFs
     arr = arr.astype(np.float64)
-    arr = arr / (65535.0 if arr.max() <= 65535 else float(np.iinfo(np.int32).max))
-  elif mode == "F":
-    arr = arr.astype(np.float32)  # taken as already in [0, 1]; clipped below
+    if arr.min() < 0 or arr.max() > 65535:
+      raise UserError(f"32-bit integer image with values in [{arr.min():g}, {arr.max():g}]: siren_jax "
+                      f"reads integer images as 8- or 16-bit (0..65535); convert it")
+    arr = arr / 65535.0
+  elif mode == "F":  # float images are taken as already in [0, 1]
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+      raise UserError(f"float image with {np.size(arr) - np.count_nonzero(np.isfinite(arr))} "
+                      f"non-finite (NaN or inf) pixels")
+    if arr.min() < 0 or arr.max() > 1:
+      raise UserError(f"float image with values in [{arr.min():g}, {arr.max():g}]: float images must "
+                      f"hold values in [0, 1]")
   elif arr.dtype == np.uint8:
     arr = arr.astype(np.float32) / 255.0
   else:
@@ -116,18 +127,34 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
   return np.clip(arr, 0.0, 1.0)
 
 
+def _check_regular_file(path: str) -> None:
+  """A path that names a readable regular file; a FIFO or device would block or never end."""
+  try:
+    st = os.stat(path)
+  except OSError as e:
+    if e.errno == errno.ELOOP:
+      raise UserError(f"image path is a symbolic link loop: {path}") from None
+    if os.path.lexists(path):
+      raise UserError(f"image path is a broken symbolic link: {path}") from None
+    raise UserError(f"image file not found: {path}") from None
+  if stat.S_ISDIR(st.st_mode):
+    raise UserError(f"image path is a directory, not a file: {path}")
+  if not stat.S_ISREG(st.st_mode):
+    raise UserError(f"image path is not a regular file (a pipe or device?): {path}")
+  if not os.access(path, os.R_OK):
+    raise UserError(f"image file is not readable: {path}")
+
+
 def read_image_file(path: str, max_pixels: int) -> np.ndarray:
   """Reads any Pillow-readable image as (H, W, C) float32 in [0, 1], with one-line errors."""
-  if not os.path.exists(path):
-    raise UserError(f"image file not found: {path}")
-  if os.path.isdir(path):
-    raise UserError(f"image path is a directory, not a file: {path}")
+  _check_regular_file(path)
   try:
     with Image.open(path) as img:
       w, h = img.size
       if w * h > max_pixels:
-        raise UserError(f"image {path} is {w}x{h} = {w * h} pixels, over data.max_pixels={max_pixels}; "
-                        f"set --config.data.height/width to resize or raise data.max_pixels")
+        raise UserError(f"image {path} is {h}x{w} (HxW) = {w * h} pixels, over data.max_pixels="
+                        f"{max_pixels}, which guards the decoded size (resizing comes after decoding); "
+                        f"raise data.max_pixels to read it")
       img.seek(0)  # first frame of animations and multi-page files
       img.load()
       img = ImageOps.exif_transpose(img)  # phone photos store their rotation in EXIF

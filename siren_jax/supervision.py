@@ -17,6 +17,7 @@ The headline ``psnr`` of a run, logged in metrics.jsonl, is the one its supervis
 values -> psnr, gradient -> psnr_offset, Laplacian -> psnr_affine.
 """
 
+import math
 from typing import Dict
 
 import numpy as np
@@ -43,8 +44,9 @@ def parse(spec: str) -> Dict[str, float]:
       weight = float(w) if w else 1.0
     except ValueError:
       raise UserError(f"train.supervision: weight of {name!r} is not a number: {w!r}") from None
-    if not weight >= 0:
-      raise UserError(f"train.supervision: weight of {name!r} must be >= 0, got {weight}")
+    if not (weight >= 0 and math.isfinite(weight)):
+      raise UserError(f"train.supervision: weight of {name!r} must be a finite number >= 0, "
+                      f"got {weight}")
     weights[name] = weights.get(name, 0.0) + weight
   if not any(weights.values()):
     raise UserError(f"train.supervision {spec!r} has no term with a positive weight")

@@ -23,8 +23,8 @@ from absl import logging
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from siren_jax import (checkpoints, configuration, data, derivatives, fit_data, metrics, models,
-                       outputs, report, supervision, targets)
+from siren_jax import (checkpoints, configuration, data, derivatives, fit_data, memory, metrics,
+                       models, outputs, report, supervision, targets)
 from siren_jax.errors import UserError
 
 TrainState = train_state.TrainState
@@ -373,6 +373,8 @@ def preflight(configs: Sequence[Any]):
   mesh = make_mesh()
   for config in configs:
     configuration.validate_for_image(config, h, w, mesh.size)
+  memory.check_fits(configs[0], h * w, fit.shape[-1], len(configs),
+                    resolve_microbatch(configs[0].train.microbatch))
   return fit, mesh
 
 

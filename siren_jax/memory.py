@@ -1,0 +1,57 @@
+"""A run's memory need, estimated from its config before anything is allocated, so that a typo such as
+``model.width=100000`` is refused with a figure instead of an out-of-memory crash (or minutes of
+swapping) after the run has started."""
+
+import os
+
+from siren_jax.errors import UserError
+
+_BYTES = 4  # float32
+
+
+def num_params_estimate(model_config, channels: int) -> int:
+  """Parameters of the MLP families (the encodings' own widths included)."""
+  w, d = model_config.width, model_config.depth
+  fan_in = 2
+  if model_config.kind == "rff":
+    fan_in = 2 * model_config.rff_features
+  elif model_config.kind == "relu_pe":
+    fan_in = 2 + 4 * max(model_config.pe_frequencies, 16)  # 0 = Nyquist rule: a few, at most 16
+  return fan_in * w + w + d * (w * w + w) + w * channels + channels
+
+
+def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
+                   microbatch: int = 0) -> int:
+  """Parameters, gradients and Adam's two moments (4 copies), plus the activations of one chunk of
+  pixels: each layer keeps its pre-activation and sine (and cosine, derivatives) for the backward
+  pass; input-derivative supervision carries about three times as many."""
+  params = num_params_estimate(config.model, channels)
+  from siren_jax import configuration  # pylint: disable=g-import-not-at-top
+  batch = configuration.effective_batch_size(config, num_pixels) or num_pixels
+  pixels = min(batch, microbatch) if microbatch else batch
+  pixels = max(pixels, min(config.eval.chunk_size, num_pixels))
+  per_pixel = 4 * config.model.width * (config.model.depth + 1)
+  if config.train.supervision.replace("values", "").strip(":,.0123456789 "):
+    per_pixel *= 3
+  return num_points * (4 * params + pixels * per_pixel) * _BYTES + num_pixels * 16 * _BYTES
+
+
+def available_bytes() -> int:
+  """Memory of the first device: its allocator's limit on accelerators, physical RAM on the CPU."""
+  import jax  # pylint: disable=g-import-not-at-top
+  device = jax.devices()[0]
+  if device.platform != "cpu":
+    stats = device.memory_stats() or {}
+    if stats.get("bytes_limit"):
+      return int(stats["bytes_limit"])
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(config, num_pixels: int, channels: int, num_points: int = 1,
+               microbatch: int = 0) -> None:
+  need, have = training_bytes(config, num_pixels, channels, num_points, microbatch), available_bytes()
+  if need > have:
+    m = config.model
+    raise UserError(f"model.width={m.width}, depth={m.depth} ({num_points} point(s), {num_pixels} "
+                    f"pixels) needs about {need / 1e9:.1f} GB for parameters, optimiser state and "
+                    f"activations, more than the {have / 1e9:.1f} GB this device has")
