@@ -123,12 +123,29 @@ def group_key(config, start_step) -> str:
   return json.dumps({"config": flat, "start": start_step}, sort_keys=True, default=str)
 
 
+def check_point_config(name: str, point_dir: str, config) -> None:
+  """A point directory trained under another config (the base config changed since, say its batch
+  size) is neither skipped as complete nor resumed: its results would be reported as the new ones."""
+  path = os.path.join(point_dir, "config.json")
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+    configuration.check_resumable(saved, configuration.to_dict(config))
+  except (OSError, ValueError) as e:
+    raise UserError(f"sweep point {name}: cannot read {path}: {e}") from None
+  except UserError as e:
+    raise UserError(f"sweep point {name}: {e}") from None
+
+
 def plan_groups(workdir: str, points) -> Dict[str, list]:
   """The points still to train, grouped by ``group_key``: (name, config, point directory) lists.
   Reads the sweep directory but writes nothing (not even an empty checkpoints/ directory)."""
   groups: Dict[str, list] = {}
   for name, _, config in points:
     point_dir = os.path.join(workdir, name)
+    check_point_config(name, point_dir, config)
     if outputs.finished_run(point_dir, config.train.num_steps):
       logging.info("Skipping %s: already complete", name)
       continue

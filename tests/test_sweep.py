@@ -129,3 +129,16 @@ def test_a_failing_sweep_writes_nothing(tmp_path, image_path, image, specs, mess
   with pytest.raises(UserError, match=message):
     sweep.run_sweep(base, str(workdir), specs)
   assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def test_a_changed_base_config_is_not_reported_as_done(tmp_path, image_path):
+  """Re-running a finished sweep with another base batch size must not skip its points as complete
+  (their results are for the old config): it refuses, naming the field, and changes nothing."""
+  workdir = tmp_path / "sweep"
+  base = _base(image_path, train__num_steps=2, train__log_every=1, train__checkpoint_every=2)
+  sweep.run_sweep(base, str(workdir), ["seed=0,1"])
+  before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  base.train.batch_size = 128
+  with pytest.raises(UserError, match=r"sweep point seed=0: .*train.batch_size: 256 there, 128 now"):
+    sweep.run_sweep(base, str(workdir), ["seed=0,1"])
+  assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
