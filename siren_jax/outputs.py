@@ -152,6 +152,14 @@ def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: 
   save_figure(fig, path)
 
 
+def _finite(value) -> bool:
+  """Whether ``value`` is a finite number (metrics rows may lack a value or hold "nan"/"inf")."""
+  try:
+    return math.isfinite(float(value))
+  except (TypeError, ValueError):
+    return False
+
+
 def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str = "loss") -> None:
   """Loss and PSNR against step and against training time, from metrics.jsonl rows."""
   plt = _pyplot()
@@ -160,10 +168,12 @@ def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str =
   if rows:
     steps = [r["step"] for r in rows]
     secs = [r.get("train_seconds", r.get("elapsed_s", 0.0)) for r in rows]
-    loss = [float(r["loss"]) for r in rows]
+    # The step-0 row has no loss (older files wrote the string "nan"): plot the rows that have one.
+    has_loss = [_finite(r.get("loss")) for r in rows]
+    loss = [float(r["loss"]) for r, ok in zip(rows, has_loss) if ok]
     psnr = [float(r["psnr"]) for r in rows]
     for col, (x, label) in enumerate([(steps, "step"), (secs, "training time (s)")]):
-      axes[0, col].semilogy(x, loss)
+      axes[0, col].semilogy([v for v, ok in zip(x, has_loss) if ok], loss)
       axes[0, col].set_ylabel(loss_label)
       axes[1, col].plot(x, psnr)
       axes[1, col].set_ylabel("PSNR (dB)")
