@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+import textwrap
 from typing import Iterable, List, Optional
 
 import numpy as np
@@ -262,9 +263,19 @@ def _heatmap(ax, grid, rows, cols, row_field, col_field, title="", clim=None):
 MAX_HEATMAP_PANELS = 12
 
 
-def write_sweep_plots(workdir: str, axes, results) -> None:
+def _suptitle(fig, title: str) -> None:
+  """``title`` over the whole figure, wrapped to its width (about 11 characters an inch at 9 pt). It sits
+  above the figure's top edge, which save_figure's tight bounding box extends to include, so however
+  many lines it wraps to it never covers the panels or their titles."""
+  if title:
+    fig.suptitle(textwrap.fill(title, max(30, int(11 * fig.get_figwidth()))), fontsize=9, y=1.0,
+                 va="bottom")
+
+
+def write_sweep_plots(workdir: str, axes, results, title: str = "") -> None:
   """psnr.png (one swept axis) or heatmap.png (the first two axes; with more, one panel per combination
-  of the others, up to MAX_HEATMAP_PANELS), and curves.png: every point's PSNR vs step."""
+  of the others, up to MAX_HEATMAP_PANELS), and curves.png: every point's PSNR vs step. ``title`` (what
+  the points share: image, steps, recipe) heads each figure."""
   plt = _pyplot()
   fields = [f for f, _ in axes]
   psnr = {tuple(r[f] for f in fields): (r["psnr"] if r["status"] == "done" else float("nan"))
@@ -277,6 +288,7 @@ def write_sweep_plots(workdir: str, axes, results) -> None:
     ax.set_xlabel(field)
     ax.set_ylabel("final PSNR (dB)")
     ax.grid(True, alpha=0.3)
+    _suptitle(fig, title)
     save_figure(fig, os.path.join(workdir, "psnr.png"))
   else:
     (f0, v0), (f1, v1) = axes[:2]
@@ -290,13 +302,14 @@ def write_sweep_plots(workdir: str, axes, results) -> None:
                               figsize=(ncol * (1.2 * len(v1) + 2.5), nrow * (0.8 * len(v0) + 1.8)))
       clim = (float(finite.min()), float(finite.max())) if finite.size else None  # shared by all
       for ax, grid, extra in zip(axs.flat, grids, rest):
-        title = ", ".join(f"{f}={v}" for (f, _), v in zip(axes[2:], extra))
-        im = _heatmap(ax, grid, v0, v1, f0, f1, title, clim)
+        panel = ", ".join(f"{f}={v}" for (f, _), v in zip(axes[2:], extra))
+        im = _heatmap(ax, grid, v0, v1, f0, f1, panel, clim)
         if ax not in axs[:, 0]:
           ax.set_ylabel("")  # the rows are the same in every panel; their label stays at the left
       for ax in list(axs.flat)[len(rest):]:
         ax.axis("off")
       fig.colorbar(im, ax=axs, label="final PSNR (dB)")
+      _suptitle(fig, title)
       save_figure(fig, os.path.join(workdir, "heatmap.png"))
   fig, ax = plt.subplots(figsize=(8, 5))
   colours = plt.get_cmap("tab10" if len(results) <= 10 else "tab20")
@@ -312,4 +325,5 @@ def write_sweep_plots(workdir: str, axes, results) -> None:
   ax.grid(True, alpha=0.3)
   if len(results) <= 20:
     ax.legend(fontsize=7, ncol=2)
+  _suptitle(fig, title)
   save_figure(fig, os.path.join(workdir, "curves.png"))

@@ -603,6 +603,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
     if diverged[i] is not None:
       summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"))
       outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
+      refresh_report(workdirs[i])  # its curves show where it diverged; the sweep's report links here
       summaries.append(summary)
       continue
     point = point_state(state, i)

@@ -132,6 +132,19 @@ def test_sweep_report(sweep_dir):
   assert page.count("data:image/png;base64,") == 1  # heatmap.png (no curves.png here)
 
 
+def test_sweep_report_links_point_reports(tmp_path):
+  (tmp_path / "results.csv").write_text("omega_0,psnr,point\n30,31.5,\"omega_0=30,depth=2\"\n"
+                                        "60,33.25,omega_0=60\n")
+  (tmp_path / "omega_0=30,depth=2").mkdir()
+  (tmp_path / "omega_0=30,depth=2" / "report.html").write_text("<html></html>")
+  (tmp_path / "omega_0=60").mkdir()  # a point without a report yet: named, but no dead link
+  page = open(report.write_report(str(tmp_path)), encoding="utf-8").read()
+  assert_self_contained(page)
+  assert re.findall(r'<a href="([^"#]*)">([^<]*)</a>', page) == [
+      ("omega_0=30,depth=2/report.html", "omega_0=30,depth=2")]
+  assert "<td>omega_0=60</td>" in page
+
+
 def test_bad_workdirs(tmp_path):
   with pytest.raises(UserError, match="not found"):
     report.write_report(str(tmp_path / "nope"))
