@@ -8,7 +8,7 @@ import math
 import os
 import tempfile
 import textwrap
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -137,8 +137,12 @@ def save_figure(fig, path: str, dpi: int = 100) -> None:
   plt.close(fig)
 
 
-def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: str = "") -> None:
-  """|pred - target| (mean over channels, in [0, 1] units) as a heatmap with a colour bar."""
+def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: str = "",
+                        compared: str = "reconstruction − original",
+                        mask: Optional[np.ndarray] = None) -> None:
+  """|pred - target| (mean over channels, in [0, 1] units) as a heatmap with a colour bar. The default
+  title names the two images (``compared``). With a (H, W) boolean ``mask`` (a Poisson blend's region,
+  where pred is meant to differ from target) the mask is outlined and the mean is taken outside it."""
   plt = _pyplot()
   err = np.abs(np.clip(pred, 0, 1) - target).mean(axis=-1)
   h, w = err.shape
@@ -147,8 +151,13 @@ def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: 
   vmax = max(float(np.percentile(err, 99.5)), 1e-6)  # a few outliers must not wash out the map
   im = ax.imshow(err, cmap="inferno", vmin=0.0, vmax=vmax, interpolation="nearest")
   ax.set_axis_off()
-  ax.set_title(title or f"|error| (mean {err.mean():.2e}, max {err.max():.2e}; colours clip at p99.5)",
-               fontsize=9)
+  if mask is not None:
+    ax.contour(mask.astype(float), levels=[0.5], colors="cyan", linewidths=1)
+    mean = f"mean outside the mask {err[~mask].mean():.2e}" if (~mask).any() else "mean –"
+  else:
+    mean = f"mean {err.mean():.2e}"
+  title = title or f"|{compared}| ({mean}, max {err.max():.2e}; colours clip at p99.5)"
+  ax.set_title(textwrap.fill(title, max(40, int(12 * w * scale))), fontsize=9)
   fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
   save_figure(fig, path)
 
@@ -201,9 +210,12 @@ def _show(ax, img, title, cmap="gray", vmin=0.0, vmax=1.0):
 
 
 def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_ref, lap_fit,
-                           gradient_name: str = "sobel", laplacian_name: str = "5point") -> None:
+                           gradient_name: str = "sobel", laplacian_name: str = "5point",
+                           top_titles: Optional[Sequence[str]] = None) -> None:
   """2x3 panel: image / gradient magnitude / Laplacian, ground truth (top) vs the fit (bottom).
-  Derivatives are per unit of the [-1, 1] coordinate; both rows share each column's colour scale."""
+  Derivatives are per unit of the [-1, 1] coordinate; both rows share each column's colour scale.
+  ``top_titles`` (three) replace the top row's titles when it shows something other than the image and
+  its derivatives (a Poisson blend's composite gradient field)."""
   plt = _pyplot()
   h, w = np.asarray(image01).shape[:2]
   scale = 3.2 / max(h, w)
@@ -212,11 +224,13 @@ def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_re
   lmax = max(float(np.percentile(np.abs(lap_ref), 99.0)), 1e-6)
   for row, (img, g, lap, label) in enumerate([(image01, grad_ref, lap_ref, "image"),
                                               (fit01, grad_fit, lap_fit, "fit")]):
-    _show(axes[row, 0], img, f"{label}")
-    gi = _show(axes[row, 1], np.asarray(g).mean(-1), f"{label} |gradient| ({gradient_name})" if row == 0
-               else "fit |gradient|", cmap="magma", vmin=0.0, vmax=gmax)
-    li = _show(axes[row, 2], np.asarray(lap).mean(-1), f"{label} Laplacian ({laplacian_name})" if row == 0
-               else "fit Laplacian", cmap="RdBu_r", vmin=-lmax, vmax=lmax)
+    titles = ([label, f"{label} |gradient| ({gradient_name})", f"{label} Laplacian ({laplacian_name})"]
+              if row == 0 else ["fit", "fit |gradient|", "fit Laplacian"])
+    if row == 0 and top_titles:
+      titles = list(top_titles)
+    _show(axes[row, 0], img, titles[0])
+    gi = _show(axes[row, 1], np.asarray(g).mean(-1), titles[1], cmap="magma", vmin=0.0, vmax=gmax)
+    li = _show(axes[row, 2], np.asarray(lap).mean(-1), titles[2], cmap="RdBu_r", vmin=-lmax, vmax=lmax)
     fig.colorbar(gi, ax=axes[row, 1], fraction=0.046, pad=0.04)
     fig.colorbar(li, ax=axes[row, 2], fraction=0.046, pad=0.04)
   fig.tight_layout()

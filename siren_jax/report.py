@@ -426,14 +426,22 @@ def run_page(workdir: str) -> str:
                 if last else "no metrics yet")
     subtitle = f"{progress} &middot; {_esc(os.path.abspath(workdir))}"
   side_by_side, compare = _viewer_sections(page)
+  # A Poisson blend trains on a composite gradient field and is compared with the background.
+  blend = ((summary or {}).get("psnr_protocol") == "psnr_outside_mask"
+           or os.path.exists(page.path("blend.png")))
+  error_caption = ("|blend - background|, mean over channels; the background is the reference outside "
+                   "the mask (outlined), inside it the blend is meant to differ" if blend else
+                   "|reconstruction - original|, mean over channels")
+  derivatives_caption = ("top: copy-paste, the blended gradient field the network was trained on (its "
+                         "magnitude) and that field's divergence; bottom: the network's" if blend else
+                         "image, |gradient| and Laplacian: ground truth (top) and the network's (bottom)")
   sections = [
       ("images", "Zoom", side_by_side),
       ("compare", "Compare", compare),
       ("error", "Error", _section("error", "Error heatmap", _figure(
-          page.image_uri("error.png"), "|reconstruction - original|, mean over channels", "error heatmap"))),
+          page.image_uri("error.png"), error_caption, "error heatmap"))),
       ("derivatives", "Derivatives", _section("derivatives", "Gradients and Laplacians", _figure(
-          page.image_uri("derivatives.png"), "image, |gradient| and Laplacian: ground truth (top) and "
-          "the network's (bottom)", "gradient and Laplacian panels"))),
+          page.image_uri("derivatives.png"), derivatives_caption, "gradient and Laplacian panels"))),
       ("blend", "Blend", _section("blend", "Poisson blend", _figure(
           page.image_uri("blend.png"), "background, source, copy-paste and the SIREN blend",
           "Poisson blend panel"))),

@@ -638,7 +638,11 @@ def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, conf
     shown = np.clip(supervision.aligned(pred01, fit.reference01, protocol), 0.0, 1.0)
   outputs.write_png(os.path.join(workdir, "reconstruction.png"), shown)
   outputs.write_png(os.path.join(workdir, "original.png"), fit.reference01)
-  outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
+  if fit.blend is not None:  # the background is the reference only outside the mask
+    outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01,
+                                compared="blend − background", mask=fit.blend["mask"])
+  else:
+    outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
   terms = " + ".join(f"{w:g}·{name}" if w != 1 else name for name, w in fit.terms.items())
   outputs.write_curves(os.path.join(workdir, "curves.png"), rows,
                        title=f"{fit.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
@@ -647,16 +651,31 @@ def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, conf
   d_render = make_renderer(derivative_fn(model, c), mesh, min(config.eval.chunk_size, 16384),
                            microbatch)
   _, grad_mag, lap = d_render(params, fit.arrays["coords"])
-  ref_signed = data.to_signed(fit.reference01)
-  # The top row shows the run's own targets (the ones it fits, or would fit, under gradient or
-  # Laplacian supervision), so the two rows compare like with like.
   t = config.train
+  image01, grad_ref, lap_ref, top_titles = panel_targets(fit, t)
   outputs.write_derivative_panel(
-      os.path.join(workdir, "derivatives.png"), fit.reference01, shown,
-      np.sqrt(np.sum(targets.gradient_target(ref_signed, t.gradient_target) ** 2, axis=-1)),
-      grad_mag.reshape(h, w, c), targets.laplacian_target(ref_signed, t.laplacian_target),
-      lap.reshape(h, w, c), gradient_name=t.gradient_target, laplacian_name=t.laplacian_target)
+      os.path.join(workdir, "derivatives.png"), image01, shown, grad_ref, grad_mag.reshape(h, w, c),
+      lap_ref, lap.reshape(h, w, c), gradient_name=t.gradient_target, laplacian_name=t.laplacian_target,
+      top_titles=top_titles)
   return summary
+
+
+def panel_targets(fit, t):
+  """(image, |gradient|, Laplacian, top-row titles or None) for derivatives.png's top row: the run's
+  own targets (the ones it fits, or would fit, under gradient or Laplacian supervision), so the two rows
+  compare like with like. A Poisson blend trains on a composite gradient field that no image has: the
+  row shows that field's magnitude, its divergence (the Laplacian the fit approaches) and the
+  copy-paste composite, not the background's."""
+  h, w, c = fit.shape
+  if fit.blend is not None:
+    field = fit.arrays["gradient"].reshape(h, w, c, 2)
+    return (fit.blend["naive"], np.sqrt(np.sum(field ** 2, axis=-1)), targets.divergence(field),
+            ["copy-paste (not a target)", f"trained on: blended |gradient| ({t.gradient_target})",
+             "divergence of the blended gradient"])
+  ref_signed = data.to_signed(fit.reference01)
+  return (fit.reference01,
+          np.sqrt(np.sum(targets.gradient_target(ref_signed, t.gradient_target) ** 2, axis=-1)),
+          targets.laplacian_target(ref_signed, t.laplacian_target), None)
 
 
 def blend_result(pred01: np.ndarray, blend: dict) -> np.ndarray:
