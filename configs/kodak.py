@@ -1,4 +1,4 @@
-"""Kodak: fit one Kodak image (default kodim23, 768x512 RGB) at full resolution with a 3x512 SIREN.
+"""Kodak: fit one Kodak image (default kodim23, 512x768 (HxW) RGB) at full resolution with a 3x512 SIREN.
 
     python -m siren_jax.main --config=configs/kodak.py --workdir=runs/kodim23 --config.data.image=kodim23
 
@@ -21,7 +21,7 @@ def get_config():
   config.data.image = "kodim23"
   config.data.height = 0  # full resolution
   config.data.width = 0
-  config.model.width = 512  # a 768x512 colour photograph needs more capacity than cameraman at 256^2
+  config.model.width = 512  # a 512x768 colour photograph needs more capacity than cameraman at 256^2
   config.model.depth = 3
   config.train.num_steps = 3000
   config.train.batch_size = 32768

@@ -49,10 +49,11 @@ Run time, estimated (not a measured run): on the project's 2-core CPU a training
 0.4 ns per parameter and batch pixel, and a forward pass 0.18 ns per parameter and pixel (measured on
 64x64 images with 16x4..32x6 SIRENs and 2048-4096-pixel batches, with another job on the CPU). The
 four default sizes have 61,856 parameters together, so a step of all four at 16384 pixels is ~0.4 s
-and the defaults (kodim01 and kodim23 at 768x512, 1500 steps) train for about 2 x 1500 x 0.4 s = 20
-minutes. Evaluations, derivative panels, codec renders and compiling add about 2 minutes per image, and
-the 24-image JPEG/WebP reference about 1.5 minutes: roughly 25-30 minutes in all. Interrupted, the
-same command resumes (finished runs are skipped, others continue from their last checkpoint).
+and the defaults (kodim01 and kodim23 at 512x768 (HxW), 1500 steps) train for about
+2 x 1500 x 0.4 s = 20 minutes. Evaluations, derivative panels, codec renders and compiling add about 2
+minutes per image, and the 24-image JPEG/WebP reference about 1.5 minutes: roughly 25-30 minutes in all.
+Interrupted, the same command resumes (finished runs are skipped, others continue from their last
+checkpoint).
 """
 
 import dataclasses
@@ -245,8 +246,8 @@ def compress_run(workdir: str, pixels01: np.ndarray, codecs: Sequence[quantize.C
   run = render.load_run(workdir)
   h, w, c = pixels01.shape
   if (run.height, run.width, run.channels) != (h, w, c):
-    raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} image, not "
-                    f"{h}x{w}x{c}")
+    raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} (HxWxC) image, "
+                    f"not {h}x{w}x{c}")
   header = header_of(run, h, w)
   size = f"{header.width}x{header.depth}"
   n_params = models.num_params(run.params)

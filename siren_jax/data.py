@@ -126,7 +126,8 @@ def read_image_file(path: str, max_pixels: int) -> np.ndarray:
     with Image.open(path) as img:
       w, h = img.size
       if w * h > max_pixels:
-        raise UserError(f"image {path} is {w}x{h} = {w * h} pixels, over data.max_pixels={max_pixels}; "
+        raise UserError(f"image {path} is {h}x{w} (HxW) = {w * h} pixels, over data.max_pixels="
+                        f"{max_pixels}; "
                         f"set --config.data.height/width to resize or raise data.max_pixels")
       img.seek(0)  # first frame of animations and multi-page files
       img.load()
@@ -187,9 +188,9 @@ def load_image(spec: str, kodak_dir: str = "", height: int = 0, width: int = 0,
   pixels = _resize(pixels, height, width)
   h, w, _ = pixels.shape
   if h < 2 or w < 2:
-    raise UserError(f"image {spec} is {w}x{h}: need at least 2x2 pixels")
+    raise UserError(f"image {spec} is {h}x{w} (HxW): need at least 2x2 pixels")
   if h * w > max_pixels:
-    raise UserError(f"image {spec} is {w}x{h} = {h * w} pixels, over data.max_pixels={max_pixels}")
+    raise UserError(f"image {spec} is {h}x{w} (HxW) = {h * w} pixels, over data.max_pixels={max_pixels}")
   return ImageData(pixels=pixels, name=name, source=source)
 
 

@@ -312,7 +312,7 @@ def _viewer_sections(page: _Page) -> Tuple[str, str]:
   pair = ('<div class="pair">'
           f'<figure><div class="viewport sync" id="view-original" {box}>'
           f'<img id="img-original" src="{orig}" alt="original" draggable="false"></div>'
-          f"<figcaption>original ({w}&times;{h})</figcaption></figure>"
+          f"<figcaption>original ({h}&times;{w}, H&times;W)</figcaption></figure>"
           f'<figure><div class="viewport sync" id="view-reconstruction" {box}>'
           f'<img id="img-reconstruction" src="{recon}" alt="reconstruction" draggable="false"></div>'
           "<figcaption>reconstruction</figcaption></figure></div>")

@@ -466,8 +466,8 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
   vmap_width = resolve_vmap_width(int(t.get("vmap_width", -1)), k)
-  logging.info("Image %s (%s): %dx%d, %d channel(s); supervision %s; model %s width %d depth %d, "
-               "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, w, h, c,
+  logging.info("Image %s (%s): %dx%d (HxW), %d channel(s); supervision %s; model %s width %d depth %d, "
+               "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, h, w, c,
                ",".join(f"{name}:{v:g}" for name, v in fit.terms.items()), base.model.kind,
                base.model.width, base.model.depth, n_params, mesh.size,
                batch_size or f"full ({h * w} pixels)",
