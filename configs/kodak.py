@@ -8,7 +8,8 @@ PSNR is on the whole image (eval.crop_border=0), including the 1-pixel grey/blac
 images carry; --config.eval.crop_border=1 leaves it out.
 Run time on the project's 2-core CPU: a reduced 150-step run took 368 s of training (2.45 s a step, with
 another job on the CPU) and reached 30.7 dB (benchmarks/RESULTS.md), so the full 3000 steps take about
-two hours there. This is a GPU-sized job. The recipe follows
+two hours there. This is a GPU-sized job. Metrics rows come every 100 steps (minutes apart on a CPU); a
+progress line with the ETA comes after 10 s of training and then every 30 s. The recipe follows
 the tuned cameraman recipe with a lower learning rate for the wider network; it has not been tuned on
 Kodak itself.
 """
