@@ -58,7 +58,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.schedule = "cosine"  # constant | cosine | exponential (after warm-up).
   config.train.warmup_steps = 0  # Linear warm-up from lr/warmup_steps to the peak.
   config.train.final_lr_fraction = 0.01  # The schedule ends at this fraction of the peak.
-  config.train.log_every = 50  # Steps between progress lines / full-image PSNR evaluations.
+  config.train.log_every = 50  # Steps between metrics rows (full-image PSNR evaluations); slow runs also
+  #                              log a progress line with an ETA every ~30 s between rows.
   config.train.checkpoint_every = 250  # Steps between checkpoints (and always at the end).
   config.train.max_checkpoints = 2  # Checkpoints kept on disk.
 

@@ -33,12 +33,15 @@ included: JPEG with Pillow's defaults (4:2:0 chroma subsampling, baseline, no Hu
 WebP lossy with ``method=6`` (its slowest, best mode).
 
 Writes to --workdir: ``table.md`` and ``table.json`` (every row per image, and the mean over images per
-method and size or quality; for each SIREN point the PSNR difference to COIN, JPEG and WebP at the same
+method and size or quality; for each SIREN point the PSNR difference to JPEG and WebP at the same
 bpp, read off their curves by linear interpolation in log bpp), ``rd.png`` (mean bpp against mean PSNR
-of the SIREN formats, JPEG, WebP and COIN's published Kodak means), and each run's ``compression.json``
-(its rows plus JPEG and WebP on its image), which ``siren_jax.report`` shows as a table. When the images
-are Kodak, JPEG and WebP also run on all 24 Kodak images (--kodak_reference), which says how the
-chosen subset compares with the full set that COIN's means are over.
+of the SIREN formats, JPEG and WebP; what it leaves off, such as codec points beyond its x range, is
+listed under it), and each run's ``compression.json`` (its rows plus JPEG and WebP on its image), which
+``siren_jax.report`` shows as a table. COIN's published numbers are Kodak means, so they are compared
+with ("vs COIN" column) and drawn only when every image is a Kodak image; other images get no COIN
+comparison. When the images are Kodak, JPEG and WebP also run on all 24 Kodak images
+(--kodak_reference), which says how the chosen subset compares with the full set that COIN's means are
+over.
 
 COIN (Dupont et al. 2021: SIREN omega_0 = 30, float16 weights, 50k full-image steps at lr 2e-4) reports
 Kodak means of 24.64 dB at 0.160 bpp, 26.41 dB at 0.307 bpp and 28.41 dB at 0.611 bpp. The recipe here
@@ -49,10 +52,11 @@ Run time, estimated (not a measured run): on the project's 2-core CPU a training
 0.4 ns per parameter and batch pixel, and a forward pass 0.18 ns per parameter and pixel (measured on
 64x64 images with 16x4..32x6 SIRENs and 2048-4096-pixel batches, with another job on the CPU). The
 four default sizes have 61,856 parameters together, so a step of all four at 16384 pixels is ~0.4 s
-and the defaults (kodim01 and kodim23 at 768x512, 1500 steps) train for about 2 x 1500 x 0.4 s = 20
-minutes. Evaluations, derivative panels, codec renders and compiling add about 2 minutes per image, and
-the 24-image JPEG/WebP reference about 1.5 minutes: roughly 25-30 minutes in all. Interrupted, the
-same command resumes (finished runs are skipped, others continue from their last checkpoint).
+and the defaults (kodim01 and kodim23 at 512x768 (HxW), 1500 steps) train for about
+2 x 1500 x 0.4 s = 20 minutes. Evaluations, derivative panels, codec renders and compiling add about 2
+minutes per image, and the 24-image JPEG/WebP reference about 1.5 minutes: roughly 25-30 minutes in all.
+Interrupted, the same command resumes (finished runs are skipped, others continue from their last
+checkpoint).
 """
 
 import dataclasses
@@ -85,9 +89,11 @@ from siren_jax.errors import UserError  # noqa: E402
 
 DEFAULT_KODAK = ("kodim01", "kodim23")
 DEFAULT_SIZES = ("28x5", "40x5", "56x5", "80x5")
-# COIN's published Kodak means (Dupont et al. 2021), (bpp, PSNR dB).
+# COIN's published Kodak means (Dupont et al. 2021), (bpp, PSNR dB). They are means over the 24 Kodak
+# images: they are drawn, and compared with, only when every image of a run is a Kodak image.
 COIN_POINTS = ((0.160, 24.64), (0.307, 26.41), (0.611, 28.41))
-COIN_LABEL = "COIN (published, 50k steps)"
+COIN_LABEL = "COIN, Kodak mean of 24 images (published, 50k steps)"
+X_RANGE_MARGIN = 1.15  # the plot's x axis ends this factor beyond the largest SIREN (or COIN) bpp
 
 # ---------------------------------------------------------------------------------------------------
 # Parsing
@@ -245,8 +251,8 @@ def compress_run(workdir: str, pixels01: np.ndarray, codecs: Sequence[quantize.C
   run = render.load_run(workdir)
   h, w, c = pixels01.shape
   if (run.height, run.width, run.channels) != (h, w, c):
-    raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} image, not "
-                    f"{h}x{w}x{c}")
+    raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} (HxWxC) image, "
+                    f"not {h}x{w}x{c}")
   header = header_of(run, h, w)
   size = f"{header.width}x{header.depth}"
   n_params = models.num_params(run.params)
@@ -358,12 +364,19 @@ def curves(means: Sequence[dict]) -> Dict[str, List[Tuple[float, float]]]:
   return {k: sorted(v) for k, v in out.items()}
 
 
-def add_comparisons(means: List[dict]) -> List[dict]:
-  """Each SIREN mean row gets the PSNR difference (dB) to COIN, JPEG and WebP at its bpp."""
+def kodak_images(names: Sequence[str]) -> bool:
+  """Whether every image is a Kodak image, so that COIN's published Kodak means are comparable."""
+  return bool(names) and all(n in data.KODAK_NAMES for n in names)
+
+
+def add_comparisons(means: List[dict], kodak: bool) -> List[dict]:
+  """Each SIREN mean row gets the PSNR difference (dB) to JPEG and WebP at its bpp, and to COIN when the
+  images are Kodak images (``kodak``): COIN's numbers are Kodak means, other images are not comparable."""
   curve = curves(means)
   for r in means:
     if r["family"].startswith("SIREN"):
-      r["vs_coin_db"] = r["psnr"] - psnr_at(COIN_POINTS, r["bpp"])
+      if kodak:
+        r["vs_coin_db"] = r["psnr"] - psnr_at(COIN_POINTS, r["bpp"])
       r["vs_jpeg_db"] = r["psnr"] - psnr_at(curve.get("JPEG", []), r["bpp"])
       r["vs_webp_db"] = r["psnr"] - psnr_at(curve.get("WebP", []), r["bpp"])
   return means
@@ -373,17 +386,31 @@ def _cell(v, fmt: str) -> str:
   return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
 
 
-def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], header: str) -> str:
+def coin_note(kodak: bool) -> str:
+  """What the table says about COIN: its numbers, and whether (and how far) they compare."""
+  published = ("COIN's published means over the 24 Kodak images: "
+               + ", ".join(f"{p:.2f} dB at {b:.3f} bpp" for b, p in COIN_POINTS) + ".")
+  if kodak:
+    return (published + " They cover all 24 images, these rows only the images above: the JPEG and "
+            "WebP rows '(all 24 Kodak)' against the subset's own show how far the two sets differ.")
+  return (published + " These images are not Kodak images, so there is no 'vs COIN' column and the plot "
+          "leaves COIN out: a Kodak mean says nothing about PSNR on other images.")
+
+
+def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], header: str,
+             kodak: bool) -> str:
+  """table.md; the 'vs COIN' column only for Kodak images (``kodak``), where it compares like with
+  like."""
+  vs = (["COIN"] if kodak else []) + ["JPEG", "WebP"]
   lines = [header, "", "## Mean over images", "",
-           "| method | size / quality | params | bytes | bpp | PSNR (dB) | vs COIN (dB) | vs JPEG (dB) | "
-           "vs WebP (dB) |", "|---|---|---|---|---|---|---|---|---|"]
+           "| method | size / quality | params | bytes | bpp | PSNR (dB) | "
+           + " | ".join(f"vs {v} (dB)" for v in vs) + " |", "|---" * (6 + len(vs)) + "|"]
   for r in means:
     lines.append(f"| {r['family']} | {r['setting']} | {r.get('params', '')} | {r['bytes']:.0f} | "
-                 f"{r['bpp']:.4f} | {r['psnr']:.2f} | {_cell(r.get('vs_coin_db'), '+.2f')} | "
-                 f"{_cell(r.get('vs_jpeg_db'), '+.2f')} | {_cell(r.get('vs_webp_db'), '+.2f')} |")
-  lines += ["", "COIN's published Kodak means (24 images): "
-            + ", ".join(f"{p:.2f} dB at {b:.3f} bpp" for b, p in COIN_POINTS) + ". The 'vs' columns "
-            "interpolate the other curve linearly in log bpp at the row's bpp ('–' outside its range).",
+                 f"{r['bpp']:.4f} | {r['psnr']:.2f} | "
+                 + " | ".join(_cell(r.get(f"vs_{v.lower()}_db"), "+.2f") for v in vs) + " |")
+  lines += ["", coin_note(kodak) + " The 'vs' columns interpolate the other curve linearly in log bpp "
+            "at the row's bpp ('–' outside its range).",
             "", "## Training runs", "", "| image | size | params | steps | train s | float32 PSNR (dB) |",
             "|---|---|---|---|---|---|"]
   for r in runs:
@@ -396,14 +423,24 @@ def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], 
   return "\n".join(lines) + "\n"
 
 
-def plot(path: str, means: Sequence[dict], title: str) -> None:
+def plot(path: str, means: Sequence[dict], title: str, kodak: bool) -> None:
+  outputs.save_figure(rd_figure(means, title, kodak), path)
+
+
+def rd_figure(means: Sequence[dict], title: str, kodak: bool):
   """Mean bpp against mean PSNR: one colour per SIREN weight format (dotted: + entropy coding), the
-  image codecs dashed, COIN's published points as stars."""
+  image codecs dashed, COIN's published Kodak means as stars when the images are Kodak images
+  (``kodak``). What is not drawn (float32, codec points beyond the x range, COIN for other images) is
+  listed under the plot."""
   plt = outputs._pyplot()  # pylint: disable=protected-access
   curve = curves(means)
   fig, ax = plt.subplots(figsize=(8.5, 5.5))
   siren = [f for f in curve if f.startswith("SIREN") and f != "SIREN float32"]
-  xmax = max([b for f in siren for b, _ in curve[f]] + [COIN_POINTS[-1][0]]) * 1.15
+  xmax = max([b for f in siren for b, _ in curve[f]] + ([COIN_POINTS[-1][0]] if kodak else [])
+             + [0.0]) * X_RANGE_MARGIN or None
+  left_off = []
+  if "SIREN float32" in curve:
+    left_off.append("SIREN float32 (the same network as float16 at twice the bytes; see table.md)")
   colours = {}
   for family in sorted(siren, key=lambda f: ("entropy" in f, f)):
     base = family.replace(" + entropy", "")
@@ -418,19 +455,29 @@ def plot(path: str, means: Sequence[dict], title: str) -> None:
                       textcoords="offset points")
   for family, style in (("JPEG", "s--"), ("WebP", "^--"), ("JPEG (all 24 Kodak)", "s:"),
                         ("WebP (all 24 Kodak)", "^:")):
-    pts = [p for p in curve.get(family, []) if p[0] <= xmax]
+    pts = [p for p in curve.get(family, []) if xmax is None or p[0] <= xmax]
+    beyond = [r for r in means if r["family"] == family and xmax is not None and r["bpp"] > xmax]
+    if beyond:
+      left_off.append(f"{family} {', '.join(r['setting'] for r in beyond)} (up to "
+                      f"{max(r['bpp'] for r in beyond):.2f} bpp, beyond the x range; see table.md)")
     if pts:
       xs, ys = zip(*pts)
       ax.plot(xs, ys, style, color="0.35" if family.startswith("JPEG") else "0.6", label=family, ms=4)
-  xs, ys = zip(*COIN_POINTS)
-  ax.plot(xs, ys, "k*--", label=COIN_LABEL, ms=11)
+  if kodak:
+    xs, ys = zip(*COIN_POINTS)
+    ax.plot(xs, ys, "k*--", label=COIN_LABEL, ms=11)
+  else:
+    left_off.append("COIN's published points (Kodak means; these images are not Kodak images)")
   ax.set_xlim(0, xmax)
   ax.set_xlabel("bits per pixel")
   ax.set_ylabel("PSNR (dB)")
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=7, loc="lower right")
   ax.set_title(title, fontsize=9)
-  outputs.save_figure(fig, path)
+  if left_off:  # under the axes; save_figure's tight bounding box keeps it in the PNG
+    fig.text(0.02, -0.01, "Not drawn: " + "; ".join(left_off) + ".", ha="left", va="top",
+             fontsize=7, wrap=True)
+  return fig
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -504,7 +551,7 @@ def main(_):
       print(f"{image.name} {width}x{depth}: " + ", ".join(
           f"{r['family'][6:]} {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for r in run_rows),
           file=sys.stderr, flush=True)
-  kodak = all(n in data.KODAK_NAMES for n in names)
+  kodak = kodak_images(names)
   if kodak and F.kodak_reference:
     for n in data.KODAK_NAMES:
       try:
@@ -513,7 +560,7 @@ def main(_):
         logging.warning("Kodak reference skips %s: %s", n, e)
         continue
       rows += [dict(r, image=n) for r in image_codec_rows(pixels, jpeg_q, webp_q, " (all 24 Kodak)")]
-  means = add_comparisons(mean_rows(rows))
+  means = add_comparisons(mean_rows(rows), kodak)
   shown = [r for r in rows if not r["family"].endswith("(all 24 Kodak)")]
   header = (f"Images: {', '.join(i.name for i in images)}; SIREN sizes {', '.join(F.sizes)} "
             f"(width x hidden layers), omega_0 {F.omega_0:g}, {F.steps} steps of "
@@ -521,15 +568,16 @@ def main(_):
             + (f", QAT {F.qat_steps} steps at {F.qat_lr:g}" if F.qat_steps else "")
             + f"; {time.perf_counter() - t_start:.0f} s wall time (this invocation).")
   with outputs.atomic_path(os.path.join(workdir, "table.md")) as tmp, open(tmp, "w") as f:
-    f.write(markdown(means, shown, runs, header))
+    f.write(markdown(means, shown, runs, header, kodak))
   outputs.write_json(os.path.join(workdir, "table.json"),
                      {"images": [i.name for i in images], "sizes": F.sizes, "steps": F.steps,
                       "batch": F.batch, "lr": F.lr, "omega_0": F.omega_0, "bits": bits,
                       "qat_steps": F.qat_steps, "qat_bits": qat_bits, "qat_lr": F.qat_lr,
-                      "coin": COIN_POINTS, "runs": runs, "mean": means, "rows": rows})
+                      "coin": COIN_POINTS, "coin_compared": kodak, "runs": runs, "mean": means,
+                      "rows": rows})
   plot(os.path.join(workdir, "rd.png"), means,
-       f"{', '.join(i.name for i in images)}: mean over {len(images)} image(s), {F.steps} steps")
-  print(markdown(means, [], runs, header))
+       f"{', '.join(i.name for i in images)}: mean over {len(images)} image(s), {F.steps} steps", kodak)
+  print(markdown(means, [], runs, header, kodak))
 
 
 if __name__ == "__main__":

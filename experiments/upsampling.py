@@ -18,7 +18,8 @@ Cases (each image x each factor):
   side resized to --size (default 256, so cameraman is fitted at 128x128 and 64x64). --size=512 keeps
   cameraman native, the public re-implementation's 256 -> 512 setting (31.8 dB against bicubic's
   33.2 dB); its factor-2 fit is then 256x256 (minibatches of 24576 pixels, ~1.5x the step time).
-* ``kodimNN``: ground truth at the native 768x512 (or the shorter side at --kodak_size).
+* ``kodimNN``: ground truth at the native size (512x768, HxW, for kodim23) or with the shorter side at
+  --kodak_size.
 * ``tiny``: the CIFAR-like case, where the *input* is --tiny_input (32) pixels square: ground truth is
   --tiny_source (astronaut, squashed to a square if it is not one) at 32·factor pixels square, so
   factor 2 compares 64x64 renders and factor 4 128x128 ones.
@@ -167,7 +168,7 @@ def _shorter_side(spec: str, kodak_dir: str, side: int) -> Tuple[int, int]:
   ground truth is never upsampled: it would be a bicubic image, and bicubic would look better."""
   h, w, _ = data.load_image(spec, kodak_dir).shape
   if side > min(h, w):
-    raise UserError(f"image {spec} is {w}x{h}: a ground truth with shorter side {side} would be "
+    raise UserError(f"image {spec} is {h}x{w} (HxW): a ground truth with shorter side {side} would be "
                     f"upsampled; use a size of at most {min(h, w)} (0 = native)")
   if not side:
     return 0, 0
@@ -198,10 +199,10 @@ def make_case(spec: str, factor: int, factors: Sequence[int], workdir: str, size
     image, source = loaded.name, loaded.source
   h, w, _ = gt.shape
   if min(h, w) // factor < MIN_INPUT_SIDE:
-    raise UserError(f"image {spec} at {w}x{h} downsampled by {factor} leaves fewer than "
+    raise UserError(f"image {spec} at {h}x{w} (HxW) downsampled by {factor} leaves fewer than "
                     f"{MIN_INPUT_SIDE}x{MIN_INPUT_SIDE} pixels; use a smaller factor or a larger size")
   label = re.sub(r"[^A-Za-z0-9_.-]", "_", "tiny-" + tiny_source if spec == "tiny" else image)
-  key = f"{label}_{w}x{h}_x{factor}"
+  key = f"{label}_{h}x{w}_x{factor}"  # HxW, rows first like every size siren_jax prints
   case_dir = os.path.join(workdir, key)
   low = downsample(gt, factor, os.path.join(case_dir, "ground_truth.png"))
   _save_png(os.path.join(case_dir, "input.png"), low)
@@ -368,8 +369,9 @@ def _cell(value, fmt: str) -> str:
 def table_lines(rows: Sequence[Dict], header: Sequence[str]) -> List[str]:
   """Markdown: one block of rows per case; the best PSNR and SSIM of a case in bold."""
   lines = list(header) + [
-      "| image | ground truth | input | factor | method | PSNR (dB) | SSIM | PSNR − bicubic (dB) | "
-      "fit PSNR on input (dB) | steps | train s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+      "| image | ground truth (HxW) | input (HxW) | factor | method | PSNR (dB) | SSIM | "
+      "PSNR − bicubic (dB) | fit PSNR on input (dB) | steps | train s |",
+      "|---|---|---|---|---|---|---|---|---|---|---|"]
   for key in dict.fromkeys(r["case"] for r in rows):
     block = [r for r in rows if r["case"] == key]
     best_psnr = max((r["psnr"] for r in block if math.isfinite(r["psnr"])), default=None)
@@ -379,7 +381,7 @@ def table_lines(rows: Sequence[Dict], header: Sequence[str]) -> List[str]:
       p = f"**{p}**" if r["psnr"] == best_psnr else p
       s = f"**{s}**" if r["ssim"] == best_ssim else s
       (h, w), (lh, lw) = r["ground_truth_size"], r["input_size"]
-      lines.append(f"| {r['image']} | {w}x{h} | {lw}x{lh} | {r['factor']} | {r['method']} | {p} | {s} | "
+      lines.append(f"| {r['image']} | {h}x{w} | {lh}x{lw} | {r['factor']} | {r['method']} | {p} | {s} | "
                    f"{_cell(r['psnr_vs_bicubic'], '+.2f')} | {_cell(r['fit_psnr'], '.2f')} | "
                    f"{_cell(r['steps'], 'd')} | {_cell(r['train_seconds'], '.1f')} |")
   return lines
@@ -435,7 +437,8 @@ def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, fl
     block = {r["method"]: r for r in rows if r["case"] == key}
     first = next(iter(block.values()))
     h, w = first["ground_truth_size"]
-    show(axes[i, 0], ground_truths[key], f"ground truth {w}x{h}\n(input x{first['factor']} smaller)")
+    show(axes[i, 0], ground_truths[key],
+         f"ground truth {h}x{w} (HxW)\n(input x{first['factor']} smaller)")
     for j, method in enumerate(methods, start=1):
       r = block.get(method)
       if r is None or r["pred"] is None:

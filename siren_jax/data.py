@@ -16,7 +16,7 @@ background); palette images become RGB; grey images keep one channel.
 import errno
 import os
 import stat
-from typing import NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -61,14 +61,38 @@ def grid_coords(height: int, width: int, window: Sequence[float] = (-1.0, 1.0, -
   return np.stack([yy.ravel(), xx.ravel()], axis=-1).astype(np.float32)
 
 
+def kodak_dir_candidates(kodak_dir: str = "") -> List[str]:
+  """Where Kodak images are looked for, in order: the configured directory alone if there is one, else
+  $SIREN_JAX_KODAK_DIR (when set), then the defaults."""
+  if kodak_dir:
+    return [kodak_dir]
+  env = os.environ.get("SIREN_JAX_KODAK_DIR", "")
+  return ([env] if env else []) + [os.path.normpath(d) for d in DEFAULT_KODAK_DIRS]
+
+
 def resolve_kodak_dir(kodak_dir: str = "") -> Optional[str]:
   """The first existing Kodak directory: the configured one, $SIREN_JAX_KODAK_DIR, then the defaults."""
-  candidates = [kodak_dir] if kodak_dir else [os.environ.get("SIREN_JAX_KODAK_DIR", ""),
-                                              *DEFAULT_KODAK_DIRS]
-  for d in candidates:
-    if d and os.path.isdir(d):
+  for d in kodak_dir_candidates(kodak_dir):
+    if os.path.isdir(d):
       return os.path.normpath(d)
   return None
+
+
+def _kodak_not_found(spec: str, kodak_dir: str, found: Optional[str]) -> UserError:
+  """The error for a Kodak image that is not there: where it was looked for and how to provide it."""
+  env = os.environ.get("SIREN_JAX_KODAK_DIR", "")
+  looked = []
+  for d in kodak_dir_candidates(kodak_dir):  # up to the first existing directory, which is used
+    label = "data.kodak_dir=" if d == kodak_dir else ("$SIREN_JAX_KODAK_DIR=" if d == env else "")
+    looked.append(label + d)
+    if found and os.path.normpath(d) == found:
+      break
+  what = (f"no {spec}.png in {found}" if found else
+          "no such directory" if len(looked) == 1 else "none of these directories exists")
+  unset = "" if kodak_dir or env else "; $SIREN_JAX_KODAK_DIR is not set"
+  return UserError(f"Kodak image {spec} not found: {what} (looked in {', '.join(looked)}{unset}); run "
+                   f"scripts/download_kodak.sh, or set $SIREN_JAX_KODAK_DIR or --config.data.kodak_dir "
+                   f"to a directory holding kodim01.png..kodim24.png")
 
 
 def _to_unit_float(img: Image.Image) -> np.ndarray:
@@ -217,9 +241,7 @@ def load_image(spec: str, kodak_dir: str = "", height: int = 0, width: int = 0,
     d = resolve_kodak_dir(kodak_dir)
     path = os.path.join(d, spec + ".png") if d else None
     if not path or not os.path.exists(path):
-      where = kodak_dir or ", ".join(DEFAULT_KODAK_DIRS)
-      raise UserError(f"Kodak image {spec} not found (looked in {where}); run scripts/download_kodak.sh "
-                      f"or set --config.data.kodak_dir")
+      raise _kodak_not_found(spec, kodak_dir, d)
     pixels, name, source = read_image_file(path, max_pixels), spec, path
   else:
     if not os.path.exists(spec) and os.sep not in spec and "." not in spec:
@@ -230,9 +252,9 @@ def load_image(spec: str, kodak_dir: str = "", height: int = 0, width: int = 0,
   pixels = _resize(pixels, *target_size(*pixels.shape[:2], height, width, resize))
   h, w, _ = pixels.shape
   if h < 2 or w < 2:
-    raise UserError(f"image {spec} is {w}x{h}: need at least 2x2 pixels")
+    raise UserError(f"image {spec} is {h}x{w} (HxW): need at least 2x2 pixels")
   if h * w > max_pixels:
-    raise UserError(f"image {spec} is {w}x{h} = {h * w} pixels, over data.max_pixels={max_pixels}")
+    raise UserError(f"image {spec} is {h}x{w} (HxW) = {h * w} pixels, over data.max_pixels={max_pixels}")
   return ImageData(pixels=pixels, name=name, source=source)
 
 

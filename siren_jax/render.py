@@ -140,7 +140,8 @@ def parse_size(text: str) -> Tuple[int, int]:
 
 def check_size(height: int, width: int) -> Tuple[int, int]:
   if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-    raise UserError(f"output size {height}x{width} must be between 1 and {MAX_SIDE} pixels on each side")
+    raise UserError(f"output size {height}x{width} (HxW) must be between 1 and {MAX_SIDE} pixels on "
+                    f"each side")
   return int(height), int(width)
 
 
@@ -281,7 +282,7 @@ def main(argv):
     raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {f.chunk_size}")
   run = load_run(f.workdir)
   height, width = size or scaled_size(run, 1.0 if f.scale is None else f.scale, window)
-  logging.info("Rendering %s (step %d) at HxW %dx%d over window %s to %s", f.workdir, run.step, height,
+  logging.info("Rendering %s (step %d) at %dx%d (HxW) over window %s to %s", f.workdir, run.step, height,
                width, ",".join(f"{v:g}" for v in window), f.out)
   render_to_png(run, f.out, height, width, window, f.chunk_size, log=logging.info)
 

@@ -24,8 +24,9 @@ per method, e.g.::
 ``method`` (str) names the row; ``bytes`` (int, compressed size), ``bpp`` (float, bits per pixel) and
 ``psnr`` (float, dB) are the standard columns and come first; any further keys become extra columns.
 
-A sweep directory (one holding ``results.csv``) gets a report with the results as a sortable table and
-its ``heatmap.png`` and ``curves.png`` when they exist.
+A sweep directory (one holding ``results.csv``) gets a report with the results as a sortable table, each
+point's name a relative link to that point's own report, and its ``heatmap.png`` and ``curves.png`` when
+they exist.
 
 ``write_report`` only reads files and formats text (no JAX), so a trainer can call it as often as it
 logs. Optional files that are malformed become a warning on the page, never an exception; the page is
@@ -39,6 +40,7 @@ import html
 import json
 import math
 import os
+import urllib.parse
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
@@ -165,6 +167,10 @@ def _esc(v) -> str:
 # HTML pieces
 
 
+class _Html(str):
+  """A table cell that is already HTML (a link): written as it is, not escaped."""
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]], cls: str = "",
            highlight: Optional[Tuple[int, int]] = None) -> str:
   """A table of already-formatted cells; ``highlight`` (row, col) marks one cell."""
@@ -174,6 +180,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], cls: str = "
     cells = []
     for j, cell in enumerate(row):
       mark = ' class="best"' if highlight == (i, j) else ""
+      if isinstance(cell, _Html):
+        cells.append(f"<td{mark}>{cell}</td>")
+        continue
       num = _number(cell)
       sort = f' data-sort="{num!r}"' if num is not None and not isinstance(cell, str) else ""
       cells.append(f"<td{mark}{sort}>{_esc(_fmt(cell))}</td>")
@@ -303,7 +312,7 @@ def _viewer_sections(page: _Page) -> Tuple[str, str]:
   pair = ('<div class="pair">'
           f'<figure><div class="viewport sync" id="view-original" {box}>'
           f'<img id="img-original" src="{orig}" alt="original" draggable="false"></div>'
-          f"<figcaption>original ({w}&times;{h})</figcaption></figure>"
+          f"<figcaption>original ({h}&times;{w}, H&times;W)</figcaption></figure>"
           f'<figure><div class="viewport sync" id="view-reconstruction" {box}>'
           f'<img id="img-reconstruction" src="{recon}" alt="reconstruction" draggable="false"></div>'
           "<figcaption>reconstruction</figcaption></figure></div>")
@@ -417,14 +426,22 @@ def run_page(workdir: str) -> str:
                 if last else "no metrics yet")
     subtitle = f"{progress} &middot; {_esc(os.path.abspath(workdir))}"
   side_by_side, compare = _viewer_sections(page)
+  # A Poisson blend trains on a composite gradient field and is compared with the background.
+  blend = ((summary or {}).get("psnr_protocol") == "psnr_outside_mask"
+           or os.path.exists(page.path("blend.png")))
+  error_caption = ("|blend - background|, mean over channels; the background is the reference outside "
+                   "the mask (outlined), inside it the blend is meant to differ" if blend else
+                   "|reconstruction - original|, mean over channels")
+  derivatives_caption = ("top: copy-paste, the blended gradient field the network was trained on (its "
+                         "magnitude) and that field's divergence; bottom: the network's" if blend else
+                         "image, |gradient| and Laplacian: ground truth (top) and the network's (bottom)")
   sections = [
       ("images", "Zoom", side_by_side),
       ("compare", "Compare", compare),
       ("error", "Error", _section("error", "Error heatmap", _figure(
-          page.image_uri("error.png"), "|reconstruction - original|, mean over channels", "error heatmap"))),
+          page.image_uri("error.png"), error_caption, "error heatmap"))),
       ("derivatives", "Derivatives", _section("derivatives", "Gradients and Laplacians", _figure(
-          page.image_uri("derivatives.png"), "image, |gradient| and Laplacian: ground truth (top) and "
-          "the network's (bottom)", "gradient and Laplacian panels"))),
+          page.image_uri("derivatives.png"), derivatives_caption, "gradient and Laplacian panels"))),
       ("blend", "Blend", _section("blend", "Poisson blend", _figure(
           page.image_uri("blend.png"), "background, source, copy-paste and the SIREN blend",
           "Poisson blend panel"))),
@@ -457,6 +474,22 @@ def read_results_csv(path: str) -> Tuple[List[str], List[list]]:
   return rows[0], [[parse(c) for c in r] for r in rows[1:] if r]
 
 
+def _link_points(workdir: str, header: Sequence[str], rows: List[list]) -> List[list]:
+  """``rows`` with each ``point`` cell a relative link to POINT/report.html (where that exists), so the
+  links still work when the sweep directory is moved or archived whole."""
+  if "point" not in header:
+    return rows
+  j = list(header).index("point")
+  out = []
+  for row in rows:
+    point = str(row[j]) if j < len(row) else ""
+    if point and os.path.exists(os.path.join(workdir, point, REPORT_NAME)):
+      href = urllib.parse.quote(f"{point}/{REPORT_NAME}", safe="/=,")
+      row = row[:j] + [_Html(f'<a href="{_esc(href)}">{_esc(point)}</a>')] + row[j + 1:]
+    out.append(row)
+  return out
+
+
 def sweep_page(workdir: str) -> str:
   """The HTML of a sweep directory's report."""
   page = _Page(workdir)
@@ -465,12 +498,17 @@ def sweep_page(workdir: str) -> str:
   except (OSError, csv.Error, UnicodeDecodeError) as e:
     page.warnings.append(f"could not read results.csv: {e}")
     header, rows = [], []
-  table = (_table(header, rows, cls="sortable", highlight=_best_cell(header, rows))
-           + '<p class="hint">click a column header to sort</p>') if header else ""
+  linked = _link_points(workdir, header, rows)
+  table = (_table(header, linked, cls="sortable", highlight=_best_cell(header, rows))
+           + '<p class="hint">click a column header to sort'
+           + ("; a point's name links to its own report" if linked is not rows else "")
+           + "</p>") if header else ""
   sections = [
       ("results", "Results", _section("results", f"Results ({len(rows)} runs)", table)),
       ("heatmap", "Heatmap", _section("heatmap", "Heatmap",
                                       _figure(page.image_uri("heatmap.png"), "heatmap.png", "heatmap"))),
+      ("psnr", "PSNR", _section("psnr", "PSNR against the swept value",
+                                _figure(page.image_uri("psnr.png"), "psnr.png", "PSNR plot"))),
       ("curves", "Curves", _section("curves", "Curves",
                                     _figure(page.image_uri("curves.png"), "curves.png", "curves"))),
   ]

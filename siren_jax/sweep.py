@@ -12,7 +12,8 @@ resumes interrupted ones.
 The sweep workdir gets results.csv and results.md (one row per point: the swept values, final PSNR,
 steps, training seconds, parameters, status), heatmap.png (over the first two swept axes, one panel per
 combination of any others), or psnr.png (one axis), and
-curves.png (every point's PSNR against step).
+curves.png (every point's PSNR against step); the plots' titles say what the points share (image and
+size, steps, recipe, model). The sweep's report.html links to each point's report.
 """
 
 import copy
@@ -178,7 +179,7 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
     logging.info("Group %d/%d: %s", gi + 1, len(groups), ", ".join(m[0] for m in members))
     train.train_points([m[1] for m in members], [m[2] for m in members])
   results = collect(workdir, axes, points)
-  write_results(workdir, axes, results)
+  write_results(workdir, axes, results, base)
   return results
 
 
@@ -193,11 +194,37 @@ def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
                     "status": summary.get("status", "done"), "steps": summary.get("steps"),
                     "train_seconds": summary.get("train_seconds"),
                     "num_params": summary.get("num_params"),
-                    "trained_together": summary.get("trained_together", 1)})
+                    "trained_together": summary.get("trained_together", 1),
+                    "image": summary.get("image"), "height": summary.get("height"),
+                    "width": summary.get("width")})
   return results
 
 
-def write_results(workdir: str, axes, results: List[Dict[str, Any]]) -> None:
+def describe_common(base, axes, results: Sequence[Dict[str, Any]]) -> str:
+  """What every point shares (image and size, steps, recipe, model), for the plots' titles: a heatmap
+  of PSNRs means little without them. Swept fields are left out (the axes show them)."""
+  swept = {f for f, _ in axes}
+  parts = []
+  images = {(r.get("image"), r.get("height"), r.get("width")) for r in results}
+  if len(images) == 1 and None not in next(iter(images)):
+    name, h, w = images.pop()
+    parts.append(f"{name} {h}x{w} (HxW)")
+  m, t = base.model, base.train
+  batch = f"batch {t.batch_size}" if t.batch_size else "full batch"
+  for field, text in (("data.image", None if parts else f"image {base.data.image}"),
+                      ("train.num_steps", f"{t.num_steps} steps"),
+                      ("train.learning_rate", f"lr {t.learning_rate:g}"),
+                      ("train.schedule", f"{t.schedule} schedule"), ("train.batch_size", batch),
+                      ("train.supervision", f"supervision {t.supervision}"), ("model.kind", m.kind),
+                      ("model.width", f"width {m.width}"), ("model.depth", f"depth {m.depth}"),
+                      ("model.omega_0", f"omega_0 {m.omega_0:g}" if m.kind == "siren" else None),
+                      ("seed", f"seed {base.seed}")):
+    if text and field not in swept:
+      parts.append(text)
+  return ", ".join(parts)
+
+
+def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> None:
   fields = [f for f, _ in axes]
   columns = fields + ["psnr", "steps", "train_seconds", "num_params", "status", "trained_together"]
   with outputs.atomic_path(os.path.join(workdir, "results.csv")) as tmp, open(tmp, "w", newline="") as f:
@@ -212,7 +239,7 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]]) -> None:
     lines.append("| " + " | ".join(cells) + " |")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
-  outputs.write_sweep_plots(workdir, axes, results)
+  outputs.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results))
   train.refresh_report(workdir)
 
 

@@ -101,6 +101,17 @@ def image_laplacian(values: np.ndarray) -> np.ndarray:
   return (d2y + d2x).astype(np.float32)
 
 
+def divergence(field: np.ndarray) -> np.ndarray:
+  """(H, W, C, 2) vector field (d/dy, d/dx components, per unit coordinate) -> (H, W, C): its central-
+  difference divergence per unit coordinate squared. Of a gradient field this is a Laplacian: of a Poisson
+  blend's composite field, the Laplacian its best fit approaches (Perez et al. 2003)."""
+  h, w = field.shape[:2]
+  gy = np.pad(np.asarray(field[..., 0], np.float64), ((1, 1), (0, 0), (0, 0)), mode="edge")
+  gx = np.pad(np.asarray(field[..., 1], np.float64), ((0, 0), (1, 1), (0, 0)), mode="edge")
+  return ((gy[2:] - gy[:-2]) / 2.0 * (h / 2.0) + (gx[:, 2:] - gx[:, :-2]) / 2.0 * (w / 2.0)).astype(
+      np.float32)
+
+
 GRADIENT_TARGETS = {"sobel": image_gradient, "central": central_gradient, "spectral": spectral_gradient}
 LAPLACIAN_TARGETS = {"5point": image_laplacian, "spectral": spectral_laplacian}
 

@@ -29,6 +29,9 @@ from siren_jax.errors import UserError
 
 TrainState = train_state.TrainState
 REPORT_EVERY_SECONDS = 60.0  # how often report.html is refreshed while training
+# Between metrics rows, a progress line after this much training, then at least this often (seconds).
+PROGRESS_FIRST_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 30.0
 
 
 def refresh_report(workdir: str) -> None:
@@ -329,6 +332,48 @@ def _format_duration(seconds: float) -> str:
   return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+class Progress:
+  """The log's progress lines. One per metrics row (every ``log_every`` steps), and between rows a
+  time-based one (after PROGRESS_FIRST_SECONDS of training, then every PROGRESS_EVERY_SECONDS): with
+  slow steps (configs/kodak.py: 100 steps of 0.5-2.5 s between rows) the rate and ETA would otherwise
+  come only minutes in. Time-based lines are log lines only: they evaluate nothing and write nothing
+  (metrics.jsonl keeps its rows at log_every steps), so runs and resumes stay bit-identical. Times are
+  training seconds, as in metrics.jsonl. ``labels`` name the points of a sweep (their directories)."""
+
+  def __init__(self, num_steps: int, labels: Sequence[str], step: int, train_seconds: float):
+    self.num_steps, self.labels = num_steps, list(labels)
+    self.last_step, self.last_seconds = step, train_seconds
+    self.next_line = train_seconds + PROGRESS_FIRST_SECONDS
+
+  def due(self, train_seconds: float) -> bool:
+    return train_seconds >= self.next_line
+
+  def _speed(self, step: int, train_seconds: float) -> str:
+    """'R steps/s  train Ts  ETA E', R measured since the previous line."""
+    rate = (step - self.last_step) / max(train_seconds - self.last_seconds, 1e-9)
+    eta = _format_duration((self.num_steps - step) / max(rate, 1e-9))
+    self.last_step, self.last_seconds = step, train_seconds
+    self.next_line = train_seconds + PROGRESS_EVERY_SECONDS
+    points = f" ({len(self.labels)} points)" if len(self.labels) > 1 else ""
+    return f"{rate:.1f} steps/s{points}  train {train_seconds:.1f}s  ETA {eta}"
+
+  def row(self, step: int, train_seconds: float, loss: float, psnrs: Dict[int, float], lr: float):
+    """The line of a metrics row; ``psnrs`` has the points that have not diverged."""
+    if len(self.labels) == 1:
+      logging.info("step %d/%d  loss %.3e  psnr %.2f dB  lr %.2e  %s", step, self.num_steps, loss,
+                   psnrs[0], lr, self._speed(step, train_seconds))
+    else:
+      values = "; ".join(f"{name}: " + (f"{psnrs[i]:.2f}" if i in psnrs else "diverged")
+                         for i, name in enumerate(self.labels))
+      logging.info("step %d/%d  psnr (dB) %s  %s", step, self.num_steps, values,
+                   self._speed(step, train_seconds))
+
+  def between(self, step: int, train_seconds: float, loss: Optional[float]):
+    """A time-based line between rows (with the step's training loss when there is one point)."""
+    loss_text = f"  loss {loss:.3e}" if loss is not None and len(self.labels) == 1 else ""
+    logging.info("step %d/%d%s  %s", step, self.num_steps, loss_text, self._speed(step, train_seconds))
+
+
 def derivative_fn(model, channels: int) -> Callable:
   """``fn(params, coords) -> (values, |gradient|, Laplacian)`` per pixel, for the derivative panels."""
   grad_m, lap_m = resolve_derivative_methods(model, channels, "auto", "auto")
@@ -441,8 +486,8 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
   vmap_width = resolve_vmap_width(int(t.get("vmap_width", -1)), k)
-  logging.info("Image %s (%s): %dx%d, %d channel(s); supervision %s; model %s width %d depth %d, "
-               "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, w, h, c,
+  logging.info("Image %s (%s): %dx%d (HxW), %d channel(s); supervision %s; model %s width %d depth %d, "
+               "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, h, w, c,
                ",".join(f"{name}:{v:g}" for name, v in fit.terms.items()), base.model.kind,
                base.model.width, base.model.depth, n_params, mesh.size,
                batch_size or f"full ({h * w} pixels)",
@@ -486,9 +531,10 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
                         base.eval.crop_border)
 
   def log_row(i, step, step_metrics, pred01, wall):
-    row = {"step": step, "loss": step_metrics.get("loss", float("nan")), "psnr": headline(pred01),
-           "lr": float(schedules[i](step - 1 if step else 0)), "train_seconds": round(train_seconds, 4),
-           "elapsed_s": round(wall, 4)}
+    # The step-0 row has no training loss (no step has run): its key is left out, not faked.
+    row = {"step": step, **({"loss": step_metrics["loss"]} if "loss" in step_metrics else {}),
+           "psnr": headline(pred01), "lr": float(schedules[i](step - 1 if step else 0)),
+           "train_seconds": round(train_seconds, 4), "elapsed_s": round(wall, 4)}
     row.update({name: v for name, v in step_metrics.items() if name != "loss"})
     outputs.append_jsonl(metrics_paths[i], row)
     rows[i].append(row)
@@ -501,7 +547,8 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   diverged = [None] * k  # the step at which a point of a sweep diverged
   last_report = time.perf_counter()
   step = start_step
-  last_log_step, last_log_time = step, train_seconds
+  progress = Progress(t.num_steps, [os.path.basename(os.path.normpath(wd)) for wd in workdirs], step,
+                      train_seconds)
   interval_start = time.perf_counter()
   try:
     while step < t.num_steps:
@@ -513,6 +560,10 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
       log_now = step % t.log_every == 0 or step == t.num_steps
       ckpt_now = step % t.checkpoint_every == 0 or step == t.num_steps
       if not (log_now or ckpt_now):
+        if progress.due(train_seconds + time.perf_counter() - interval_start):
+          loss = jax.device_get(step_metrics["loss"])  # waits for the step: the rate is honest
+          progress.between(step, train_seconds + time.perf_counter() - interval_start,
+                           float(np.reshape(loss, -1)[0]))
         continue
       host_metrics = jax.device_get(step_metrics)  # waits for the step: the timing below is honest
       train_seconds += time.perf_counter() - interval_start
@@ -533,17 +584,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
         wall = time.perf_counter() - wall_start
         psnrs = {i: log_row(i, step, per_point[i], evaluate(point_state(state, i).params, i), wall)["psnr"]
                  for i in live}
-        rate = (step - last_log_step) / max(train_seconds - last_log_time, 1e-9)
-        eta = _format_duration((t.num_steps - step) / max(rate, 1e-9))
-        if k == 1:
-          logging.info("step %d/%d  loss %.3e  psnr %.2f dB  lr %.2e  %.1f steps/s  train %.1fs  ETA %s",
-                       step, t.num_steps, per_point[0]["loss"], psnrs[0], rows[0][-1]["lr"], rate,
-                       train_seconds, eta)
-        else:
-          logging.info("step %d/%d  psnr %s dB  %.1f steps/s (%d points)  train %.1fs  ETA %s", step,
-                       t.num_steps, " ".join(f"{psnrs[i]:.2f}" if i in psnrs else "diverged"
-                                              for i in range(k)), rate, k, train_seconds, eta)
-        last_log_step, last_log_time = step, train_seconds
+        progress.row(step, train_seconds, per_point[0]["loss"], psnrs, rows[0][-1]["lr"])
         if time.perf_counter() - last_report > REPORT_EVERY_SECONDS:
           for i in live:
             refresh_report(workdirs[i])
@@ -582,6 +623,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
     if diverged[i] is not None:
       summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"))
       outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
+      refresh_report(workdirs[i])  # its curves show where it diverged; the sweep's report links here
       summaries.append(summary)
       continue
     point = point_state(state, i)
@@ -616,7 +658,11 @@ def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, conf
     shown = np.clip(supervision.aligned(pred01, fit.reference01, protocol), 0.0, 1.0)
   outputs.write_png(os.path.join(workdir, "reconstruction.png"), shown)
   outputs.write_png(os.path.join(workdir, "original.png"), fit.reference01)
-  outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
+  if fit.blend is not None:  # the background is the reference only outside the mask
+    outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01,
+                                compared="blend − background", mask=fit.blend["mask"])
+  else:
+    outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, fit.reference01)
   terms = " + ".join(f"{w:g}·{name}" if w != 1 else name for name, w in fit.terms.items())
   outputs.write_curves(os.path.join(workdir, "curves.png"), rows,
                        title=f"{fit.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
@@ -625,16 +671,31 @@ def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, conf
   d_render = make_renderer(derivative_fn(model, c), mesh, min(config.eval.chunk_size, 16384),
                            microbatch)
   _, grad_mag, lap = d_render(params, fit.arrays["coords"])
-  ref_signed = data.to_signed(fit.reference01)
-  # The top row shows the run's own targets (the ones it fits, or would fit, under gradient or
-  # Laplacian supervision), so the two rows compare like with like.
   t = config.train
+  image01, grad_ref, lap_ref, top_titles = panel_targets(fit, t)
   outputs.write_derivative_panel(
-      os.path.join(workdir, "derivatives.png"), fit.reference01, shown,
-      np.sqrt(np.sum(targets.gradient_target(ref_signed, t.gradient_target) ** 2, axis=-1)),
-      grad_mag.reshape(h, w, c), targets.laplacian_target(ref_signed, t.laplacian_target),
-      lap.reshape(h, w, c), gradient_name=t.gradient_target, laplacian_name=t.laplacian_target)
+      os.path.join(workdir, "derivatives.png"), image01, shown, grad_ref, grad_mag.reshape(h, w, c),
+      lap_ref, lap.reshape(h, w, c), gradient_name=t.gradient_target, laplacian_name=t.laplacian_target,
+      top_titles=top_titles)
   return summary
+
+
+def panel_targets(fit, t):
+  """(image, |gradient|, Laplacian, top-row titles or None) for derivatives.png's top row: the run's
+  own targets (the ones it fits, or would fit, under gradient or Laplacian supervision), so the two rows
+  compare like with like. A Poisson blend trains on a composite gradient field that no image has: the
+  row shows that field's magnitude, its divergence (the Laplacian the fit approaches) and the
+  copy-paste composite, not the background's."""
+  h, w, c = fit.shape
+  if fit.blend is not None:
+    field = fit.arrays["gradient"].reshape(h, w, c, 2)
+    return (fit.blend["naive"], np.sqrt(np.sum(field ** 2, axis=-1)), targets.divergence(field),
+            ["copy-paste (not a target)", f"trained on: blended |gradient| ({t.gradient_target})",
+             "divergence of the blended gradient"])
+  ref_signed = data.to_signed(fit.reference01)
+  return (fit.reference01,
+          np.sqrt(np.sum(targets.gradient_target(ref_signed, t.gradient_target) ** 2, axis=-1)),
+          targets.laplacian_target(ref_signed, t.laplacian_target), None)
 
 
 def blend_result(pred01: np.ndarray, blend: dict) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import metrics, models, quantize, render, report, train
+from siren_jax import metrics, models, outputs, quantize, render, report, train
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
@@ -191,6 +191,51 @@ def test_rate_distortion_helpers():
   means = {m["family"]: m for m in experiment.mean_rows(rows)}
   assert means["SIREN 8-bit"]["psnr"] == 26.0 and means["SIREN 8-bit"]["images"] == 2
   assert means["JPEG"]["psnr"] == 25.0 and means["JPEG (all 24 Kodak)"]["images"] == 3
+
+
+def _rd_means():
+  """Mean rows like the experiment's: two SIREN sizes, and JPEG points reaching far past them."""
+  rows = [{"image": "a", "family": "SIREN 8-bit", "setting": s, "bytes": b, "bpp": bpp, "psnr": p,
+           "params": 100} for s, b, bpp, p in (("8x2", 10, 0.2, 25.0), ("16x2", 20, 0.5, 28.0))]
+  rows += [{"image": "a", "family": "SIREN float32", "setting": "8x2", "bytes": 40, "bpp": 0.8,
+            "psnr": 25.0, "params": 100}]
+  rows += [{"image": "a", "family": "JPEG", "setting": f"q={q}", "bytes": b, "bpp": bpp, "psnr": p}
+           for q, b, bpp, p in ((5, 8, 0.15, 22.0), (50, 30, 0.55, 27.0), (90, 200, 3.0, 38.0))]
+  return experiment.mean_rows(rows)
+
+
+def test_coin_is_compared_only_for_kodak_images():
+  """COIN's published numbers are Kodak means: a cameraman (or any non-Kodak) table has no 'vs COIN'."""
+  assert experiment.kodak_images(["kodim01", "kodim23"])
+  assert not experiment.kodak_images(["camera"]) and not experiment.kodak_images(["kodim01", "camera"])
+  for kodak in (False, True):
+    means = experiment.add_comparisons(_rd_means(), kodak)
+    siren = next(r for r in means if r["family"] == "SIREN 8-bit" and r["setting"] == "8x2")
+    assert ("vs_coin_db" in siren) == kodak
+    if kodak:  # COIN at 0.2 bpp, interpolated in log bpp between its first two points
+      assert siren["vs_coin_db"] == pytest.approx(25.0 - experiment.psnr_at(experiment.COIN_POINTS, 0.2))
+    table = experiment.markdown(means, [], [], "header", kodak)
+    header = next(line for line in table.splitlines() if line.startswith("| method"))
+    assert ("vs COIN" in header) == kodak and "vs JPEG" in header
+    assert all(line.count("|") == header.count("|") for line in table.splitlines()
+               if line.startswith("| SIREN"))
+    assert ("not Kodak images" in table) != kodak
+
+
+def test_rd_plot_labels_references_and_says_what_it_leaves_off(tmp_path):
+  for kodak in (False, True):
+    fig = experiment.rd_figure(experiment.add_comparisons(_rd_means(), kodak), "title", kodak)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    note = " ".join(t.get_text() for t in fig.texts)
+    assert (experiment.COIN_LABEL in labels) == kodak and "Kodak mean" in experiment.COIN_LABEL
+    assert ("COIN" in note) != kodak  # said to be left off when it is
+    # JPEG q=90 (3 bpp) lies beyond the x range (1.15 x the largest SIREN or COIN bpp): named, not
+    # silently dropped; float32 is not drawn either, and says so.
+    xmax = fig.axes[0].get_xlim()[1]
+    assert xmax == pytest.approx(1.15 * (0.611 if kodak else 0.5))
+    assert "JPEG q=90 (up to 3.00 bpp, beyond the x range" in note and "SIREN float32" in note
+    assert "q=50" not in note
+    outputs.save_figure(fig, str(tmp_path / f"rd_kodak{kodak}.png"))
 
 
 @pytest.fixture(scope="module")

@@ -113,6 +113,22 @@ def test_blend_panel_when_present(tmp_path, run_dir):
   assert '<section id="error">' not in page and '<a href="#blend">' in page
 
 
+def test_blend_run_captions_say_what_is_compared(tmp_path, run_dir):
+  """A Poisson blend is compared with its background and trained on a blended gradient field."""
+  for name in ("config.json", "original.png", "reconstruction.png", "error.png", "derivatives.png"):
+    shutil.copy(os.path.join(run_dir, name), tmp_path / name)
+  summary = json.load(open(os.path.join(run_dir, "summary.json")))
+  for blend in (False, True):
+    if blend:
+      summary["psnr_protocol"] = "psnr_outside_mask"
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    page = open(report.write_report(str(tmp_path)), encoding="utf-8").read()
+    error = page[page.index('<section id="error">'):]
+    derivatives = page[page.index('<section id="derivatives">'):]
+    assert ("|blend - background|" in error[:error.index("</section>")]) == blend
+    assert ("blended gradient field" in derivatives[:derivatives.index("</section>")]) == blend
+
+
 def test_report_of_a_run_in_progress(tmp_path, run_dir):
   """Only config and metrics so far (what a trainer calling write_report mid-run has)."""
   shutil.copy(os.path.join(run_dir, "config.json"), tmp_path / "config.json")
@@ -130,6 +146,19 @@ def test_sweep_report(sweep_dir):
   assert "Results (3 runs)" in page and page.count("<tr>") == 4
   assert '<td class="best" data-sort="33.25">33.25</td>' in page
   assert page.count("data:image/png;base64,") == 1  # heatmap.png (no curves.png here)
+
+
+def test_sweep_report_links_point_reports(tmp_path):
+  (tmp_path / "results.csv").write_text("omega_0,psnr,point\n30,31.5,\"omega_0=30,depth=2\"\n"
+                                        "60,33.25,omega_0=60\n")
+  (tmp_path / "omega_0=30,depth=2").mkdir()
+  (tmp_path / "omega_0=30,depth=2" / "report.html").write_text("<html></html>")
+  (tmp_path / "omega_0=60").mkdir()  # a point without a report yet: named, but no dead link
+  page = open(report.write_report(str(tmp_path)), encoding="utf-8").read()
+  assert_self_contained(page)
+  assert re.findall(r'<a href="([^"#]*)">([^<]*)</a>', page) == [
+      ("omega_0=30,depth=2/report.html", "omega_0=30,depth=2")]
+  assert "<td>omega_0=60</td>" in page
 
 
 def test_bad_workdirs(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data, derivatives, models, supervision, targets, train
+from siren_jax import data, derivatives, models, outputs, supervision, targets, train
 from siren_jax.errors import UserError
 from conftest import smooth_image, tiny_config
 
@@ -143,16 +143,56 @@ def test_derivative_supervised_fit(tmp_path, image_path, spec, protocol, min_db)
   assert Image.open(tmp_path / "derivatives.png").size[0] > 300
 
 
-def test_poisson_blend_runs_with_builtin_images(tmp_path):
+def _recording(monkeypatch, module, name):
+  """Replaces module.name by a wrapper that records each call's arguments and then makes it."""
+  calls, real = [], getattr(module, name)
+  monkeypatch.setattr(module, name, lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+  return calls
+
+
+def test_poisson_blend_runs_with_builtin_images(tmp_path, monkeypatch):
   config = tiny_config("camera", train__supervision="gradient", train__num_steps=200,
                        train__log_every=100, train__checkpoint_every=200, data__height=32,
                        data__width=32)
   config.data.blend_source = "astronaut"
+  panels = _recording(monkeypatch, outputs, "write_derivative_panel")
+  errors = _recording(monkeypatch, outputs, "write_error_heatmap")
   summary = train.train_and_evaluate(config, str(tmp_path))
   assert summary["channels"] == 3  # grey background promoted to match the colour source
   assert summary["psnr_protocol"] == "psnr_outside_mask" and summary["psnr"] > 15
   assert Image.open(tmp_path / "blend.png").size[0] > 300
   assert json.load(open(tmp_path / "summary.json"))["psnr_outside_mask"] == summary["psnr"]
+  # derivatives.png's top row is the field trained on: the composite (blended) gradient, computed here
+  # from the two images, not the background's gradient.
+  background = np.broadcast_to(data.load_image("camera", height=32, width=32).pixels, (32, 32, 3))
+  source = data.load_image("astronaut", height=32, width=32).pixels
+  mask = targets.ellipse_mask(32, 32)
+  blended = np.sqrt(np.sum(targets.blended_gradient(
+      data.to_signed(background), data.to_signed(source), mask) ** 2, axis=-1))
+  ((args, kwargs),) = panels
+  grad_ref = args[3]
+  # Both sides are the same float32 values up to float32 rounding of the sum of squares and the root.
+  np.testing.assert_allclose(grad_ref, blended, rtol=4 * np.finfo(np.float32).eps, atol=0)
+  background_only = np.sqrt(np.sum(targets.image_gradient(data.to_signed(background)) ** 2, axis=-1))
+  assert not np.allclose(grad_ref[mask], background_only[mask])
+  assert "blended" in kwargs["top_titles"][1]
+  # error.png says what it compares against, and outlines the mask where the blend is meant to differ.
+  ((args, kwargs),) = errors
+  assert "background" in kwargs["compared"] and np.array_equal(kwargs["mask"], mask)
+
+
+def test_divergence_of_a_gradient_is_the_laplacian():
+  """f = 3 y^2 + 5 x^2 (per unit coordinate) has Laplacian 16; central differences of central
+  differences are exact for quadratics away from the edge-replicated border."""
+  h, w = 12, 16
+  centres = lambda n: (2.0 * np.arange(n) + 1.0) / n - 1.0  # float64: f is exactly quadratic
+  y, x = np.meshgrid(centres(h), centres(w), indexing="ij")
+  f = (3 * y ** 2 + 5 * x ** 2)[..., None]
+  div = targets.divergence(targets.central_gradient(f))
+  # The only rounding is the gradient's float32 storage: |g| <= 10, so <= 5 eps each; a scaled central
+  # difference multiplies an error bound by n/2 <= 8, and two axes add: 2 * 8 * 5 eps = 80 eps.
+  np.testing.assert_allclose(div[2:-2, 2:-2], 16.0, rtol=0, atol=80 * np.finfo(np.float32).eps)
+  assert div.dtype == np.float32
 
 
 def test_blended_gradient_modes():

@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import re
+import urllib.parse
 
 import jax
 import numpy as np
@@ -68,8 +70,29 @@ def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_p
   real = train.train_points
   monkeypatch.setattr(train, "train_points",
                       lambda cs, ws: calls.append([os.path.basename(w) for w in ws]) or real(cs, ws))
+  titles = {}
+  real_save = outputs.save_figure
+
+  def save_figure(fig, path, dpi=100):
+    titles[os.path.relpath(path, tmp_path)] = fig.get_suptitle()
+    real_save(fig, path, dpi)
+
+  monkeypatch.setattr(outputs, "save_figure", save_figure)
   specs = ["model.omega_0=10,30", "model.depth=1,2"]
   sweep.run_sweep(base, str(tmp_path), specs)
+  # The sweep's figures say what its points share (and not the swept values, which the axes show).
+  for name in ("heatmap.png", "curves.png"):
+    title = titles[name].replace("\n", " ")
+    assert title.startswith("smooth 32x32 (HxW), 60 steps, lr 0.001, cosine schedule, batch 256"), title
+    assert "omega_0" not in title and "depth" not in title
+  # The sweep's report links to every point's report, by a relative path.
+  page = open(tmp_path / "report.html", encoding="utf-8").read()
+  links = re.findall(r'<a href="([^"#]+)">([^<]+)</a>', page)
+  assert sorted(text for _, text in links) == sorted(
+      f"omega_0={o},depth={d}" for o in (10, 30) for d in (1, 2))
+  for href, text in links:
+    assert not os.path.isabs(href) and urllib.parse.unquote(href) == f"{text}/report.html"
+    assert (tmp_path / urllib.parse.unquote(href)).is_file()
   # Two groups (one per depth, shapes differ), each training both omegas together.
   assert sorted(map(sorted, calls)) == [["omega_0=10,depth=1", "omega_0=30,depth=1"],
                                         ["omega_0=10,depth=2", "omega_0=30,depth=2"]]
