@@ -1,5 +1,6 @@
 """Command-line plumbing shared by every entry point: flag parsing and error reporting that end bad
-input in one ``error: ...`` line and a non-zero exit, and compact progress logging."""
+input in one ``error: ...`` line and a non-zero exit, and compact progress logging. A full disk is bad
+luck rather than a bug: it too is one line (``error: disk full: ...``) and exit status 2."""
 
 import logging as std_logging
 import os
@@ -8,15 +9,19 @@ from typing import Callable, Sequence
 
 from absl import app, flags, logging
 
+from siren_jax import rundir
 from siren_jax.errors import UserError
 
 EXIT_USAGE = 2
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
   first = " ".join(str(message).strip().splitlines()[:1]) if message else "unknown error"
   print(f"error: {first}", file=sys.stderr)
-  sys.exit(EXIT_USAGE)
+  # Work that libraries abandoned on the way out (orbax's coroutines after a failed save) is reported
+  # at shutdown as "Exception ignored ..." tracebacks that would bury the one line above.
+  sys.unraisablehook = lambda unraisable: None
+  sys.exit(code)
 
 
 def parse_flags(argv: Sequence[str]):
@@ -39,7 +44,7 @@ def describe_devices() -> str:
 
 
 def run(main: Callable, required: Sequence[str] = ()) -> None:
-  """``app.run(main)`` with one-line errors for UserError and missing required flags."""
+  """``app.run(main)`` with one-line errors for UserError, a full disk and missing required flags."""
 
   def wrapped(argv):
     for name in required:
@@ -68,6 +73,11 @@ def run(main: Callable, required: Sequence[str] = ()) -> None:
     except KeyboardInterrupt:
       print("error: interrupted", file=sys.stderr)
       sys.exit(130)
+    except Exception as e:  # pylint: disable=broad-except
+      message = rundir.disk_full_message(e)  # a full disk is not a bug: say so in one line
+      if message is None:
+        raise
+      _fail(message)
 
   try:
     app.run(wrapped, flags_parser=parse_flags)

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax import checkpoints, cli, configuration, outputs, train
+from siren_jax import checkpoints, cli, configuration, outputs, rundir, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -131,7 +131,11 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
       configuration.validate(config)
     except UserError as e:
       raise UserError(f"sweep point {name}: {e}") from None
-  os.makedirs(workdir, exist_ok=True)
+  with rundir.own([workdir]):  # a second sweep here would train every point twice; each point's own
+    return _run_owned(base, workdir, axes, points)  # lock is train_points' to take
+
+
+def _run_owned(base, workdir: str, axes, points) -> List[Dict[str, Any]]:
   outputs.write_json(os.path.join(workdir, "sweep.json"),
                      {"axes": [[f, v] for f, v in axes], "base": configuration.to_dict(base)})
   groups: Dict[str, list] = {}
@@ -140,7 +144,10 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
     if outputs.finished_run(point_dir, config.train.num_steps):
       logging.info("Skipping %s: already complete", name)
       continue
-    start = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1).latest_step() or 0
+    # restore_only: reads the point's checkpoints without touching them (its lock is not held yet).
+    ckpt = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1, restore_only=True)
+    start = ckpt.latest_step() or 0
+    ckpt.close()
     groups.setdefault(group_key(config, start), []).append((name, config, point_dir))
   for gi, members in enumerate(groups.values()):
     logging.info("Group %d/%d: %s", gi + 1, len(groups), ", ".join(m[0] for m in members))

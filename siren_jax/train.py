@@ -24,7 +24,7 @@ from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax import (checkpoints, configuration, data, derivatives, fit_data, metrics, models,
-                       outputs, report, supervision, targets)
+                       outputs, report, rundir, supervision, targets)
 from siren_jax.errors import UserError
 
 TrainState = train_state.TrainState
@@ -366,13 +366,14 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   """Trains several points that differ only in VMAPPABLE_FIELDS as one vmapped program, each with its
   own workdir, checkpoints and outputs exactly as a single run would write them. One point is a plain
   run (no vmap). All points must resume from the same step. Returns their summaries.
+
+  Everything is validated before anything is written; then this process owns the workdirs
+  (``rundir.own``: a second process on one of them is refused in one line) until it returns.
   """
-  k = len(configs)
   for config in configs:
     configuration.validate(config)
-  base = configs[0]
-  fit = fit_data.prepare(base)
-  h, w, c = fit.shape
+  fit = fit_data.prepare(configs[0])
+  h, w, _ = fit.shape
   mesh = make_mesh()
   for config in configs:
     configuration.validate_for_image(config, h, w, mesh.size)
@@ -382,6 +383,15 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
     if os.path.exists(config_path):
       with open(config_path) as f:
         configuration.check_resumable(json.load(f), resolved)
+  with rundir.own(workdirs):
+    return _train_owned(configs, workdirs, fit, mesh)
+
+
+def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
+  """``train_points`` once its inputs are validated and its workdirs owned."""
+  k = len(configs)
+  base = configs[0]
+  h, w, c = fit.shape
   for config, workdir in zip(configs, workdirs):
     os.makedirs(workdir, exist_ok=True)
     outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
