@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import signal
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -25,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax import (checkpoints, configuration, data, derivatives, fit_data, metrics, models,
                        outputs, report, rundir, supervision, targets)
-from siren_jax.errors import UserError
+from siren_jax.errors import Interrupted, UserError, signal_number
 
 TrainState = train_state.TrainState
 REPORT_EVERY_SECONDS = 60.0  # how often report.html is refreshed while training
@@ -552,11 +553,14 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
           ckpts[i].save(step, point, {"train_seconds": train_seconds,
                                       "elapsed_s": time.perf_counter() - wall_start})
       interval_start = time.perf_counter()
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (errors.Terminated)
     for ck in ckpts:
       ck.wait()
-    raise UserError(f"interrupted at step {step}; the checkpoints at step {ckpts[0].latest_step()} are "
-                    f"kept, re-run the same command to resume") from None
+    signum, kept = signal_number(e), ckpts[0].latest_step()
+    raise Interrupted(f"{'interrupted' if signum == signal.SIGINT else 'terminated (SIGTERM)'} at step "
+                      f"{step}; " + (f"the checkpoints at step {kept} are kept" if kept is not None else
+                                     "no checkpoint was saved yet") +
+                      ", re-run the same command to resume", signum) from None
   for ck in ckpts:
     ck.wait()
 

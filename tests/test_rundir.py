@@ -1,7 +1,7 @@
 """Run-directory ownership and the faults around it: a second process on a busy workdir (run or sweep) is
 refused in one line naming the holder and changes nothing, a SIGKILLed owner does not block the next run,
-a full disk and an unwritable workdir or --out are one line each, and temp files a killed writer left
-are removed."""
+SIGTERM stops a run as cleanly as Ctrl-C, a full disk and an unwritable workdir or --out are one line
+each, and temp files a killed writer left are removed."""
 
 import errno
 import hashlib
@@ -338,6 +338,48 @@ def test_a_sigkilled_run_resumes_and_its_orphan_temp_files_go(tmp_path, image_pa
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "Resuming" in proc.stderr and f"Removed {orphan}" in proc.stderr
   assert not orphan.exists() and not (workdir / rundir.LOCK_NAME).exists()
+
+
+# ------------------------------------------------------------------------------------------ signals
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, r"terminated \(SIGTERM\)"),
+                                           (signal.SIGINT, 130, "interrupted")], ids=["TERM", "INT"])
+def test_a_signal_mid_training_stops_cleanly_and_resumably(tmp_path, image_path, sig, code, word):
+  workdir = tmp_path / "run"
+  flags = tiny_flags(image_path, train__num_steps=200000, train__log_every=200,
+                     train__checkpoint_every=200)
+  proc = _popen(["-m", "siren_jax.main", CONFIG, f"--workdir={workdir}", *flags], tmp_path / "1.log")
+  _wait_for(_logged(workdir / "metrics.jsonl", 3), proc)  # row 400 follows the step-200 checkpoint
+  proc.send_signal(sig)
+  assert proc.wait(timeout=120) == code
+  log = (tmp_path / "1.log").read_text()
+  errors = _error_lines(log)
+  assert len(errors) == 1 and "Traceback" not in log, log[-3000:]
+  match = re.fullmatch(rf"error: {word} at step \d+; the checkpoints at step (\d+) are kept, re-run the "
+                       r"same command to resume", errors[0])
+  assert match, errors
+  kept = int(match.group(1))
+  assert checkpoints.Checkpointer(str(workdir / "checkpoints"), 2).latest_step() == kept > 0
+  assert not (workdir / rundir.LOCK_NAME).exists()
+  if sig == signal.SIGTERM:  # resumes (to a nearer end than 200000 steps, which a resume may change)
+    resumed = run_main(workdir, *tiny_flags(image_path, train__num_steps=kept + 100,
+                                            train__log_every=200, train__checkpoint_every=200))
+    assert resumed.returncode == 0 and f"from step {kept}" in resumed.stderr, resumed.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name,code,message", [("SIGTERM", 143, "error: terminated (SIGTERM)"),
+                                               ("SIGINT", 130, "error: interrupted")])
+def test_signal_exit_codes_at_start_up(name, code, message):
+  script = ("import os, signal, time\n"
+            "from siren_jax import cli\n"
+            "def main(argv):\n"
+            f"  os.kill(os.getpid(), signal.{name})\n"
+            "  time.sleep(60)\n"
+            "cli.run(main)\n")
+  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                        timeout=60)
+  assert proc.returncode == code and proc.stderr.strip() == message, proc.stderr
 
 
 # --------------------------------------------------------------- unusable paths on the command line
