@@ -30,6 +30,7 @@ from siren_jax.errors import UserError
 
 LOCK_NAME = ".lock"
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 
 def blocking_file(path: str) -> Optional[str]:
@@ -123,6 +124,14 @@ def _lock_file(path: str, workdir: str) -> int:
       holder = _describe_holder(fd)
       os.close(fd)
       raise UserError(f"{workdir} is in use by {holder}; wait for it to end, or stop it") from None
+    except OSError as e:
+      if e.errno not in _NO_LOCKS:
+        os.close(fd)
+        raise
+      # Some cluster file systems (Lustre mounted without flock, NFS without a lock daemon) have no
+      # locks: training there must still work, unguarded.
+      logging.warning("%s: cannot lock %s (%s); nothing stops a second run on this workdir", workdir,
+                      path, e.strerror)
     if not _is_current(fd, path):
       os.close(fd)  # locked a file its owner removed while releasing it: lock the one there now
       continue

@@ -4,7 +4,9 @@ SIGTERM stops a run as cleanly as Ctrl-C, a full disk and an unwritable workdir 
 each, and temp files a killed writer left are removed."""
 
 import errno
+import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -103,6 +105,19 @@ def test_a_sigkilled_owner_does_not_block_the_next_one(tmp_path):
   holder.wait()
   assert (workdir / rundir.LOCK_NAME).exists()  # left behind, naming a dead process
   rundir.acquire(str(workdir)).release()
+
+
+def test_a_file_system_without_locks_still_trains_unguarded(tmp_path, monkeypatch, caplog):
+  def no_locks(fd, operation):
+    raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+  monkeypatch.setattr(fcntl, "flock", no_locks)
+  with caplog.at_level("WARNING"):
+    lock = rundir.acquire(str(tmp_path / "run"))
+  assert any("nothing stops a second run" in r.getMessage() for r in caplog.records)
+  assert json.load(open(tmp_path / "run" / rundir.LOCK_NAME))["pid"] == os.getpid()  # still says who
+  lock.release()
+  assert os.listdir(tmp_path / "run") == []
 
 
 def test_temp_files_are_removed_only_by_the_owner(tmp_path):
