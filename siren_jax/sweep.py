@@ -131,11 +131,14 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
       configuration.validate(config)
     except UserError as e:
       raise UserError(f"sweep point {name}: {e}") from None
-  with rundir.own([workdir]):  # a second sweep here would train every point twice; each point's own
-    return _run_owned(base, workdir, axes, points)  # lock is train_points' to take
+  # The sweep directory's lock stops a second sweep from training every point again beside this one;
+  # each point's own lock is train_points' to take.
+  with rundir.own([workdir]):
+    return _run_owned(base, workdir, axes, points)
 
 
 def _run_owned(base, workdir: str, axes, points) -> List[Dict[str, Any]]:
+  """``run_sweep`` once its points are validated and its directory owned."""
   outputs.write_json(os.path.join(workdir, "sweep.json"),
                      {"axes": [[f, v] for f, v in axes], "base": configuration.to_dict(base)})
   groups: Dict[str, list] = {}
