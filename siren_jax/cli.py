@@ -1,23 +1,49 @@
 """Command-line plumbing shared by every entry point: flag parsing and error reporting that end bad
-input in one ``error: ...`` line and a non-zero exit, and compact progress logging."""
+input in one ``error: ...`` line and a non-zero exit, and compact progress logging.
+
+Exit statuses, the same at start-up and during training:
+  0    success.
+  2    bad input or an impossible request (``UserError``): one ``error: ...`` line on stderr. A full disk
+       is one too (``disk full: ...``): what was written before it is intact and a re-run resumes.
+  130  stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM (what schedulers send): 128 + the signal
+       number, as a shell reports a process the signal killed. SIGTERM stops a run as cleanly as Ctrl-C
+       does (it waits for its checkpoints, prints one ``error: ... re-run the same command to resume``
+       line).
+  other  a bug: Python's traceback (and status 1).
+"""
 
 import logging as std_logging
 import os
 import re
+import signal
 import sys
 from typing import Callable, Sequence
 
 from absl import app, flags, logging
 
-from siren_jax.errors import UserError
+from siren_jax import rundir
+from siren_jax.errors import Terminated, UserError, signal_number
 
 EXIT_USAGE = 2
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
   first = " ".join(str(message).strip().splitlines()[:1]) if message else "unknown error"
   print(f"error: {first}", file=sys.stderr)
-  sys.exit(EXIT_USAGE)
+  # Work that libraries abandoned on the way out (orbax's coroutines after a failed save) is reported
+  # at shutdown as "Exception ignored ..." tracebacks that would bury the one line above.
+  sys.unraisablehook = lambda unraisable: None
+  sys.exit(code)
+
+
+def _interrupted(e: KeyboardInterrupt) -> None:
+  signum = signal_number(e)
+  _fail("interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)", 128 + signum)
+
+
+def _raise_terminated(signum, frame):
+  del signum, frame
+  raise Terminated()
 
 
 CONFIG_FLAGS = ("config",)  # the config-file flags of our programs
@@ -68,7 +94,8 @@ def parse_flags(argv: Sequence[str]):
 
 
 def run(main: Callable, required: Sequence[str] = ()) -> None:
-  """``app.run(main)`` with one-line errors for UserError and missing required flags."""
+  """``app.run(main)`` with one-line errors for UserError and missing required flags, and SIGTERM
+  raised as ``Terminated`` (a KeyboardInterrupt); exit statuses as in the module docstring."""
 
   def wrapped(argv):
     for name in required:
@@ -93,12 +120,19 @@ def run(main: Callable, required: Sequence[str] = ()) -> None:
     try:
       return main(argv)
     except UserError as e:
-      _fail(str(e))
-    except KeyboardInterrupt:
-      print("error: interrupted", file=sys.stderr)
-      sys.exit(130)
+      _fail(str(e), e.exit_code)
+    except KeyboardInterrupt as e:
+      _interrupted(e)
+    except Exception as e:  # pylint: disable=broad-except
+      message = rundir.disk_full_message(e)  # a full disk is not a bug: say so in one line
+      if message is None:
+        raise
+      _fail(message)
 
+  signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     app.run(wrapped, flags_parser=parse_flags)
   except app.UsageError as e:
     _fail(str(e))
+  except KeyboardInterrupt as e:
+    _interrupted(e)

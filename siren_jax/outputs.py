@@ -1,44 +1,116 @@
-"""Everything a run writes to its workdir, written atomically (temp file in the same directory + rename),
-so an interrupted run never leaves a half-written JSON or PNG behind."""
+"""Everything a run writes to its workdir, written atomically (temp file in the same directory, fsync,
+rename, fsync of the directory), so neither an interrupted run nor a power loss leaves a half-written
+JSON or PNG behind."""
 
 import contextlib
+import errno
+import fcntl
 import itertools
 import json
 import math
 import os
-import tempfile
+import random
+import re
 import textwrap
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
+from absl import logging
 from PIL import Image
 
+# atomic_path's temp files are ".NAME.XXXXXXXX.EXT" (8 characters of _TEMP_CHARS, tempfile's alphabet,
+# so temp files left by earlier versions match too), keeping NAME's extension for writers that infer the
+# format from it.
+_TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<ext>(\.[^.]*)?)$")
 
-def _file_mode() -> int:
-  """The mode a plainly created file would get (mkstemp's temp files are 0600, private)."""
-  umask = os.umask(0)
-  os.umask(umask)
-  return 0o666 & ~umask
+
+def is_temp_name(filename: str) -> bool:
+  """Whether ``filename`` (a base name) is one of atomic_path's temporary files."""
+  match = _TEMP_NAME.match(filename)
+  return bool(match) and os.path.splitext(match["name"])[1] == match["ext"]
 
 
-_MODE = _file_mode()
+def _create_temp(directory: str, name: str, ext: str):
+  """(fd, path) of a new empty file ".NAME.XXXXXXXX.EXT" in ``directory``. Created with mode 0666 so
+  the umask applies as it does to any plainly created file (mkstemp's 0600 would make outputs private,
+  and reading the umask means setting it)."""
+  rng = random.SystemRandom()
+  for _ in range(100):
+    tmp = os.path.join(directory, f".{name}.{''.join(rng.choices(_TEMP_CHARS, k=8))}{ext}")
+    try:
+      return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+    except FileExistsError:
+      continue
+  raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
+
+
+def _fsync_path(path: str) -> None:
+  fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+def _fsync_dir(directory: str) -> None:
+  """Makes a rename in ``directory`` durable. Some file systems cannot fsync a directory (EINVAL):
+  there the rename is as durable as that file system makes it."""
+  try:
+    _fsync_path(directory)
+  except OSError as e:
+    if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+      raise
 
 
 @contextlib.contextmanager
 def atomic_path(path: str):
-  """Yields a temporary path beside ``path``; renames it over ``path`` only if the block succeeds."""
+  """Yields a temporary path beside ``path``; renames it over ``path`` only if the block succeeds.
+
+  The temp file's data is fsynced before the rename and the directory after it: without that a power
+  loss can leave ``path`` renamed but empty. While the block runs the temp file is flock-ed, which
+  tells ``remove_stale_temps`` that its writer is alive (a killed writer's lock dies with it)."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                             suffix=os.path.splitext(path)[1])
-  os.close(fd)
+  fd, tmp = _create_temp(directory, os.path.basename(path), os.path.splitext(path)[1])
   try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
     yield tmp
-    os.chmod(tmp, _MODE)
+    _fsync_path(tmp)  # by path: the block may have replaced the file our fd refers to
     os.replace(tmp, path)
+    _fsync_dir(directory)
+  except OSError as e:
+    if e.filename in (None, tmp):  # name the file being written, not an anonymous temp file
+      e.filename = path
+    raise
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+    os.close(fd)
+
+
+def remove_stale_temps(directory: str) -> List[str]:
+  """Removes the temp files that writers killed inside ``atomic_path`` left in ``directory`` (not its
+  subdirectories) and returns their paths. A temp file whose writer is alive is flock-ed and kept."""
+  removed = []
+  for name in sorted(os.listdir(directory)):
+    if not is_temp_name(name):
+      continue
+    path = os.path.join(directory, name)
+    try:
+      fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+      continue  # gone already (its writer finished), or a link: not ours
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      if os.path.isfile(path):
+        os.remove(path)
+        removed.append(path)
+    except BlockingIOError:
+      pass  # a live writer
+    finally:
+      os.close(fd)
+  return removed
 
 
 def _json_default(o):
@@ -67,17 +139,27 @@ def write_json(path: str, obj) -> None:
 
 
 def read_jsonl(path: str) -> List[dict]:
+  """The rows of a JSON-lines file. A line that does not parse as a JSON object (the torn last line of
+  a killed run, or damage anywhere) is skipped with one warning; the rows after it are kept."""
   if not os.path.exists(path):
     return []
-  rows = []
-  with open(path) as f:
-    for line in f:
+  rows, bad = [], []
+  with open(path, errors="replace") as f:
+    for number, line in enumerate(f, 1):
       line = line.strip()
-      if line:
-        try:
-          rows.append(json.loads(line))
-        except json.JSONDecodeError:
-          break  # a torn last line from a killed run: drop it
+      if not line:
+        continue
+      try:
+        row = json.loads(line)
+      except ValueError:
+        row = None
+      if isinstance(row, dict):
+        rows.append(row)
+      else:
+        bad.append(number)
+  if bad:
+    logging.warning("%s: skipped %d unreadable line(s) (line %s%s)", path, len(bad), bad[0],
+                    " and later" if len(bad) > 1 else "")
   return rows
 
 
@@ -104,7 +186,7 @@ def write_jsonl(path: str, rows: Iterable[dict]) -> None:
 
 def append_jsonl(path: str, row: dict) -> None:
   """Appends one line and flushes it to disk (a reader never sees a partial line unless we are killed
-  mid-write; ``read_jsonl`` drops such a torn last line)."""
+  mid-write; ``read_jsonl`` skips such a torn line)."""
   with open(path, "a") as f:
     f.write(json.dumps(_clean(row), default=_json_default) + "\n")
     f.flush()

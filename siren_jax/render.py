@@ -37,7 +37,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import flags, logging
 
-from siren_jax import checkpoints, cli, data, models, outputs, train
+from siren_jax import checkpoints, cli, data, models, outputs, rundir, train
 from siren_jax.errors import UserError
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
@@ -280,6 +280,7 @@ def main(argv):
     raise UserError(f"--out must be a .png path, got {f.out!r}")
   if f.chunk_size < 0:
     raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {f.chunk_size}")
+  rundir.check_output_file(f.out, "--out")  # before minutes of rendering, not after
   run = load_run(f.workdir)
   height, width = size or scaled_size(run, 1.0 if f.scale is None else f.scale, window)
   logging.info("Rendering %s (step %d) at %dx%d (HxW) over window %s to %s", f.workdir, run.step, height,

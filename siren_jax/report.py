@@ -45,7 +45,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from siren_jax import cli, outputs
+from siren_jax import cli, outputs, rundir
 from siren_jax.errors import UserError
 
 REPORT_NAME = "report.html"
@@ -58,7 +58,10 @@ _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".web
 def write_report(workdir: str) -> str:
   """Writes ``workdir/report.html`` for a run or a sweep directory; returns its path."""
   if not os.path.isdir(workdir):
-    raise UserError(f"workdir not found: {workdir}")
+    if os.path.lexists(workdir):
+      raise UserError(f"workdir {workdir} is not a directory")
+    reason = rundir.not_a_directory(workdir)  # e.g. a path under a file
+    raise UserError(f"workdir not found: {workdir}" + (f" ({reason})" if reason else ""))
   if os.path.exists(os.path.join(workdir, "results.csv")):
     page = sweep_page(workdir)
   elif any(os.path.exists(os.path.join(workdir, f)) for f in ("config.json", "summary.json")):
@@ -67,8 +70,11 @@ def write_report(workdir: str) -> str:
     raise UserError(f"{workdir} is neither a run (no config.json or summary.json) nor a sweep "
                     f"(no results.csv)")
   path = os.path.join(workdir, REPORT_NAME)
-  with outputs.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-    f.write(page)
+  try:
+    with outputs.atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+      f.write(page)
+  except OSError as e:  # a read-only or full file system, no permission: nothing was written
+    raise UserError(f"cannot write {path}: {e.strerror or e}") from None
   return path
 
 

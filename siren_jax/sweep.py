@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax import checkpoints, cli, configuration, outputs, train
+from siren_jax import checkpoints, cli, configuration, outputs, rundir, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -140,7 +140,7 @@ def check_point_config(name: str, point_dir: str, config) -> None:
     raise UserError(f"sweep point {name}: {e}") from None
 
 
-def plan_groups(workdir: str, points) -> Dict[str, list]:
+def plan_groups(workdir: str, points, announce: bool = False) -> Dict[str, list]:
   """The points still to train, grouped by ``group_key``: (name, config, point directory) lists.
   Reads the sweep directory but writes nothing (not even an empty checkpoints/ directory)."""
   groups: Dict[str, list] = {}
@@ -148,7 +148,8 @@ def plan_groups(workdir: str, points) -> Dict[str, list]:
     point_dir = os.path.join(workdir, name)
     check_point_config(name, point_dir, config)
     if outputs.finished_run(point_dir, config.train.num_steps):
-      logging.info("Skipping %s: already complete", name)
+      if announce:
+        logging.info("Skipping %s: already complete", name)
       continue
     ckpt_dir = os.path.join(point_dir, "checkpoints")
     start = 0
@@ -166,13 +167,20 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
       configuration.validate(config)
     except UserError as e:
       raise UserError(f"sweep point {name}: {e}") from None
-  groups = plan_groups(workdir, points)
-  for members in groups.values():  # images and image-dependent values, before writing anything
+  for members in plan_groups(workdir, points).values():  # images too, before writing anything
     try:
       train.preflight([m[1] for m in members])
     except UserError as e:
       raise UserError(f"sweep point {members[0][0]}: {e}") from None
-  os.makedirs(workdir, exist_ok=True)
+  # The sweep directory's lock stops a second sweep from training every point again beside this one;
+  # each point's own lock is train_points' to take.
+  with rundir.own([workdir]):
+    return _run_owned(base, workdir, axes, points)
+
+
+def _run_owned(base, workdir: str, axes, points) -> List[Dict[str, Any]]:
+  """``run_sweep`` once its points are validated and its directory owned."""
+  groups = plan_groups(workdir, points, announce=True)  # again: the directory may have changed before we owned it
   outputs.write_json(os.path.join(workdir, "sweep.json"),
                      {"axes": [[f, v] for f, v in axes], "base": configuration.to_dict(base)})
   for gi, members in enumerate(groups.values()):

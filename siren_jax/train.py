@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import signal
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -24,8 +25,8 @@ from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax import (checkpoints, configuration, data, derivatives, fit_data, memory, metrics,
-                       models, outputs, report, supervision, targets)
-from siren_jax.errors import UserError
+                       models, outputs, report, rundir, supervision, targets)
+from siren_jax.errors import Interrupted, UserError, signal_number
 
 TrainState = train_state.TrainState
 REPORT_EVERY_SECONDS = 60.0  # how often report.html is refreshed while training
@@ -432,17 +433,26 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   """Trains several points that differ only in VMAPPABLE_FIELDS as one vmapped program, each with its
   own workdir, checkpoints and outputs exactly as a single run would write them. One point is a plain
   run (no vmap). All points must resume from the same step. Returns their summaries.
+
+  Everything is validated before anything is written; then this process owns the workdirs
+  (``rundir.own``: a second process on one of them is refused in one line) until it returns.
   """
-  k = len(configs)
-  base = configs[0]
   fit, mesh = preflight(configs)
-  h, w, c = fit.shape
   for config, workdir in zip(configs, workdirs):
     resolved = configuration.to_dict(config)
     config_path = os.path.join(workdir, "config.json")
     if os.path.exists(config_path):
       with open(config_path) as f:
         configuration.check_resumable(json.load(f), resolved)
+  with rundir.own(workdirs):
+    return _train_owned(configs, workdirs, fit, mesh)
+
+
+def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
+  """``train_points`` once its inputs are validated and its workdirs owned."""
+  k = len(configs)
+  base = configs[0]
+  h, w, c = fit.shape
   logging.info("JAX devices: %s", describe_devices())
   for config, workdir in zip(configs, workdirs):
     os.makedirs(workdir, exist_ok=True)
@@ -603,11 +613,14 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
           ckpts[i].save(step, point, {"train_seconds": train_seconds,
                                       "elapsed_s": time.perf_counter() - wall_start})
       interval_start = time.perf_counter()
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (errors.Terminated)
     for ck in ckpts:
       ck.wait()
-    raise UserError(f"interrupted at step {step}; the checkpoints at step {ckpts[0].latest_step()} are "
-                    f"kept, re-run the same command to resume") from None
+    signum, kept = signal_number(e), ckpts[0].latest_step()
+    raise Interrupted(f"{'interrupted' if signum == signal.SIGINT else 'terminated (SIGTERM)'} at step "
+                      f"{step}; " + (f"the checkpoints at step {kept} are kept" if kept is not None else
+                                     "no checkpoint was saved yet") +
+                      ", re-run the same command to resume", signum) from None
   for ck in ckpts:
     ck.wait()
 
