@@ -41,6 +41,7 @@ class ImageData(NamedTuple):
   pixels: np.ndarray
   name: str
   source: str  # where it came from: a path or "skimage.data.<name>"
+  native_shape: tuple = ()  # (H, W) as decoded, before any resizing
 
   @property
   def shape(self):
@@ -249,13 +250,14 @@ def load_image(spec: str, kodak_dir: str = "", height: int = 0, width: int = 0,
                       f"or a Kodak name (kodim01..kodim24)")
     pixels = read_image_file(spec, max_pixels)
     name, source = os.path.splitext(os.path.basename(spec))[0], os.path.abspath(spec)
-  pixels = _resize(pixels, *target_size(*pixels.shape[:2], height, width, resize))
+  native = pixels.shape[:2]
+  pixels = _resize(pixels, *target_size(*native, height, width, resize))
   h, w, _ = pixels.shape
   if h < 2 or w < 2:
     raise UserError(f"image {spec} is {h}x{w} (HxW): need at least 2x2 pixels")
   if h * w > max_pixels:
     raise UserError(f"image {spec} is {h}x{w} (HxW) = {h * w} pixels, over data.max_pixels={max_pixels}")
-  return ImageData(pixels=pixels, name=name, source=source)
+  return ImageData(pixels=pixels, name=name, source=source, native_shape=tuple(native))
 
 
 def to_signed(pixels: np.ndarray) -> np.ndarray:

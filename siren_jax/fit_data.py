@@ -18,6 +18,7 @@ class FitData:
   arrays: Dict[str, np.ndarray]  # flattened per-pixel training arrays (coords + targets)
   terms: Dict[str, float]  # supervision weights
   blend: Optional[dict] = None  # background, source (both [0, 1]), mask, for Poisson blending
+  native_shape: tuple = ()  # the image's (H, W) before resizing
 
   @property
   def shape(self):
@@ -74,4 +75,5 @@ def prepare(config) -> FitData:
     if "laplacian" in terms:
       arrays["laplacian"] = targets.laplacian_target(signed, t.laplacian_target).reshape(h * w, c)
   return FitData(name=image.name, source=image.source, reference01=np.ascontiguousarray(reference),
-                 arrays=arrays, terms=terms, blend=blend)
+                 arrays=arrays, terms=terms, blend=blend,
+                 native_shape=image.native_shape)

@@ -496,8 +496,10 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
   vmap_width = resolve_vmap_width(int(t.get("vmap_width", -1)), k)
-  logging.info("Image %s (%s): %dx%d (HxW), %d channel(s); supervision %s; model %s width %d depth %d, "
-               "%d parameters; %d device(s); batch %s%s", fit.name, fit.source, h, w, c,
+  resized = (f" (resized from {fit.native_shape[0]}x{fit.native_shape[1]}, data.resize="
+             f"{base.data.get('resize', 'exact')})" if fit.native_shape not in ((), (h, w)) else "")
+  logging.info("Image %s (%s): %dx%d (HxW)%s, %d channel(s); supervision %s; model %s width %d depth "
+               "%d, %d parameters; %d device(s); batch %s%s", fit.name, fit.source, h, w, resized, c,
                ",".join(f"{name}:{v:g}" for name, v in fit.terms.items()), base.model.kind,
                base.model.width, base.model.depth, n_params, mesh.size,
                batch_size or f"full ({h * w} pixels)",

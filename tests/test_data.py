@@ -100,7 +100,8 @@ def test_default_config_keeps_a_photos_aspect_ratio():
   from siren_jax import fit_data  # pylint: disable=g-import-not-at-top
   config = configuration.load_config(DEFAULT_CONFIG)
   config.data.image = "chelsea"
-  assert fit_data.prepare(config).shape == (170, 256, 3)
+  fit = fit_data.prepare(config)
+  assert fit.shape == (170, 256, 3) and fit.native_shape == (300, 451)  # the log names both
   config.data.image = "camera"
   assert fit_data.prepare(config).shape == (256, 256, 1)
 
