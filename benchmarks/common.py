@@ -1,5 +1,6 @@
 """Shared bits for the benchmark scripts: machine description and JSON output."""
 
+import functools
 import json
 import os
 import platform
@@ -23,21 +24,15 @@ def machine() -> dict:
           "platform": dev.platform, "jax": jax.__version__, "python": sys.version.split()[0]}
 
 
-def _head() -> str:
+@functools.lru_cache(maxsize=None)
+def git_rev() -> str:
+  """The commit checked out when this is first called. Benchmarks call it as they start, so that the
+  commit they record is the code they ran even if a commit lands while they run."""
   try:
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.abspath(__file__)), check=False).stdout.strip()
   except OSError:
     return ""
-
-
-# Read when the benchmark starts: the code it runs is the code at this commit, even if a commit lands
-# while it runs.
-_HEAD_AT_START = _head()
-
-
-def git_rev() -> str:
-  return _HEAD_AT_START
 
 
 def time_step(step, state, *args, repeats: int = 5, warmups: int = 2):

@@ -1,7 +1,7 @@
 """Cost of derivative supervision: a training step supervised by the gradient or the Laplacian, as a
 multiple of the plain fit step, for each differentiation route (issue 3).
 
-    python benchmarks/derivative_speed.py [--size=256] [--width=256] [--depth=3] [--repeats=3]
+    python -m benchmarks.derivative_speed [--size=256] [--width=256] [--depth=3] [--repeats=3]
 
 Full-batch steps on cameraman size^2 with a depth x width SIREN, all timed in this one process (ratios
 are what to compare; absolute times on a shared 2-core machine are noisy). Routes:
@@ -13,18 +13,15 @@ are what to compare; absolute times on a shared 2-core machine are noisy). Route
 Goal (issue 3): gradient step <= 2.2x and Laplacian step <= 4.5x the fit step. Prints JSON.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import jax.numpy as jnp
+from absl import app, flags
 
-from benchmarks import common  # noqa: E402
-from configs import default as default_config  # noqa: E402
-from siren_jax import data, models, targets, train  # noqa: E402
+from benchmarks import common
+from siren_jax import configuration, data, models, targets, train
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
@@ -35,6 +32,7 @@ _MICROBATCH = flags.DEFINE_integer("microbatch", -1, "Pixels per chunk (-1 = the
 
 
 def main(_):
+  common.git_rev()  # the commit this run starts from
   image = data.load_image("camera", height=_SIZE.value, width=_SIZE.value)
   h, w, c = image.shape
   signed = data.to_signed(image.pixels)
@@ -43,7 +41,7 @@ def main(_):
             "laplacian": targets.image_laplacian(signed).reshape(-1, c)}
   mesh = train.make_mesh()
   dataset = train.put_dataset(arrays, mesh, full_batch=True)
-  config = default_config.get_config()
+  config = configuration.repo_config("default")
   config.model.width, config.model.depth = _WIDTH.value, _DEPTH.value
   model = models.build_model(config.model, out_features=c)
   micro = train.resolve_microbatch(_MICROBATCH.value)

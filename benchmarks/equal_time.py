@@ -1,6 +1,6 @@
 """Runs compared at equal training time: each run's headline PSNR when the shortest one finished.
 
-    python benchmarks/equal_time.py RUN_DIR [RUN_DIR ...] [--seconds=T]
+    python -m benchmarks.equal_time RUN_DIR [RUN_DIR ...] [--seconds=T]
 
 Reads each run's metrics.jsonl (written by ``python -m siren_jax.main``) and reports, at T seconds of
 training (default: the shortest run's total), the last evaluation logged at or before T: its step and
@@ -11,15 +11,13 @@ early; log often for a fair reading. Training seconds exclude evaluation and sta
 
 import json
 import os
-import sys
 
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402
-from siren_jax import cli, outputs  # noqa: E402
-from siren_jax.errors import UserError  # noqa: E402
+from benchmarks import common
+from siren_jax import cli, outputs
+from siren_jax.errors import UserError
 
 _SECONDS = flags.DEFINE_float("seconds", 0.0, "Training time to compare at (0 = the shortest run's).")
 

@@ -1,7 +1,7 @@
 """How well can *any* smooth function whose gradient matches a given gradient target reproduce the
 image? The exact least-squares Poisson solution, no network involved (issue 3).
 
-    python benchmarks/poisson_ceiling.py [--image=camera] [--size=256]
+    python -m benchmarks.poisson_ceiling [--image=camera] [--size=256]
 
 For each gradient target of ``siren_jax.targets`` (Sobel, central difference, spectral) this solves
 min_f sum |grad f - g|^2 over band-limited f (cosine series: the image mirrored to period 2n, solved in
@@ -13,16 +13,14 @@ blurred image: that PSNR is a ceiling for solutions band-limited to the pixel gr
 passed this figure by 0.8 dB (RESULTS.md): a reference, not a bound on a network. Prints JSON.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import numpy as np
+from absl import app, flags
 
-from benchmarks import common  # noqa: E402
-from siren_jax import data, supervision, targets  # noqa: E402
+from benchmarks import common
+from siren_jax import data, supervision, targets
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resize to size x size (0 = native).")
@@ -51,6 +49,7 @@ def solve(grad: np.ndarray) -> np.ndarray:
 
 
 def main(_):
+  common.git_rev()  # the commit this run starts from
   image = data.load_image(_IMAGE.value, height=_SIZE.value, width=_SIZE.value)
   signed = data.to_signed(image.pixels).astype(np.float64)
   rows = {}

@@ -1,6 +1,6 @@
 """Fit-step speed against the machine's fp32 matmul ceiling (issue 2).
 
-    python benchmarks/step_speed.py [--size=256] [--width=256] [--depth=3] [--repeats=5]
+    python -m benchmarks.step_speed [--size=256] [--width=256] [--depth=3] [--repeats=5]
 
 One full-batch training step (forward, backward, Adam) on cameraman at size^2 pixels with a depth x width
 SIREN, for each implementation variant, timed in the same process (compare them as ratios: timings on
@@ -10,20 +10,16 @@ same shapes), measured here both on whole-image shapes and on the step's chunk s
 two is the ceiling. Prints JSON.
 """
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
 
-from benchmarks import common  # noqa: E402
-from configs import default as default_config  # noqa: E402
-from siren_jax import data, models, train  # noqa: E402
+from benchmarks import common
+from siren_jax import configuration, data, models, train
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
@@ -80,6 +76,7 @@ def matmul_ceiling(n, shapes, rows, repeats):
 
 
 def main(_):
+  common.git_rev()  # the commit this run starts from
   n_side, width, depth, repeats = _SIZE.value, _WIDTH.value, _DEPTH.value, _REPEATS.value
   image = data.load_image("camera", height=n_side, width=n_side)
   h, w, c = image.shape
@@ -95,7 +92,7 @@ def main(_):
   chunk_variants = [(f"fast_sine+chunks{m}", "fast", m) for m in (1024, 2048, 4096, 8192)]
   for name, sine, micro in chunk_variants + [("fast_sine", "fast", 0), ("xla_sine", "xla", 0),
                                              ("xla_sine+chunks2048", "xla", 2048)]:
-    config = default_config.get_config()
+    config = configuration.repo_config("default")
     config.model.width, config.model.depth, config.model.sine = width, depth, sine
     model = models.build_model(config.model, out_features=c)
     state = train.create_train_state(jax.random.PRNGKey(0), model, config)

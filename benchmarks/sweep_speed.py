@@ -1,6 +1,6 @@
 """A K-value omega_0 sweep trained together (one program) vs the same K runs one by one (issue 4).
 
-    python benchmarks/sweep_speed.py [--k=8] [--sizes=64,256] [--steps=300,50] [--vmap_widths=-1,0]
+    python -m benchmarks.sweep_speed [--k=8] [--sizes=64,256] [--steps=300,50] [--vmap_widths=-1,0]
 
 Both sides are complete runs as a user would launch them (compilation, evaluation and every output
 included), on cameraman at each size with the default 3x256 SIREN and recipe (full batch at 64^2,
@@ -16,13 +16,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
-from benchmarks import common  # noqa: E402
-from configs import default as default_config  # noqa: E402
-from siren_jax import sweep, train  # noqa: E402
+from benchmarks import common
+from siren_jax import configuration, sweep, train
 
 _K = flags.DEFINE_integer("k", 8, "Number of omega_0 values.")
 _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sides.")
@@ -31,11 +29,12 @@ _WIDTHS = flags.DEFINE_list("vmap_widths", ["-1", "0"], "train.vmap_width values
 
 
 def main(_):
+  common.git_rev()  # the commit this run starts from
   logging.set_verbosity(logging.WARNING)
   omegas = [10.0 + 10.0 * i for i in range(_K.value)]
   results = []
   for size, steps in zip(map(int, _SIZES.value), map(int, _STEPS.value)):
-    base = default_config.get_config()
+    base = configuration.repo_config("default")
     base.data.height = base.data.width = size
     base.train.num_steps = steps
     base.train.log_every = steps

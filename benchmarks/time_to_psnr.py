@@ -1,22 +1,20 @@
 """How fast does a config reach 30 and 40 dB? Trains it and reports training seconds to reach 30 and
 40 dB (full-image PSNR, evaluated every --log_every steps; evaluation time is not training time).
 
-    python benchmarks/time_to_psnr.py [--config=configs/kodak.py] [--config.train.num_steps=300 ...]
+    python -m benchmarks.time_to_psnr [--config=configs/kodak.py] [--config.train.num_steps=300 ...]
 
 Prints JSON. Targets (issue 2): >= 30 dB within 20 s and >= 40 dB within 150 s on a 2-core CPU.
 """
 
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags
+from ml_collections import config_flags
 
-from benchmarks import common  # noqa: E402
-from siren_jax import outputs, train  # noqa: E402
+from benchmarks import common
+from siren_jax import outputs, train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "default.py"), "Config.")
@@ -31,6 +29,7 @@ def time_to(rows, db):
 
 
 def main(_):
+  common.git_rev()  # the commit this run starts from
   config = _CONFIG.value
   config.train.log_every = _LOG_EVERY.value
   with tempfile.TemporaryDirectory() as workdir:

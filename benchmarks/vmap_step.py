@@ -1,6 +1,6 @@
 """Step cost of K sweep points trained in one program, by how many of them one vmap batches (issue 4).
 
-    python benchmarks/vmap_step.py [--sizes=32,64,256] [--k=8] [--widths=1,2,4,8] [--supervision=values]
+    python -m benchmarks.vmap_step [--sizes=32,64,256] [--k=8] [--widths=1,2,4,8] [--supervision=values]
 
 For each image size: the plain (single-run) step, times K, against one step of K stacked points where
 ``vmap_width`` points at a time are vmapped and the program loops over the slices (train.vmap_width:
@@ -11,18 +11,15 @@ default batch is larger than a 64^2 image). The K points are copies with differe
 ``together_over_k_plain`` < 1 means training the K points together is faster than one by one.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import jax.numpy as jnp
+from absl import app, flags
 
-from benchmarks import common  # noqa: E402
-from configs import default as default_config  # noqa: E402
-from siren_jax import data, models, targets, train  # noqa: E402
+from benchmarks import common
+from siren_jax import configuration, data, models, targets, train
 
 _SIZES = flags.DEFINE_list("sizes", ["32", "64", "256"], "Image sides (cameraman resized).")
 _K = flags.DEFINE_integer("k", 8, "Points trained together.")
@@ -31,7 +28,8 @@ _SUPERVISION = flags.DEFINE_enum("supervision", "values", ["values", "gradient"]
 
 
 def main(_):
-  config = default_config.get_config()
+  common.git_rev()  # the commit this run starts from
+  config = configuration.repo_config("default")
   micro = train.resolve_microbatch(-1)
   mesh = train.make_mesh()
   terms = {_SUPERVISION.value: 1.0}
@@ -50,7 +48,7 @@ def main(_):
             else jnp.zeros((1,), jnp.int32))
     hypers = []
     for i in range(k):
-      point = default_config.get_config()
+      point = configuration.repo_config("default")
       point.model.omega_0 = 10.0 + 10.0 * i
       hypers.append({n: jnp.float32(v) for n, v in train.hyperparams(point).items()})
     tx = train.make_optimizer(config.train)  # one optimiser object: stacked states share its treedef

@@ -1,7 +1,7 @@
 """SIREN against the baselines of the paper (ReLU, tanh, ReLU + positional encoding) and Gaussian
 random Fourier features, on one image: the paper-style table and overlaid PSNR curves.
 
-    python experiments/compare_activations.py --image=camera --workdir=runs/compare [--size=256]
+    python -m experiments.compare_activations --image=camera --workdir=runs/compare [--size=256]
         [--steps=500] [--lrs=1e-4,3e-4,1e-3,3e-3] [--kinds=siren,relu,tanh,relu_pe,rff]
 
 Baseline tuning dominates such comparisons, so every family gets the same learning-rate grid (trained
@@ -19,18 +19,14 @@ import sys
 
 # Not this folder on the path: its compression.py would shadow Python 3.14's stdlib `compression`
 # package, which jax imports; the repository root instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags, logging  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags, logging
 
-from benchmarks import common  # noqa: E402
-from configs import default as default_config  # noqa: E402
-from siren_jax import cli, data, models, outputs, sweep, train  # noqa: E402
+from benchmarks import common
+from siren_jax import cli, configuration, data, models, outputs, sweep, train
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
@@ -42,7 +38,7 @@ _BATCH = flags.DEFINE_integer("batch", 24576, "Pixels per step (0 = full image).
 
 
 def base_config(kind: str):
-  config = default_config.get_config()
+  config = configuration.repo_config("default")
   config.data.image = _IMAGE.value
   config.data.height, config.data.width = _SIZE.value, 0
   config.data.resize = "exact"  # --size rows, whatever the native size

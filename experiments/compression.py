@@ -1,6 +1,6 @@
 """Compression (issue 5): SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
 
-    python experiments/compression.py --workdir=runs/compression [--images=kodim01,kodim23]
+    python -m experiments.compression --workdir=runs/compression [--images=kodim01,kodim23]
         [--sizes=28x5,40x5,56x5,80x5] [--steps=1500] [--batch=16384] [--bits=8,6]
         [--qat_steps=0 --qat_bits=6]
 
@@ -69,23 +69,17 @@ import sys
 import time
 from typing import Dict, List, Sequence, Tuple
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# This file shares its name with the standard library's ``compression`` package (Python 3.14), which jax
-# tries to import: take its directory off the path so that import cannot find this script instead.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from absl import flags, logging  # noqa: E402
-from PIL import Image  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import flags, logging
+from PIL import Image
 
-from configs import default as default_config  # noqa: E402
-from siren_jax import cli, configuration, data, metrics, models, outputs  # noqa: E402
-from siren_jax import quantize, render, train  # noqa: E402
-from siren_jax.errors import UserError  # noqa: E402
+from siren_jax import cli, configuration, data, metrics, models, outputs
+from siren_jax import quantize, render, train
+from siren_jax.errors import UserError
 
 DEFAULT_KODAK = ("kodim01", "kodim23")
 DEFAULT_SIZES = ("28x5", "40x5", "56x5", "80x5")
@@ -145,7 +139,7 @@ def siren_codecs(bits: Sequence[int]) -> List[quantize.Codec]:
 def run_config(image: str, width: int, depth: int, steps: int, batch: int, lr: float, omega_0: float,
                num_pixels: int, kodak_dir: str = "", seed: int = 0):
   """The default config with this experiment's image, size and recipe (native resolution)."""
-  config = default_config.get_config()
+  config = configuration.repo_config("default")
   config.seed = seed
   config.data.image = image
   config.data.kodak_dir = kodak_dir

@@ -1,7 +1,7 @@
 """Upsampling (issue 5): fit a SIREN to an image downsampled by 2 and 4, render it at full resolution and
 compare PSNR / SSIM with Pillow's nearest and bicubic upsampling of the same low-res image.
 
-    python experiments/upsampling.py --workdir=runs/upsampling [--images=camera,kodim23,tiny] \\
+    python -m experiments.upsampling --workdir=runs/upsampling [--images=camera,kodim23,tiny] \\
         --factors=2,4 --steps=300 \\
         --variants=default,model.first_omega_0=15,model.first_omega_0=10,model.depth=1,model.width=64
 
@@ -69,17 +69,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 # Not this folder on the path: its compression.py would shadow Python 3.14's stdlib `compression`
 # package, which jax imports; the repository root instead.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
 
-import numpy as np  # noqa: E402
-from absl import flags, logging  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from absl import flags, logging
+from PIL import Image
 
-from configs import default as default_config  # noqa: E402
-from siren_jax import cli, configuration, data, metrics, outputs, render, sweep, train  # noqa: E402
-from siren_jax.errors import UserError  # noqa: E402
+from siren_jax import cli, configuration, data, metrics, outputs, render, sweep, train
+from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -226,7 +222,7 @@ def score(ground_truth: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
 
 def base_config(steps: int):
   """configs/default.py's recipe for ``steps`` steps (schedule, learning rate, batch size as there)."""
-  config = default_config.get_config()
+  config = configuration.repo_config("default")
   config.train.num_steps = steps
   config.train.log_every = max(1, steps // 5)
   config.train.checkpoint_every = max(1, steps)
@@ -497,7 +493,7 @@ def main(argv):
   keys = [c.key for c in cases]
   if len(set(keys)) != len(keys):
     raise UserError(f"--images: two images share a case directory name ({', '.join(keys)}); rename one")
-  command = " ".join(shlex.quote(a) for a in ["python", "experiments/upsampling.py", *sys.argv[1:]])
+  command = " ".join(shlex.quote(a) for a in ["python", "-m", "experiments.upsampling", *sys.argv[1:]])
   rows = run_experiment(cases, variants, base, workdir, crop, command)
   print("\n".join(table_lines(rows, [])))
 

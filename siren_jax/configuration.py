@@ -50,6 +50,13 @@ def load_config(path: str) -> ml_collections.ConfigDict:
   return config
 
 
+def repo_config(name: str) -> ml_collections.ConfigDict:
+  """A config shipped in the checkout's ``configs/`` (beside the ``siren_jax`` package), for the
+  experiments and benchmarks, which run from a checkout."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return load_config(os.path.join(root, "configs", f"{name}.py"))
+
+
 def _require(cond: bool, message: str) -> None:
   if not cond:
     raise UserError(message)

@@ -164,20 +164,26 @@ def test_rerunning_a_finished_run_changes_nothing_but_is_fine(finished_workdir):
   assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-SCRIPTS = sorted(f"{d}/{n}" for d in ("experiments", "benchmarks")
+SCRIPTS = sorted(f"{d}.{n[:-3]}" for d in ("experiments", "benchmarks")
                  for n in os.listdir(os.path.join(ROOT, d))
                  if n.endswith(".py") and n not in ("__init__.py", "common.py"))
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_every_script_starts(script):
-  # Each script imports jax with its own folder on the path; a module there named like a stdlib
-  # package (experiments/compression.py vs Python 3.14's `compression`, which jax imports) broke the
-  # others once. --help imports everything and prints the flags.
-  proc = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True,
-                        timeout=120)
+@pytest.mark.parametrize("module", SCRIPTS)
+def test_every_script_starts(module):
+  # Scripts run as modules (python -m experiments.compression), so no script's folder is on the path:
+  # experiments/compression.py once shadowed Python 3.14's `compression`, which jax imports. --help
+  # imports everything and prints the flags.
+  proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+                        text=True, timeout=120)
   out = proc.stdout + proc.stderr
   assert "Traceback" not in out and "flags:" in out, out[-2000:]
+
+
+def test_no_script_edits_sys_path():
+  for module in SCRIPTS:
+    with open(os.path.join(ROOT, *module.split(".")) + ".py") as f:
+      assert "sys.path" not in f.read(), module
 
 
 CONFIGS = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "configs"))

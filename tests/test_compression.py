@@ -2,7 +2,6 @@
 real byte strings, JPEG/WebP rates grow with quality, and the experiment's per-run step writes a
 compression.json the report can read, with float16 scoring like float32."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,10 +18,7 @@ from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
 
-SCRIPT = os.path.join(ROOT, "experiments", "compression.py")
-_spec = importlib.util.spec_from_file_location("compression_experiment", SCRIPT)
-experiment = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(experiment)
+from experiments import compression as experiment
 
 
 def siren_params(width: int, depth: int = 2, seed: int = 0, scale: float = 1.0):
@@ -295,7 +291,7 @@ def test_compress_run_writes_a_report_table(trained):
 
 
 def test_command_line_bad_input_is_one_line(tmp_path):
-  proc = subprocess.run([sys.executable, SCRIPT, f"--workdir={tmp_path}", "--sizes=40x5,big"],
+  proc = subprocess.run([sys.executable, "-m", "experiments.compression", f"--workdir={tmp_path}", "--sizes=40x5,big"],
                         capture_output=True, text=True, timeout=120, cwd=ROOT)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == ["error: --sizes: 'big' is not WIDTHxDEPTH (e.g. 40x5)"]

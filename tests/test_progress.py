@@ -7,7 +7,6 @@ import math
 import os
 
 import numpy as np
-import pytest
 
 from siren_jax import checkpoints, models, outputs, train
 from conftest import tiny_config

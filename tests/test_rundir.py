@@ -19,7 +19,7 @@ import time
 import pytest
 from PIL import Image
 
-from siren_jax import checkpoints, outputs, render, report, rundir, sweep, train
+from siren_jax import checkpoints, outputs, report, rundir, sweep, train
 from siren_jax.errors import UserError
 from conftest import ROOT, run_main, tiny_config, tiny_flags
 

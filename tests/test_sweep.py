@@ -48,7 +48,7 @@ def test_points_trained_together_match_separate_runs(tmp_path, image_path):
     config = _base(image_path)
     config.model.omega_0, config.train.learning_rate, config.seed = (
         r["model.omega_0"], r["train.learning_rate"], r["seed"])
-    alone = train.train_and_evaluate(config, str(tmp_path / f"alone_{r['point']}"))
+    train.train_and_evaluate(config, str(tmp_path / f"alone_{r['point']}"))
     single = outputs.read_jsonl(str(tmp_path / f"alone_{r['point']}" / "metrics.jsonl"))
     for width, results in sweeps.items():
       assert results[i]["point"] == r["point"]

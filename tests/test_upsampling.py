@@ -15,8 +15,7 @@ from siren_jax import data, train
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
 
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
-import upsampling  # noqa: E402
+from experiments import upsampling
 
 
 def _ramp(h, w):
@@ -125,8 +124,8 @@ def test_bad_input_is_rejected(tmp_path):
     upsampling.make_case("camera", 8, [8], str(tmp_path), size=16)
   with pytest.raises(UserError, match="would be upsampled"):
     upsampling.make_case("camera", 2, [2], str(tmp_path), size=1024)
-  proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "upsampling.py"),
+  proc = subprocess.run([sys.executable, "-m", "experiments.upsampling",
                          f"--workdir={tmp_path}", "--images=camera,nope", "--factors=2"],
-                        capture_output=True, text=True, timeout=120)
+                        capture_output=True, text=True, timeout=120, cwd=ROOT)
   assert proc.returncode == 2
   assert proc.stderr.startswith("error: unknown image 'nope'") and proc.stderr.count("\n") == 1
