@@ -29,7 +29,7 @@ find); without it they go to a temporary directory, removed on success.
 The second form prints, run by run, whether the parameter digests match, the largest |ΔPSNR| (dB) over
 every logged row and summary, the largest relative loss difference and the compression size
 differences, then one line: IDENTICAL (exit 0) or DIFFERENT (max |ΔPSNR| = X dB) (exit 1).
-Run mode takes about 2 minutes on the project's 2-core CPU when nothing else runs (4 when shared).
+Run mode takes 1.5 minutes on the project's 2-core CPU when little else runs (4 when it is busy).
 """
 
 import datetime
