@@ -1,7 +1,7 @@
 """Behaviour snapshot: the same small runs before and after a change, compared bit for bit.
 
-    python benchmarks/behaviour.py --out=before.json [--workdir=DIR]
-    python benchmarks/behaviour.py --compare before.json after.json
+    python -m benchmarks.behaviour --out=before.json [--workdir=DIR]
+    python -m benchmarks.behaviour --compare before.json after.json
 
 The first form runs, through the command-line entry points only (no siren_jax import, so it works
 across refactors of the internal APIs), each as its own subprocess with PYTHONHASHSEED=0 and the same
