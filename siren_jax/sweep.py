@@ -140,7 +140,7 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
     if outputs.finished_run(point_dir, config.train.num_steps):
       logging.info("Skipping %s: already complete", name)
       continue
-    start = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1).latest_step() or 0
+    start = checkpoints.Checkpointer(os.path.join(point_dir, "checkpoints"), 1).likely_resume_step() or 0
     groups.setdefault(group_key(config, start), []).append((name, config, point_dir))
   for gi, members in enumerate(groups.values()):
     logging.info("Group %d/%d: %s", gi + 1, len(groups), ", ".join(m[0] for m in members))

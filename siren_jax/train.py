@@ -353,6 +353,29 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
   return train_points([config], [workdir])[0]
 
 
+def check_workdir(resolved: Dict[str, Any], workdir: str) -> None:
+  """Refuses to resume ``workdir`` unless its config.json is readable and matches ``resolved`` (the
+  config now); checkpoints without a config.json have nothing to be checked against, so are refused too."""
+  config_path = os.path.join(workdir, "config.json")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.exists(config_path):
+    if checkpoints.has_steps(ckpt_dir):
+      raise UserError(f"{workdir} has checkpoints but no config.json to check them against, so they "
+                      f"cannot be resumed safely; put the run's config.json back, or move {ckpt_dir} "
+                      f"aside to start over, or use a new --workdir")
+    return
+  try:
+    with open(config_path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserError(f"cannot read {config_path} ({e}); it is what a resumed run is checked against: "
+                    f"restore it, or use a new --workdir") from None
+  if not isinstance(saved, dict):
+    raise UserError(f"{config_path} holds a JSON {type(saved).__name__}, not a config; restore it, or "
+                    f"use a new --workdir")
+  configuration.check_resumable(saved, resolved)
+
+
 def stack_points(trees):
   """Per-point pytrees -> one pytree with a leading points axis (what a sweep's step takes)."""
   return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
@@ -377,14 +400,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   for config in configs:
     configuration.validate_for_image(config, h, w, mesh.size)
   for config, workdir in zip(configs, workdirs):
-    resolved = configuration.to_dict(config)
-    config_path = os.path.join(workdir, "config.json")
-    if os.path.exists(config_path):
-      with open(config_path) as f:
-        configuration.check_resumable(json.load(f), resolved)
-  for config, workdir in zip(configs, workdirs):
-    os.makedirs(workdir, exist_ok=True)
-    outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
+    check_workdir(configuration.to_dict(config), workdir)
 
   t = base.train
   model = models.build_model(base.model, out_features=c, image_shape=(h, w))
@@ -406,7 +422,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   train_seconds = elapsed_offset = 0.0
   rows = [[] for _ in range(k)]
   for i in range(k):
-    restored = ckpts[i].restore_latest(states[i])
+    restored = ckpts[i].restore_latest(states[i])  # the newest intact checkpoint (see checkpoints.py)
     if restored is not None:
       states[i], meta = restored
       train_seconds, elapsed_offset = meta["train_seconds"], meta["elapsed_s"]
@@ -415,9 +431,12 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
       logging.info("Resuming %s from step %d", workdirs[i], int(states[i].step))
     outputs.write_jsonl(metrics_paths[i], rows[i])
   start_steps = {int(st.step) for st in states}
-  if len(start_steps) != 1:
-    raise ValueError(f"points resume from different steps {sorted(start_steps)}; train them apart")
+  if len(start_steps) != 1:  # a point fell back past a damaged checkpoint: a re-run regroups them
+    raise UserError(f"points resume from different steps {sorted(start_steps)}; re-run to train them "
+                    f"apart")
   start_step = start_steps.pop()
+  for config, workdir in zip(configs, workdirs):  # only now: a refused resume leaves the workdir as it was
+    outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
   vmap_width = resolve_vmap_width(int(t.get("vmap_width", -1)), k)
