@@ -497,7 +497,18 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   if start_step == 0:
     for i in range(k):
       log_row(i, 0, {}, evaluate(point_state(state, i).params, i), 0.0)
-  diverged = [None] * k  # the step at which a point of a sweep diverged
+  diverged = [None] * k  # the step at which a point diverged
+  stop_messages = [""] * k
+
+  def stop(i, at_step, what):
+    """Marks point i diverged: a sweep's other points train on; a single run ends after the loop."""
+    latest = ckpts[i].latest_step()
+    kept = ("no checkpoint had been saved" if latest is None else
+            f"its checkpoints are kept (the latest, step {latest}, was saved with finite parameters)")
+    diverged[i], stop_messages[i] = at_step, f"{what}; {kept}"
+    if k > 1:
+      logging.warning("%s: %s", workdirs[i], stop_messages[i])
+
   last_report = time.perf_counter()
   step = start_step
   last_log_step, last_log_time = step, train_seconds
@@ -520,14 +531,11 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
       for i in range(k):
         loss = per_point[i]["loss"]
         if diverged[i] is None and not math.isfinite(loss):
-          message = (f"loss became {loss} at step {step} (learning rate "
-                     f"{float(schedules[i](step)):.3g} too high?); the last good checkpoint (step "
-                     f"{ckpts[i].latest_step()}) is kept")
-          if k == 1:
-            raise UserError(message)
-          logging.warning("%s: %s", workdirs[i], message)
-          diverged[i] = step
+          stop(i, step, f"loss became {loss} at step {step} (learning rate "
+                        f"{float(schedules[i](step)):.3g} too high?)")
       live = [i for i in range(k) if diverged[i] is None]
+      if not live:
+        break
       if log_now:
         wall = time.perf_counter() - wall_start
         psnrs = {i: log_row(i, step, per_point[i], evaluate(point_state(state, i).params, i), wall)["psnr"]
@@ -551,23 +559,26 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
         for i in live:
           point = point_state(state, i)
           if not _all_finite(point.params):
-            message = (f"parameters became non-finite at step {step}; the last good checkpoint "
-                       f"(step {ckpts[i].latest_step()}) is kept")
-            if k == 1:
-              raise UserError(message)
-            logging.warning("%s: %s", workdirs[i], message)
-            diverged[i] = step
+            stop(i, step, f"parameters became non-finite at step {step}")
             continue
           ckpts[i].save(step, point, {"train_seconds": train_seconds,
                                       "elapsed_s": time.perf_counter() - wall_start})
+        if all(d is not None for d in diverged):
+          break
       interval_start = time.perf_counter()
   except KeyboardInterrupt:
     for ck in ckpts:
       ck.wait()
-    raise UserError(f"interrupted at step {step}; the checkpoints at step {ckpts[0].latest_step()} are "
-                    f"kept, re-run the same command to resume") from None
+    latest = ckpts[0].latest_step()
+    kept = ("no checkpoint had been saved" if latest is None
+            else f"the checkpoints at step {latest} are kept")
+    raise UserError(f"interrupted at step {step}; {kept}, re-run the same command to resume") from None
   for ck in ckpts:
     ck.wait()
+  for i in range(k):  # the final state is always saved (num_steps=0 too), so that it can be rendered
+    if diverged[i] is None and ckpts[i].latest_step() != step:
+      ckpts[i].save(step, point_state(state, i), {"train_seconds": train_seconds,
+                                                  "elapsed_s": time.perf_counter() - wall_start})
 
   summaries = []
   for i in range(k):
@@ -579,8 +590,10 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
               "device_kind": jax.devices()[0].device_kind, "trained_together": k,
               "vmap_width": vmap_width}
     if diverged[i] is not None:
-      summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"))
+      summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"),
+                     message=stop_messages[i])
       outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
+      refresh_report(workdirs[i])
       summaries.append(summary)
       continue
     point = point_state(state, i)
@@ -588,13 +601,39 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
                             evaluate(point.params, i), rows[i], model_with(model, hypers[i]),
                             point.params, mesh, base, microbatch, protocol)
     summary["elapsed_s"] = round(time.perf_counter() - wall_start, 3)
+    warning = no_progress_warning(rows[i], summary)
+    if warning:
+      summary["warning"] = warning
+      logging.warning("%s: %s", workdirs[i], warning)
     outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
     refresh_report(workdirs[i])
     logging.info("Done: %s %.2f dB (%s) after %d steps, %.1f s of training; outputs in %s", fit.name,
                  summary["psnr"], summary["psnr_protocol"], summary["steps"], train_seconds,
                  workdirs[i])
     summaries.append(summary)
+  if k == 1 and diverged[0] is not None:  # its summary.json says so too, for the report
+    raise UserError(stop_messages[0])
   return summaries
+
+
+NO_PROGRESS_DB = 1.0  # a fit that ends less than this above its step-0 PSNR has learned nothing useful
+
+
+def no_progress_warning(rows: Sequence[dict], summary: Dict[str, Any]) -> Optional[str]:
+  """A warning when a run that took steps ends near (or below) its initial quality: too high a
+  learning rate can bounce around without ever producing a non-finite loss, and would end "done"."""
+  first = rows[0] if rows and rows[0].get("step") == 0 else {}
+  try:
+    initial, final = float(first.get("psnr", "nan")), float(summary["psnr"])
+  except (TypeError, ValueError):
+    return None
+  if summary.get("steps", 0) <= 0 or not (math.isfinite(initial) and math.isfinite(final)):
+    return None
+  if final >= initial + NO_PROGRESS_DB:
+    return None
+  return (f"the run ended at {final:.2f} dB after {summary['steps']} steps, less than "
+          f"{NO_PROGRESS_DB:g} dB above its {initial:.2f} dB at step 0: it has not learned (learning "
+          f"rate too high or too low?)")
 
 
 def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, config, microbatch,
