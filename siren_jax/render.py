@@ -34,7 +34,6 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import flags, logging
 
 from siren_jax import checkpoints, cli, data, models, outputs, rundir, train
@@ -66,14 +65,18 @@ def _read_json(path: str) -> dict:
     raise UserError(f"cannot read {path}: {e}") from None
 
 
-def _checkpoint_channels(ckpt_dir: str, step: int) -> int:
-  """Output channels from the saved parameter shapes (for a run that has no summary.json yet)."""
-  tree = ocp.StandardCheckpointer().metadata(os.path.join(ckpt_dir, str(step), "state")).item_metadata
-  return int(tree["params"]["params"]["output"]["bias"].shape[0])
+def _saved_channels(saved_shapes: dict) -> int:
+  """Output channels from a checkpoint's parameter shapes (for a run with no summary.json yet)."""
+  shape = saved_shapes.get("params.params.output.bias")
+  if not shape:
+    raise UserError("cannot tell the run's output channels: it has no summary.json yet and its "
+                    "checkpoint has no params.params.output.bias")
+  return int(shape[0])
 
 
 def load_run(workdir: str) -> TrainedRun:
-  """Rebuilds the model from ``workdir/config.json`` and restores the latest checkpoint's parameters."""
+  """Rebuilds the model from ``workdir/config.json`` and restores the newest intact checkpoint's
+  parameters (falling back past damaged ones, with a warning, as ``checkpoints`` describes)."""
   if not os.path.isdir(workdir):
     raise UserError(f"workdir not found: {workdir}")
   config_path = os.path.join(workdir, "config.json")
@@ -83,25 +86,40 @@ def load_run(workdir: str) -> TrainedRun:
   if not os.path.isdir(ckpt_dir):
     raise UserError(f"{workdir} has no checkpoints/ directory (has the run saved a checkpoint yet?)")
 
-  config = ml_collections.ConfigDict(_read_json(config_path))
-  ckpt = checkpoints.Checkpointer(ckpt_dir, max(int(config.train.get("max_checkpoints", 2)), 1),
-                                 restore_only=True)  # the run may be training: leave its files alone
-  step = ckpt.latest_step()
-  if step is None:
-    raise UserError(f"no checkpoint in {ckpt_dir} yet")
+  saved_config = _read_json(config_path)
+  if not isinstance(saved_config, dict):
+    raise UserError(f"{config_path} holds a JSON {type(saved_config).__name__}, not a config")
+  config = ml_collections.ConfigDict(saved_config)
   summary_path = os.path.join(workdir, "summary.json")
   summary = _read_json(summary_path) if os.path.exists(summary_path) else {}
-  channels = int(summary.get("channels") or _checkpoint_channels(ckpt_dir, step))
+  if not isinstance(summary, dict):
+    raise UserError(f"{summary_path} holds a JSON {type(summary).__name__}, not a run summary")
+  built = {}
+
+  def like(saved_shapes):
+    """The train state to restore into, built for the step about to be restored."""
+    channels = int(summary.get("channels") or _saved_channels(saved_shapes))
+    try:
+      built["model"] = models.build_model(config.model, out_features=channels)
+      built["channels"] = channels
+      return train.create_train_state(jax.random.PRNGKey(0), built["model"], config)
+    except (ValueError, AttributeError, KeyError, TypeError) as e:
+      raise UserError(f"{config_path}: cannot build the model: {e}") from None
+
   try:
-    model = models.build_model(config.model, out_features=channels)
-  except (ValueError, AttributeError, KeyError) as e:
-    raise UserError(f"{config_path}: cannot build the model: {e}") from None
-  like = train.create_train_state(jax.random.PRNGKey(0), model, config)
-  state, _ = ckpt.restore_latest(like)
+    max_to_keep = max(int(config.get("train", {}).get("max_checkpoints", 2)), 1)
+  except (TypeError, ValueError, AttributeError) as e:
+    raise UserError(f"{config_path}: bad train.max_checkpoints: {e}") from None
+  ckpt = checkpoints.Checkpointer(ckpt_dir, max_to_keep,
+                                 restore_only=True)  # the run may be training: leave its files alone
+  restored = ckpt.restore_latest(like)
   ckpt.close()
-  return TrainedRun(workdir=workdir, config=config, model=model, params=state.params, step=step,
-                    height=int(summary.get("height", 0)), width=int(summary.get("width", 0)),
-                    channels=channels)
+  if restored is None:
+    raise UserError(f"no checkpoint in {ckpt_dir} yet")
+  state = restored[0]
+  return TrainedRun(workdir=workdir, config=config, model=built["model"], params=state.params,
+                    step=int(state.step), height=int(summary.get("height", 0)),
+                    width=int(summary.get("width", 0)), channels=built["channels"])
 
 
 def parse_window(text: str) -> Tuple[float, float, float, float]:

@@ -422,7 +422,13 @@ def run_page(workdir: str) -> str:
   summary = page.json("summary.json")
   name = (summary or {}).get("image") or ((config or {}).get("data") or {}).get("image") or workdir
   name = os.path.basename(str(name)) or str(name)
-  if summary and _number(summary.get("psnr")) is not None:
+  if isinstance(summary, dict) and summary.get("warning"):  # e.g. it ended near its initial PSNR
+    page.warnings.append(str(summary["warning"]))
+  if summary and summary.get("status") == "diverged":
+    subtitle = (f"diverged at step {_esc(summary.get('steps', '?'))}: "
+                f"{_esc(summary.get('message') or 'the loss or parameters became non-finite')} "
+                f"&middot; {_esc(os.path.abspath(workdir))}")
+  elif summary and _number(summary.get("psnr")) is not None:
     subtitle = (f"{float(summary['psnr']):.2f} dB ({_esc(summary.get('psnr_protocol', 'psnr'))}) after "
                 f"{_esc(summary.get('steps', '?'))} steps, {_esc(_fmt(summary.get('train_seconds')))} s "
                 f"of training &middot; {_esc(os.path.abspath(workdir))}")

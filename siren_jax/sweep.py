@@ -154,7 +154,7 @@ def plan_groups(workdir: str, points, announce: bool = False) -> Dict[str, list]
     ckpt_dir = os.path.join(point_dir, "checkpoints")
     start = 0
     if os.path.isdir(ckpt_dir):
-      start = checkpoints.Checkpointer(ckpt_dir, 1, restore_only=True).latest_step() or 0
+      start = checkpoints.Checkpointer(ckpt_dir, 1, restore_only=True).likely_resume_step() or 0
     groups.setdefault(group_key(config, start), []).append((name, config, point_dir))
   return groups
 

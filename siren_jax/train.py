@@ -399,6 +399,29 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
   return train_points([config], [workdir])[0]
 
 
+def check_workdir(resolved: Dict[str, Any], workdir: str) -> None:
+  """Refuses to resume ``workdir`` unless its config.json is readable and matches ``resolved`` (the
+  config now); checkpoints without a config.json have nothing to be checked against, so are refused too."""
+  config_path = os.path.join(workdir, "config.json")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.exists(config_path):
+    if checkpoints.has_steps(ckpt_dir):
+      raise UserError(f"{workdir} has checkpoints but no config.json to check them against, so they "
+                      f"cannot be resumed safely; put the run's config.json back, or move {ckpt_dir} "
+                      f"aside to start over, or use a new --workdir")
+    return
+  try:
+    with open(config_path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    raise UserError(f"cannot read {config_path} ({e}); it is what a resumed run is checked against: "
+                    f"restore it, or use a new --workdir") from None
+  if not isinstance(saved, dict):
+    raise UserError(f"{config_path} holds a JSON {type(saved).__name__}, not a config; restore it, or "
+                    f"use a new --workdir")
+  configuration.check_resumable(saved, resolved)
+
+
 def stack_points(trees):
   """Per-point pytrees -> one pytree with a leading points axis (what a sweep's step takes)."""
   return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
@@ -439,11 +462,7 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   """
   fit, mesh = preflight(configs)
   for config, workdir in zip(configs, workdirs):
-    resolved = configuration.to_dict(config)
-    config_path = os.path.join(workdir, "config.json")
-    if os.path.exists(config_path):
-      with open(config_path) as f:
-        configuration.check_resumable(json.load(f), resolved)
+    check_workdir(configuration.to_dict(config), workdir)
   with rundir.own(workdirs):
     return _train_owned(configs, workdirs, fit, mesh)
 
@@ -454,9 +473,6 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
   base = configs[0]
   h, w, c = fit.shape
   logging.info("JAX devices: %s", describe_devices())
-  for config, workdir in zip(configs, workdirs):
-    os.makedirs(workdir, exist_ok=True)
-    outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
 
   t = base.train
   model = models.build_model(base.model, out_features=c, image_shape=(h, w))
@@ -481,7 +497,7 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
   train_seconds = elapsed_offset = 0.0
   rows = [[] for _ in range(k)]
   for i in range(k):
-    restored = ckpts[i].restore_latest(states[i])
+    restored = ckpts[i].restore_latest(states[i])  # the newest intact checkpoint (see checkpoints.py)
     if restored is not None:
       states[i], meta = restored
       train_seconds, elapsed_offset = meta["train_seconds"], meta["elapsed_s"]
@@ -490,9 +506,12 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
       logging.info("Resuming %s from step %d", workdirs[i], int(states[i].step))
     outputs.write_jsonl(metrics_paths[i], rows[i])
   start_steps = {int(st.step) for st in states}
-  if len(start_steps) != 1:
-    raise ValueError(f"points resume from different steps {sorted(start_steps)}; train them apart")
+  if len(start_steps) != 1:  # a point fell back past a damaged checkpoint: a re-run regroups them
+    raise UserError(f"points resume from different steps {sorted(start_steps)}; re-run to train them "
+                    f"apart")
   start_step = start_steps.pop()
+  for config, workdir in zip(configs, workdirs):  # only now: a refused resume leaves the workdir as it was
+    outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
 
   grad_m, lap_m = resolve_derivative_methods(model, c, t.gradient_method, t.laplacian_method)
   vmap_width = resolve_vmap_width(int(t.get("vmap_width", -1)), k)
@@ -556,7 +575,18 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
   if start_step == 0:
     for i in range(k):
       log_row(i, 0, {}, evaluate(point_state(state, i).params, i), 0.0)
-  diverged = [None] * k  # the step at which a point of a sweep diverged
+  diverged = [None] * k  # the step at which a point diverged
+  stop_messages = [""] * k
+
+  def stop(i, at_step, what):
+    """Marks point i diverged: a sweep's other points train on; a single run ends after the loop."""
+    latest = ckpts[i].latest_step()
+    kept = ("no checkpoint had been saved" if latest is None else
+            f"its checkpoints are kept (the latest, step {latest}, was saved with finite parameters)")
+    diverged[i], stop_messages[i] = at_step, f"{what}; {kept}"
+    if k > 1:
+      logging.warning("%s: %s", workdirs[i], stop_messages[i])
+
   last_report = time.perf_counter()
   step = start_step
   progress = Progress(t.num_steps, [os.path.basename(os.path.normpath(wd)) for wd in workdirs], step,
@@ -584,14 +614,11 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
       for i in range(k):
         loss = per_point[i]["loss"]
         if diverged[i] is None and not math.isfinite(loss):
-          message = (f"loss became {loss} at step {step} (learning rate "
-                     f"{float(schedules[i](step)):.3g} too high?); the last good checkpoint (step "
-                     f"{ckpts[i].latest_step()}) is kept")
-          if k == 1:
-            raise UserError(message)
-          logging.warning("%s: %s", workdirs[i], message)
-          diverged[i] = step
+          stop(i, step, f"loss became {loss} at step {step} (learning rate "
+                        f"{float(schedules[i](step)):.3g} too high?)")
       live = [i for i in range(k) if diverged[i] is None]
+      if not live:
+        break
       if log_now:
         wall = time.perf_counter() - wall_start
         psnrs = {i: log_row(i, step, per_point[i], evaluate(point_state(state, i).params, i), wall)["psnr"]
@@ -605,26 +632,27 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
         for i in live:
           point = point_state(state, i)
           if not _all_finite(point.params):
-            message = (f"parameters became non-finite at step {step}; the last good checkpoint "
-                       f"(step {ckpts[i].latest_step()}) is kept")
-            if k == 1:
-              raise UserError(message)
-            logging.warning("%s: %s", workdirs[i], message)
-            diverged[i] = step
+            stop(i, step, f"parameters became non-finite at step {step}")
             continue
           ckpts[i].save(step, point, {"train_seconds": train_seconds,
                                       "elapsed_s": time.perf_counter() - wall_start})
+        if all(d is not None for d in diverged):
+          break
       interval_start = time.perf_counter()
   except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (errors.Terminated)
     for ck in ckpts:
       ck.wait()
-    signum, kept = signal_number(e), ckpts[0].latest_step()
+    signum, latest = signal_number(e), ckpts[0].latest_step()
+    kept = ("no checkpoint had been saved" if latest is None
+            else f"the checkpoints at step {latest} are kept")
     raise Interrupted(f"{'interrupted' if signum == signal.SIGINT else 'terminated (SIGTERM)'} at step "
-                      f"{step}; " + (f"the checkpoints at step {kept} are kept" if kept is not None else
-                                     "no checkpoint was saved yet") +
-                      ", re-run the same command to resume", signum) from None
+                      f"{step}; {kept}, re-run the same command to resume", signum) from None
   for ck in ckpts:
     ck.wait()
+  for i in range(k):  # the final state is always saved (num_steps=0 too), so that it can be rendered
+    if diverged[i] is None and ckpts[i].latest_step() != step:
+      ckpts[i].save(step, point_state(state, i), {"train_seconds": train_seconds,
+                                                  "elapsed_s": time.perf_counter() - wall_start})
 
   summaries = []
   for i in range(k):
@@ -636,7 +664,8 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
               "device_kind": jax.devices()[0].device_kind, "trained_together": k,
               "vmap_width": vmap_width}
     if diverged[i] is not None:
-      summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"))
+      summary = dict(common, status="diverged", steps=diverged[i], psnr=float("nan"),
+                     message=stop_messages[i])
       outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
       refresh_report(workdirs[i])  # its curves show where it diverged; the sweep's report links here
       summaries.append(summary)
@@ -646,13 +675,39 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
                             evaluate(point.params, i), rows[i], model_with(model, hypers[i]),
                             point.params, mesh, base, microbatch, protocol)
     summary["elapsed_s"] = round(time.perf_counter() - wall_start, 3)
+    warning = no_progress_warning(rows[i], summary)
+    if warning:
+      summary["warning"] = warning
+      logging.warning("%s: %s", workdirs[i], warning)
     outputs.write_json(os.path.join(workdirs[i], "summary.json"), summary)
     refresh_report(workdirs[i])
     logging.info("Done: %s %.2f dB (%s) after %d steps, %.1f s of training; outputs in %s", fit.name,
                  summary["psnr"], summary["psnr_protocol"], summary["steps"], train_seconds,
                  workdirs[i])
     summaries.append(summary)
+  if k == 1 and diverged[0] is not None:  # its summary.json says so too, for the report
+    raise UserError(stop_messages[0])
   return summaries
+
+
+NO_PROGRESS_DB = 1.0  # a fit that ends less than this above its step-0 PSNR has learned nothing useful
+
+
+def no_progress_warning(rows: Sequence[dict], summary: Dict[str, Any]) -> Optional[str]:
+  """A warning when a run that took steps ends near (or below) its initial quality: too high a
+  learning rate can bounce around without ever producing a non-finite loss, and would end "done"."""
+  first = rows[0] if rows and rows[0].get("step") == 0 else {}
+  try:
+    initial, final = float(first.get("psnr", "nan")), float(summary["psnr"])
+  except (TypeError, ValueError):
+    return None
+  if summary.get("steps", 0) <= 0 or not (math.isfinite(initial) and math.isfinite(final)):
+    return None
+  if final >= initial + NO_PROGRESS_DB:
+    return None
+  return (f"the run ended at {final:.2f} dB after {summary['steps']} steps, less than "
+          f"{NO_PROGRESS_DB:g} dB above its {initial:.2f} dB at step 0: it has not learned (learning "
+          f"rate too high or too low?)")
 
 
 def _finish_point(workdir, fit, summary, pred01, rows, model, params, mesh, config, microbatch,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import checkpoints, models, outputs, train
+from siren_jax import checkpoints, models, outputs, render, train
 from siren_jax.errors import UserError
 import floatbounds
-from conftest import ROOT, tiny_config, tiny_flags
+from conftest import ROOT, run_main, tiny_config, tiny_flags
 
 
 def test_chunks_round_trip_with_padding():
@@ -188,11 +189,63 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path, image_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, image_path):
   config = tiny_config(image_path, train__num_steps=50, train__learning_rate=1e30,
                        train__log_every=1, train__checkpoint_every=1, train__schedule="constant")
-  with pytest.raises(UserError, match=r"loss became .* checkpoint \(step \d+\) is kept"):
+  with pytest.raises(UserError, match=r"loss became .*; its checkpoints are kept \(the latest, step "
+                                      r"\d+, was saved with finite parameters\)") as raised:
     train.train_and_evaluate(config, str(tmp_path))
   step, state = _final_params(str(tmp_path))
-  assert step is not None and step < 50
+  named = re.search(r"the latest, step (\d+)", str(raised.value))
+  assert step is not None and step < 50 and int(named.group(1)) == step
   assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(state.params))
+
+
+def test_diverged_single_run_writes_a_diverged_summary(tmp_path, image_path):
+  """One error line (exit 2) as before, and a summary.json and report that say diverged, not "in
+  progress". Diverging before the first checkpoint says so instead of "(step None)"."""
+  proc = run_main(tmp_path, *tiny_flags(image_path, train__num_steps=50, train__learning_rate=1e30,
+                                        train__schedule="constant", train__log_every=1,
+                                        train__checkpoint_every=1000))
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and "loss became nan" in errors[0], proc.stderr[-3000:]
+  assert "no checkpoint had been saved" in errors[0] and "None" not in errors[0]
+  summary = json.load(open(tmp_path / "summary.json"))
+  assert summary["status"] == "diverged" and 0 < summary["steps"] < 50
+  assert summary["message"] == errors[0][len("error: "):]
+  page = open(tmp_path / "report.html", encoding="utf-8").read()
+  assert f"diverged at step {summary['steps']}" in page and "in progress" not in page
+
+
+def test_zero_steps_saves_the_initial_state_so_it_renders(tmp_path, image_path):
+  config = tiny_config(image_path, train__num_steps=0)
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary["status"] == "done" and summary["steps"] == 0 and "warning" not in summary
+  assert checkpoints.Checkpointer(str(tmp_path / "checkpoints"), 2).latest_step() == 0
+  out = render.render_workdir(str(tmp_path), 32, 32)
+  recon = np.asarray(Image.open(tmp_path / "reconstruction.png"))
+  # The render and reconstruction.png are the same network output, quantised to uint8 apart.
+  assert np.abs(out.astype(int) - recon.astype(int)).max() <= 1
+
+
+def test_run_ending_near_its_initial_quality_warns(tmp_path, image_path, caplog):
+  """A learning rate this high never produces a non-finite loss here, but the fit gets no better than
+  its initialisation: the run ends done, with a warning in the log, summary.json and the report."""
+  config = tiny_config(image_path, train__learning_rate=10.0)
+  with caplog.at_level("WARNING"):
+    summary = train.train_and_evaluate(config, str(tmp_path))
+  rows = outputs.read_jsonl(str(tmp_path / "metrics.jsonl"))
+  assert summary["status"] == "done" and summary["psnr"] < rows[0]["psnr"] + train.NO_PROGRESS_DB
+  assert "has not learned" in summary["warning"]
+  assert json.load(open(tmp_path / "summary.json"))["warning"] == summary["warning"]
+  assert any("has not learned" in r.getMessage() for r in caplog.records)
+  assert "has not learned" in open(tmp_path / "report.html", encoding="utf-8").read()
+
+
+def test_no_progress_warning_threshold():
+  rows = [{"step": 0, "psnr": 12.0}, {"step": 60, "psnr": 30.0}]
+  warn = lambda psnr, steps=60: train.no_progress_warning(rows, {"psnr": psnr, "steps": steps})
+  assert warn(12.9) and warn(5.0)  # within 1 dB above the start, or worse than it
+  assert warn(13.1) is None and warn(12.0, steps=0) is None and warn(float("nan")) is None
+  assert train.no_progress_warning(rows[1:], {"psnr": 12.0, "steps": 60}) is None  # no step-0 row
 
 
 def test_multi_device_matches_single_device(tmp_path, image_path):
