@@ -472,14 +472,10 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
   k = len(configs)
   base = configs[0]
   h, w, c = fit.shape
-  logging.info("JAX devices: %s", describe_devices())
 
   t = base.train
   model = models.build_model(base.model, out_features=c, image_shape=(h, w))
   batch_size = configuration.effective_batch_size(base, h * w)
-  if batch_size != t.batch_size:
-    logging.info("train.batch_size=%d is more than the image's %d pixels: every step uses the whole "
-                 "image (full batch)", t.batch_size, h * w)
   coords = fit.arrays["coords"]
   dataset = put_dataset(fit.arrays, mesh, full_batch=batch_size == 0)
   replicated = NamedSharding(mesh, P())
@@ -510,6 +506,11 @@ def _train_owned(configs, workdirs, fit, mesh) -> List[Dict[str, Any]]:
     raise UserError(f"points resume from different steps {sorted(start_steps)}; re-run to train them "
                     f"apart")
   start_step = start_steps.pop()
+  # Only now: a checkpoint that does not fit the config is bad input, reported in one line and no more.
+  logging.info("JAX devices: %s", describe_devices())
+  if batch_size != t.batch_size:
+    logging.info("train.batch_size=%d is more than the image's %d pixels: every step uses the whole "
+                 "image (full batch)", t.batch_size, h * w)
   for config, workdir in zip(configs, workdirs):  # only now: a refused resume leaves the workdir as it was
     outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
 

@@ -219,9 +219,10 @@ def test_config_edited_to_another_width_is_one_error_line(run_copy, image, tmp_p
   before = _snapshot(run_copy)
   line = _one_error_line(_render_cli(run_copy, tmp_path / "out.png"), "does not fit the model")
   assert "params.params." in line and "(32,)" in line and "(64,)" in line
-  line = _one_error_line(run_main(run_copy, *tiny_flags(image, **STEPS, model__width=64)),
-                         "does not fit the model")
+  proc = run_main(run_copy, *tiny_flags(image, **STEPS, model__width=64))
+  line = _one_error_line(proc, "does not fit the model")
   assert "params.params." in line and "(32,)" in line and "(64,)" in line
+  assert proc.stderr.strip() == line  # the error line alone: nothing is logged before the restore
   assert _snapshot(run_copy) == before
 
 
