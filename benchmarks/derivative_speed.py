@@ -21,7 +21,9 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, data, models, targets, train
+from siren_jax import configuration, data, derivatives, models, optim, sharding, targets
+from siren_jax import step as step_lib
+from siren_jax import hyper as hyper_lib
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
@@ -39,12 +41,12 @@ def main(_):
   arrays = {"coords": data.grid_coords(h, w), "values": signed.reshape(-1, c),
             "gradient": targets.image_gradient(signed).reshape(-1, c, 2),
             "laplacian": targets.image_laplacian(signed).reshape(-1, c)}
-  mesh = train.make_mesh()
-  dataset = train.put_dataset(arrays, mesh, full_batch=True)
+  mesh = sharding.make_mesh()
+  dataset = step_lib.put_dataset(arrays, mesh, full_batch=True)
   config = configuration.repo_config("default")
   config.model.width, config.model.depth = _WIDTH.value, _DEPTH.value
   model = models.build_model(config.model, out_features=c)
-  micro = train.resolve_microbatch(_MICROBATCH.value)
+  micro = sharding.resolve_microbatch(_MICROBATCH.value)
   perm = jnp.zeros((1,), jnp.int32)
 
   cases = [("fit", {"values": 1.0}, "reverse", "propagate")]
@@ -54,16 +56,17 @@ def main(_):
     cases.append((f"laplacian/{m}", {"laplacian": 1.0}, "reverse", m))
   results = {}
   for name, terms, gm, lm in cases:
-    state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-    step = train.make_train_step(model, terms, gm, lm, 0, micro, mesh)
-    hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
+    state = step_lib.create_train_state(jax.random.PRNGKey(0), model, config)
+    step = step_lib.make_train_step(model, terms, gm, lm, 0, micro, mesh,
+                                    optim.make(config.train)[1])
+    hyper = {n: jnp.float32(v) for n, v in hyper_lib.resolve(config).items()}
     seconds, _ = common.time_step(step, state, hyper, dataset.arrays, perm, repeats=_REPEATS.value)
     results[name] = {"ms_per_step": round(seconds * 1e3, 1)}
     print(name, results[name], file=sys.stderr, flush=True)
   fit = results["fit"]["ms_per_step"]
   for r in results.values():
     r["x_fit_step"] = round(r["ms_per_step"] / fit, 2)
-  auto_g, auto_l = train.resolve_derivative_methods(model, c, "auto", "auto")
+  auto_g, auto_l = derivatives.resolve_methods(model, c, "auto", "auto")
   common.emit({"benchmark": "derivative_speed", "machine": common.machine(), "git": common.git_rev(),
                "image": f"camera {h}x{w}", "network": f"{_DEPTH.value}x{_WIDTH.value} SIREN",
                "microbatch": micro, "auto_routes": {"gradient": auto_g, "laplacian": auto_l},

@@ -19,7 +19,9 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, data, models, train
+from siren_jax import configuration, data, models, optim, sharding
+from siren_jax import step as step_lib
+from siren_jax import hyper as hyper_lib
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
@@ -81,12 +83,12 @@ def main(_):
   image = data.load_image("camera", height=n_side, width=n_side)
   h, w, c = image.shape
   n = h * w
-  mesh = train.make_mesh()
-  dataset = train.put_dataset({"coords": data.grid_coords(h, w),
+  mesh = sharding.make_mesh()
+  dataset = step_lib.put_dataset({"coords": data.grid_coords(h, w),
                                "values": data.to_signed(image.pixels).reshape(-1, c)}, mesh, True)
   shapes = layer_shapes(width, depth, c)
   flops = step_flops(n, shapes)
-  auto_micro = train.resolve_microbatch(-1)
+  auto_micro = sharding.resolve_microbatch(-1)
 
   variants = {}
   chunk_variants = [(f"fast_sine+chunks{m}", "fast", m) for m in (1024, 2048, 4096, 8192)]
@@ -95,10 +97,11 @@ def main(_):
     config = configuration.repo_config("default")
     config.model.width, config.model.depth, config.model.sine = width, depth, sine
     model = models.build_model(config.model, out_features=c)
-    state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-    step = train.make_train_step(model, {"values": 1.0}, "reverse", "propagate", 0, micro, mesh)
+    state = step_lib.create_train_state(jax.random.PRNGKey(0), model, config)
+    step = step_lib.make_train_step(model, {"values": 1.0}, "reverse", "propagate", 0, micro, mesh,
+                                    optim.make(config.train)[1])
     perm = jnp.zeros((1,), jnp.int32)
-    hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
+    hyper = {n: jnp.float32(v) for n, v in hyper_lib.resolve(config).items()}
 
     sec, _ = common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)
     variants[name] = {"ms_per_step": round(sec * 1e3, 1), "gflops": round(flops / sec / 1e9, 1),

@@ -19,7 +19,9 @@ import jax.numpy as jnp
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, data, models, targets, train
+from siren_jax import configuration, data, models, optim, sharding, targets
+from siren_jax import step as step_lib
+from siren_jax import hyper as hyper_lib
 
 _SIZES = flags.DEFINE_list("sizes", ["32", "64", "256"], "Image sides (cameraman resized).")
 _K = flags.DEFINE_integer("k", 8, "Points trained together.")
@@ -30,8 +32,8 @@ _SUPERVISION = flags.DEFINE_enum("supervision", "values", ["values", "gradient"]
 def main(_):
   common.git_rev()  # the commit this run starts from
   config = configuration.repo_config("default")
-  micro = train.resolve_microbatch(-1)
-  mesh = train.make_mesh()
+  micro = sharding.resolve_microbatch(-1)
+  mesh = sharding.make_mesh()
   terms = {_SUPERVISION.value: 1.0}
   k = _K.value
   results = []
@@ -42,29 +44,30 @@ def main(_):
     arrays = {"coords": data.grid_coords(h, w), "values": signed.reshape(-1, c),
               "gradient": targets.image_gradient(signed).reshape(-1, c, 2)}
     batch = 0 if h * w <= 64 * 64 else 16384
-    dataset = train.put_dataset(arrays, mesh, full_batch=batch == 0)
+    dataset = step_lib.put_dataset(arrays, mesh, full_batch=batch == 0)
     model = models.build_model(config.model, out_features=c)
-    perm = (train.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if batch
+    perm = (step_lib.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if batch
             else jnp.zeros((1,), jnp.int32))
     hypers = []
     for i in range(k):
       point = configuration.repo_config("default")
       point.model.omega_0 = 10.0 + 10.0 * i
-      hypers.append({n: jnp.float32(v) for n, v in train.hyperparams(point).items()})
-    tx = train.make_optimizer(config.train)  # one optimiser object: stacked states share its treedef
+      hypers.append({n: jnp.float32(v) for n, v in hyper_lib.resolve(point).items()})
+    tx = optim.make(config.train)[0]  # one optimiser object: stacked states share its treedef
     # Steps donate their state: every variant starts from freshly made ones.
-    states = lambda: [train.create_train_state(jax.random.PRNGKey(i), model, config, tx=tx)
+    states = lambda: [step_lib.create_train_state(jax.random.PRNGKey(i), model, config, tx=tx)
                       for i in range(k)]
     row = {"image": f"camera {h}x{w}", "batch": batch or "full", "k": k}
-    plain = train.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh)
+    plain = step_lib.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh,
+                                     optim.make(config.train)[1])
     seconds, _ = common.time_step(plain, states()[0], hypers[0], dataset.arrays, perm, repeats=3)
     row["plain_ms"] = round(seconds * 1e3, 1)
     print(row, file=sys.stderr, flush=True)
     for width in map(int, _WIDTHS.value):
-      step = train.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh,
-                                   num_points=k, vmap_width=width)
-      seconds, _ = common.time_step(step, train.stack_points(states()), train.stack_points(hypers),
-                                    dataset.arrays, train.stack_points([perm] * k), repeats=3)
+      step = step_lib.make_train_step(model, terms, "reverse", "propagate", batch, micro, mesh,
+                                   optim.make(config.train)[1], num_points=k, vmap_width=width)
+      seconds, _ = common.time_step(step, sharding.stack_points(states()), sharding.stack_points(hypers),
+                                    dataset.arrays, sharding.stack_points([perm] * k), repeats=3)
       row[f"width{width}_ms"] = round(seconds * 1e3, 1)
       row[f"width{width}_together_over_k_plain"] = round(seconds * 1e3 / (k * row["plain_ms"]), 2)
       print(row, file=sys.stderr, flush=True)

@@ -26,7 +26,9 @@ import numpy as np
 from absl import flags, logging
 
 from benchmarks import common
-from siren_jax import cli, configuration, data, models, outputs, sweep, train
+from siren_jax import cli, configuration, data, models, optim, outputs, sharding, sweep
+from siren_jax import step as step_lib
+from siren_jax import hyper as hyper_lib
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
@@ -56,15 +58,16 @@ def step_seconds(config, repeats: int = 5) -> float:
   fit_shape = data.load_image(config.data.image, height=config.data.height).shape
   h, w, c = fit_shape
   model = models.build_model(config.model, c, (h, w))
-  mesh = train.make_mesh()
+  mesh = sharding.make_mesh()
   arrays = {"coords": data.grid_coords(h, w), "values": np.zeros((h * w, c), np.float32)}
-  dataset = train.put_dataset(arrays, mesh, full_batch=config.train.batch_size == 0)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-  step = train.make_train_step(model, {"values": 1.0}, "reverse", "propagate", config.train.batch_size,
-                               train.resolve_microbatch(-1), mesh)
-  perm = (train.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if config.train.batch_size
+  dataset = step_lib.put_dataset(arrays, mesh, full_batch=config.train.batch_size == 0)
+  state = step_lib.create_train_state(jax.random.PRNGKey(0), model, config)
+  step = step_lib.make_train_step(model, {"values": 1.0}, "reverse", "propagate", config.train.batch_size,
+                               sharding.resolve_microbatch(-1), mesh,
+                               optim.make(config.train)[1])
+  perm = (step_lib.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if config.train.batch_size
           else jnp.zeros((1,), jnp.int32))
-  hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
+  hyper = {n: jnp.float32(v) for n, v in hyper_lib.resolve(config).items()}
   return common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)[0]
 
 

@@ -77,8 +77,9 @@ import optax
 from absl import flags, logging
 from PIL import Image
 
-from siren_jax import cli, configuration, data, metrics, models, outputs
+from siren_jax import cli, configuration, data, evaluate, metrics, models, outputs, sharding
 from siren_jax import quantize, render, train
+from siren_jax import step as step_lib
 from siren_jax.errors import UserError
 
 DEFAULT_KODAK = ("kodim01", "kodim23")
@@ -172,8 +173,8 @@ def make_render(run: render.TrainedRun, height: int, width: int):
   """``params -> (H, W, C) uint8`` at the training grid, compiled once for every codec's weights (the
   same computation as ``render.render_array``)."""
   chunk = min(int(run.config.eval.chunk_size), height * width)
-  fn = train.make_renderer(run.model.apply, train.make_mesh(), chunk,
-                           train.resolve_microbatch(int(run.config.train.get("microbatch", -1))))
+  fn = evaluate.make_renderer(run.model.apply, sharding.make_mesh(), chunk,
+                           sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1))))
   coords = data.grid_coords(height, width)
 
   def rendered(params) -> np.ndarray:
@@ -195,8 +196,8 @@ def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.
   arrays = {"coords": jnp.asarray(data.grid_coords(h, w)),
             "values": jnp.asarray(data.to_signed(pixels01).reshape(n, c)),
             "weights": jnp.ones((n,), jnp.float32)}
-  sse = train.make_sse_fn(run.model, {"values": 1.0}, "reverse", "propagate")
-  microbatch = train.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
+  sse = step_lib.make_sse_fn(run.model, {"values": 1.0}, "reverse", "propagate")
+  microbatch = sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
   tx = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01))
 
   def seen(params, quantised):
@@ -207,7 +208,7 @@ def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.
   def step(params, opt_state, key, quantised):
     idx = jax.random.randint(key, (b,), 0, n) if b < n else jnp.arange(n)  # with replacement: cheap
     batch_arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
-    _, _, grads = train.loss_and_grad(lambda p, x: sse(seen(p, quantised), x), params, batch_arrays,
+    _, _, grads = step_lib.loss_and_grad(lambda p, x: sse(seen(p, quantised), x), params, batch_arrays,
                                       microbatch, None)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
