@@ -26,7 +26,7 @@ import numpy as np
 from absl import flags, logging
 
 from benchmarks import common
-from siren_jax import cli, configuration, data, models, optim, outputs, sharding, sweep
+from siren_jax import cli, configuration, data, figures, models, optim, outputs, sharding, sweep
 from siren_jax import step as step_lib
 from siren_jax import hyper as hyper_lib
 
@@ -129,7 +129,7 @@ def main(_):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
   fig.suptitle(f"{image_desc}: best learning rate per family")
-  outputs.save_figure(fig, os.path.join(workdir, "curves.png"))
+  figures.save_figure(fig, os.path.join(workdir, "curves.png"))
   print("\n".join(lines))
 
 

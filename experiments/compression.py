@@ -77,7 +77,7 @@ import optax
 from absl import flags, logging
 from PIL import Image
 
-from siren_jax import cli, configuration, data, evaluate, metrics, models, outputs, sharding
+from siren_jax import cli, configuration, data, evaluate, figures, metrics, models, outputs, sharding
 from siren_jax import quantize, render, train
 from siren_jax import step as step_lib
 from siren_jax.errors import UserError
@@ -419,7 +419,7 @@ def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], 
 
 
 def plot(path: str, means: Sequence[dict], title: str, kodak: bool) -> None:
-  outputs.save_figure(rd_figure(means, title, kodak), path)
+  figures.save_figure(rd_figure(means, title, kodak), path)
 
 
 def rd_figure(means: Sequence[dict], title: str, kodak: bool):

@@ -74,7 +74,7 @@ import numpy as np
 from absl import flags, logging
 from PIL import Image
 
-from siren_jax import cli, configuration, data, metrics, outputs, render, sweep, train
+from siren_jax import cli, configuration, data, figures, metrics, outputs, render, sweep, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -443,7 +443,7 @@ def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, fl
       title = "\n".join(textwrap.wrap(method.replace("+", "+ "), 26))
       show(axes[i, j], r["pred"], f"{title}\n{r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}")
   fig.tight_layout()
-  outputs.save_figure(fig, path, dpi=120)
+  figures.save_figure(fig, path, dpi=120)
 
 
 def describe_recipe(base) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax import data, metrics, outputs, supervision, targets
+from siren_jax import data, figures, metrics, outputs, supervision, targets
 from siren_jax.errors import UserError
 
 
@@ -79,19 +79,19 @@ class ImageTask:
     outputs.write_png(os.path.join(workdir, "reconstruction.png"), shown)
     outputs.write_png(os.path.join(workdir, "original.png"), self.reference01)
     if self.blend is not None:  # the background is the reference only outside the mask
-      outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, self.reference01,
+      figures.write_error_heatmap(os.path.join(workdir, "error.png"), shown, self.reference01,
                                   compared="blend − background", mask=self.blend["mask"])
     else:
-      outputs.write_error_heatmap(os.path.join(workdir, "error.png"), shown, self.reference01)
+      figures.write_error_heatmap(os.path.join(workdir, "error.png"), shown, self.reference01)
     terms = " + ".join(f"{w:g}·{name}" if w != 1 else name for name, w in self.terms.items())
-    outputs.write_curves(os.path.join(workdir, "curves.png"), rows,
+    figures.write_curves(os.path.join(workdir, "curves.png"), rows,
                          title=f"{self.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
                                f"after {summary['steps']} steps",
                          loss_label=f"training loss (MSE of {terms})")
     h, w, c = self.shape
     _, grad_mag, lap = render_derivatives()
     image01, grad_ref, lap_ref, top_titles = panel_targets(self)
-    outputs.write_derivative_panel(
+    figures.write_derivative_panel(
         os.path.join(workdir, "derivatives.png"), image01, shown, grad_ref, grad_mag.reshape(h, w, c),
         lap_ref, lap.reshape(h, w, c), gradient_name=self.gradient_target,
         laplacian_name=self.laplacian_target, top_titles=top_titles)
@@ -103,7 +103,7 @@ class ImageTask:
       summary["psnr"] = summary["psnr_outside_mask"] = blend_psnr_outside(pred01, self.blend,
                                                                           self.crop_border)
       shown = blend_result(pred01, self.blend)
-      outputs.write_blend_panel(os.path.join(workdir, "blend.png"), self.blend, shown)
+      figures.write_blend_panel(os.path.join(workdir, "blend.png"), self.blend, shown)
       return shown
     protocol = supervision.headline_protocol(self.terms)
     protocols = supervision.evaluate(pred01, self.reference01, self.crop_border)

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax import checkpoints, cli, configuration, hyper, outputs, rundir, train
+from siren_jax import checkpoints, cli, configuration, figures, hyper, outputs, rundir, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -247,7 +247,7 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
     lines.append("| " + " | ".join(cells) + " |")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
-  outputs.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results))
+  figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results))
   train.refresh_report(workdir)
 
 

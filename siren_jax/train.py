@@ -82,6 +82,12 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   fit, mesh = preflight(configs)
   for config, workdir in zip(configs, workdirs):
     check_workdir(configuration.to_dict(config), workdir)
+  done = [outputs.finished_run(wd, cfg.train.num_steps, allow_diverged=False)
+          for cfg, wd in zip(configs, workdirs)]
+  if all(done):  # the same config, already trained to the end: nothing to do, nothing rewritten
+    for wd in workdirs:
+      logging.info("%s is already complete (%s steps); nothing to do", wd, configs[0].train.num_steps)
+    return done
   with rundir.own(workdirs):
     return _train_owned(configs, workdirs, fit, mesh)
 

@@ -159,9 +159,12 @@ def test_resuming_with_a_different_config_is_refused(finished_workdir):
 
 def test_rerunning_a_finished_run_changes_nothing_but_is_fine(finished_workdir):
   img, workdir, _ = finished_workdir
+  before = _snapshot(workdir)
   proc = run_main(workdir, *tiny_flags(img, train__num_steps=20, train__log_every=10,
                                        train__checkpoint_every=10))
   assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "already complete" in proc.stderr
+  assert _snapshot(workdir) == before
 
 
 SCRIPTS = sorted(f"{d}.{n[:-3]}" for d in ("experiments", "benchmarks")

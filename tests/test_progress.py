@@ -9,7 +9,7 @@ import os
 import jax
 import numpy as np
 
-from siren_jax import checkpoints, models, outputs, progress, step, train
+from siren_jax import checkpoints, figures, models, outputs, progress, step, train
 from conftest import tiny_config
 
 
@@ -64,14 +64,14 @@ def test_step_zero_row_has_no_loss(tmp_path, image_path):
 
 def test_curves_plot_rows_without_a_loss(tmp_path, monkeypatch):
   """write_curves reads rows as metrics.jsonl has them: step 0 without a loss, older files with "nan"."""
-  figures = []
-  monkeypatch.setattr(outputs, "save_figure", lambda fig, path, dpi=100: figures.append(fig))
+  drawn = []
+  monkeypatch.setattr(figures, "save_figure", lambda fig, path, dpi=100: drawn.append(fig))
   rows = [{"step": 0, "psnr": 10.0, "train_seconds": 0.0},
           {"step": 10, "loss": "nan", "psnr": 12.0, "train_seconds": 1.0},
           {"step": 20, "loss": 0.02, "psnr": 20.0, "train_seconds": 2.0},
           {"step": 30, "loss": 0.01, "psnr": 22.0, "train_seconds": 3.0}]
-  outputs.write_curves(str(tmp_path / "curves.png"), rows)
-  (fig,) = figures
+  figures.write_curves(str(tmp_path / "curves.png"), rows)
+  (fig,) = drawn
   loss_by_step, psnr_by_step = fig.axes[0].lines[0], fig.axes[2].lines[0]
   assert list(loss_by_step.get_xdata()) == [20, 30] and list(loss_by_step.get_ydata()) == [0.02, 0.01]
   assert list(psnr_by_step.get_xdata()) == [0, 10, 20, 30]

@@ -286,3 +286,32 @@ def test_relative_workdir(tmp_path, image_path, monkeypatch):
   train.train_and_evaluate(config, "runs/rel")
   assert checkpoints.Checkpointer("runs/rel/checkpoints", 2).latest_step() == 20
   train.train_and_evaluate(config, "runs/rel")  # and resumes from it
+
+
+def test_logged_learning_rate_is_the_one_each_step_applied(tmp_path, image_path):
+  """Row s's lr is the rate of the update that produced step s: peak x schedule(s - 1), the schedule
+  the optimiser applies (the step reports it; the log once used schedule(s), one step late)."""
+  config = tiny_config(image_path, train__num_steps=8, train__log_every=1, train__checkpoint_every=8,
+                       train__learning_rate=1e-3, train__schedule="cosine")
+  train.train_and_evaluate(config, str(tmp_path / "w"))
+  rows = outputs.read_jsonl(str(tmp_path / "w" / "metrics.jsonl"))
+  shape = optim.make(config.train)[1]
+  for r in rows[1:]:
+    expected = np.float32(1e-3) * np.float32(shape(r["step"] - 1))
+    floatbounds.assert_within(r["lr"], expected, 2 * floatbounds.EPS32 * expected, f"step {r['step']}")
+  assert rows[-1]["lr"] < rows[1]["lr"]  # it decays
+
+
+def test_divergence_message_names_the_rate_of_the_diverging_step(tmp_path, image_path):
+  """The loss logged at step s comes from the update of step s - 1's rate; the message must name that
+  rate (peak x schedule(s - 1)), as the metrics row of step s does, not the next step's."""
+  config = tiny_config(image_path, train__num_steps=10, train__log_every=1, train__checkpoint_every=10,
+                       train__learning_rate=1e6, train__schedule="exponential",
+                       train__final_lr_fraction=0.01)
+  with pytest.raises(UserError) as e:
+    train.train_and_evaluate(config, str(tmp_path / "w"))
+  match = re.search(r"at step (\d+) \(learning rate ([0-9.e+-]+) too high", str(e.value))
+  assert match, str(e.value)
+  step_n, shape = int(match.group(1)), optim.make(config.train)[1]
+  assert match.group(2) == f"{float(np.float32(1e6) * np.float32(shape(step_n - 1))):.3g}"
+  assert match.group(2) != f"{1e6 * float(shape(step_n)):.3g}"  # the schedule moves a lot per step
