@@ -1,4 +1,4 @@
-"""Compression (issue 5): SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
+"""Compression: SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
 
     python -m experiments.compression --workdir=runs/compression [--images=kodim01,kodim23]
         [--sizes=28x5,40x5,56x5,80x5] [--steps=1500] [--batch=16384] [--bits=8,6]

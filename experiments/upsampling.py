@@ -1,4 +1,4 @@
-"""Upsampling (issue 5): fit a SIREN to an image downsampled by 2 and 4, render it at full resolution and
+"""Upsampling: fit a SIREN to an image downsampled by 2 and 4, render it at full resolution and
 compare PSNR / SSIM with Pillow's nearest and bicubic upsampling of the same low-res image.
 
     python -m experiments.upsampling --workdir=runs/upsampling [--images=camera,kodim23,tiny] \\
