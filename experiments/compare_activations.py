@@ -115,7 +115,7 @@ def main(_):
                      {"image": _IMAGE.value, "size": _SIZE.value, "steps": _STEPS.value,
                       "lrs": _LRS.value, "equal_time_seconds": budget,
                       "rows": [{k: v for k, v in r.items() if k != "rows"} for r in table]})
-  plt = outputs._pyplot()  # pylint: disable=protected-access
+  plt = figures._pyplot()  # pylint: disable=protected-access
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
   for r in table:
     steps = [row["step"] for row in r["rows"] if row["step"] > 0]

@@ -427,7 +427,7 @@ def rd_figure(means: Sequence[dict], title: str, kodak: bool):
   image codecs dashed, COIN's published Kodak means as stars when the images are Kodak images
   (``kodak``). What is not drawn (float32, codec points beyond the x range, COIN for other images) is
   listed under the plot."""
-  plt = outputs._pyplot()  # pylint: disable=protected-access
+  plt = figures._pyplot()  # pylint: disable=protected-access
   curve = curves(means)
   fig, ax = plt.subplots(figsize=(8.5, 5.5))
   siren = [f for f in curve if f.startswith("SIREN") and f != "SIREN float32"]

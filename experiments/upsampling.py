@@ -409,7 +409,7 @@ def parse_crop(text: str) -> Tuple[float, float, float, float]:
 def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, float, float, float]],
                  ground_truths: Dict[str, np.ndarray]) -> None:
   """One row per factor: the ground truth crop, then each method's crop titled with PSNR / SSIM."""
-  plt = outputs._pyplot()  # pylint: disable=protected-access
+  plt = figures._pyplot()  # pylint: disable=protected-access
   keys = list(dict.fromkeys(r["case"] for r in rows))
   methods = list(dict.fromkeys(r["method"] for r in rows))
   ncols = len(methods) + 1

@@ -235,6 +235,17 @@ class Checkpointer:
     finally:
       handler.close()
 
+  def is_final(self, step: int, like) -> bool:
+    """Whether ``step`` is on disk intact (its digest verified) with the shapes of ``like`` (e.g. a
+    ``jax.eval_shape`` of the state): a finished run that needs nothing more. Reads no array."""
+    try:
+      if step not in self._manager.all_steps() or not verify_digest(self.step_dir(step)):
+        return False
+      _check_shapes(self.saved_shapes(step), like, step, self.directory)
+      return True
+    except (DamagedCheckpoint, UserError, OSError, ValueError):
+      return False
+
   def restore_latest(self, like: Like) -> Optional[Tuple[Any, dict]]:
     """(state, meta) from the newest intact checkpoint, shaped like ``like``; None if there is none.
 

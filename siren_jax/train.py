@@ -8,10 +8,11 @@ import json
 import os
 from typing import Any, Dict, List, Sequence
 
+import jax
 from absl import logging
 
-from siren_jax import (checkpoints, configuration, image_task, memory, outputs, report, run,
-                       rundir, sharding)
+from siren_jax import (checkpoints, configuration, image_task, memory, models, outputs, report, run,
+                       rundir, sharding, step)
 from siren_jax.errors import UserError
 
 
@@ -82,14 +83,30 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[s
   fit, mesh = preflight(configs)
   for config, workdir in zip(configs, workdirs):
     check_workdir(configuration.to_dict(config), workdir)
-  done = [outputs.finished_run(wd, cfg.train.num_steps, allow_diverged=False)
-          for cfg, wd in zip(configs, workdirs)]
+  done = [_complete(cfg, wd, fit) for cfg, wd in zip(configs, workdirs)]
   if all(done):  # the same config, already trained to the end: nothing to do, nothing rewritten
     for wd in workdirs:
       logging.info("%s is already complete (%s steps); nothing to do", wd, configs[0].train.num_steps)
     return done
   with rundir.own(workdirs):
     return _train_owned(configs, workdirs, fit, mesh)
+
+
+def _complete(config, workdir: str, task):
+  """The summary of a run finished under this config whose final checkpoint is intact and fits the
+  model, else None (then the run resumes, falling back past damage or refusing a mismatch)."""
+  summary = outputs.finished_run(workdir, config.train.num_steps, allow_diverged=False)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if summary is None or not os.path.isdir(ckpt_dir):
+    return None
+  model = models.build_model(config.model, task.out_features, task.grid_shape)
+  like = jax.eval_shape(lambda: step.create_train_state(jax.random.PRNGKey(0), model, config,
+                                                        in_features=task.arrays["coords"].shape[-1]))
+  ckpt = checkpoints.Checkpointer(ckpt_dir, 1, restore_only=True)
+  try:
+    return summary if ckpt.is_final(config.train.num_steps, like) else None
+  finally:
+    ckpt.close()
 
 
 def _train_owned(configs, workdirs, task, mesh) -> List[Dict[str, Any]]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data, derivatives, figures, models, outputs, step, supervision, targets, train
+from siren_jax import data, derivatives, figures, models, step, supervision, targets, train
 from siren_jax.errors import UserError
 from conftest import smooth_image, tiny_config
 
@@ -155,7 +155,7 @@ def test_poisson_blend_runs_with_builtin_images(tmp_path, monkeypatch):
                        train__log_every=100, train__checkpoint_every=200, data__height=32,
                        data__width=32)
   config.data.blend_source = "astronaut"
-  panels = _recording(monkeypatch, outputs, "write_derivative_panel")
+  panels = _recording(monkeypatch, figures, "write_derivative_panel")
   errors = _recording(monkeypatch, figures, "write_error_heatmap")
   summary = train.train_and_evaluate(config, str(tmp_path))
   assert summary["channels"] == 3  # grey background promoted to match the colour source
