@@ -20,15 +20,11 @@ import sys
 # Not this folder on the path: its compression.py would shadow Python 3.14's stdlib `compression`
 # package, which jax imports; the repository root instead.
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import flags, logging
 
 from benchmarks import common
-from siren_jax import cli, configuration, data, figures, models, optim, outputs, sharding, sweep
-from siren_jax import step as step_lib
-from siren_jax import hyper as hyper_lib
+from siren_jax import cli, configuration, data, figures, models, outputs, run, sweep
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
@@ -54,21 +50,8 @@ def base_config(kind: str):
 
 
 def step_seconds(config, repeats: int = 5) -> float:
-  """Median seconds of one training step of this config (same machinery as a run)."""
-  fit_shape = data.load_image(config.data.image, height=config.data.height).shape
-  h, w, c = fit_shape
-  model = models.build_model(config.model, c, (h, w))
-  mesh = sharding.make_mesh()
-  arrays = {"coords": data.grid_coords(h, w), "values": np.zeros((h * w, c), np.float32)}
-  dataset = step_lib.put_dataset(arrays, mesh, full_batch=config.train.batch_size == 0)
-  state = step_lib.create_train_state(jax.random.PRNGKey(0), model, config)
-  step = step_lib.make_train_step(model, {"values": 1.0}, "reverse", "propagate", config.train.batch_size,
-                               sharding.resolve_microbatch(-1), mesh,
-                               optim.make(config.train)[1])
-  perm = (step_lib.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if config.train.batch_size
-          else jnp.zeros((1,), jnp.int32))
-  hyper = {n: jnp.float32(v) for n, v in hyper_lib.resolve(config).items()}
-  return common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)[0]
+  """Median seconds of one training step of this config (the step its run takes: ``run.setup``)."""
+  return common.time_run(run.setup([config]), repeats=repeats)[0]
 
 
 def psnr_at_step(rows, step: float) -> float:

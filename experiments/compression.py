@@ -77,8 +77,8 @@ import optax
 from absl import flags, logging
 from PIL import Image
 
-from siren_jax import cli, configuration, data, evaluate, figures, metrics, models, outputs, sharding
-from siren_jax import quantize, render, train
+from siren_jax import cli, configuration, data, evaluate, figures, hyper, metrics, models, outputs
+from siren_jax import quantize, render, sharding, train
 from siren_jax import step as step_lib
 from siren_jax.errors import UserError
 
@@ -226,10 +226,10 @@ def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.
 
 def header_of(run: render.TrainedRun, height: int, width: int) -> quantize.Header:
   m = run.config.model
+  first_omega, hidden_omega = hyper.omegas(m)  # the one rule: each defaults to model.omega_0
   return quantize.Header(width=int(m.width), depth=int(m.depth), channels=run.channels,
-                         height_px=height, width_px=width,
-                         first_omega_0=float(m.get("first_omega_0") or m.omega_0),
-                         hidden_omega_0=float(m.get("hidden_omega_0") or m.omega_0))
+                         height_px=height, width_px=width, first_omega_0=first_omega,
+                         hidden_omega_0=hidden_omega)
 
 
 def _slug(text: str) -> str:
