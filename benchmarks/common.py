@@ -1,4 +1,4 @@
-"""Shared bits for the benchmark scripts: machine description and JSON output."""
+"""Shared bits for the benchmark scripts: machine description, step timing and JSON output."""
 
 import functools
 import json
@@ -52,6 +52,14 @@ def time_step(step, state, *args, repeats: int = 5, warmups: int = 2):
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
   return float(np.median(times)), state
+
+
+def time_run(fit, repeats: int = 5, warmups: int = 2):
+  """``time_step`` of a built fit's step (``siren_jax.run.setup``) from its initial states (stacked
+  when it has several points), with its hyperparameters, data and epoch-0 batch order: the step a run
+  of those configs takes. Returns (seconds, final state)."""
+  return time_step(fit.train_step, fit.place(fit.states), fit.place(fit.device_hypers()),
+                   fit.dataset.arrays, fit.permutations(0), repeats=repeats, warmups=warmups)
 
 
 def emit(result: dict) -> None:

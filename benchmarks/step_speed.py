@@ -4,10 +4,11 @@
 
 One full-batch training step (forward, backward, Adam) on cameraman at size^2 pixels with a depth x width
 SIREN, for each implementation variant, timed in the same process (compare them as ratios: timings on
-a shared 2-core machine are noisy). The step's FLOPs are its matmuls (2 m k n each, forward plus both
-backward products); the ceiling is the GFLOP/s of those same matmuls run alone (plain jnp.dot, jit,
-same shapes), measured here both on whole-image shapes and on the step's chunk shapes; the better of the
-two is the ceiling. Prints JSON.
+a shared 2-core machine are noisy). Each variant is configs/default.py with its model.sine and
+train.microbatch, built by ``siren_jax.run.setup`` as a run builds it. The step's FLOPs are its matmuls
+(2 m k n each, forward plus both backward products); the ceiling is the GFLOP/s of those same matmuls
+run alone (plain jnp.dot, jit, same shapes), measured here both on whole-image shapes and on the step's
+chunk shapes; the better of the two is the ceiling. Prints JSON.
 """
 
 import time
@@ -19,7 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, data, models, train
+from siren_jax import configuration, run, sharding
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
@@ -61,7 +62,7 @@ def matmul_ceiling(n, shapes, rows, repeats):
     ws.append(jax.random.normal(key, (a, b)))
 
   @jax.jit
-  def run(xs, ws):
+  def matmuls(xs, ws):
     def body(acc, chunk):
       total = acc
       for (x, g), w in zip(chunk, ws):
@@ -70,39 +71,44 @@ def matmul_ceiling(n, shapes, rows, repeats):
     out, _ = jax.lax.scan(body, jnp.zeros(()), xs)
     return out
 
-  seconds, _ = time_calls(run, xs, ws, repeats=repeats)
+  seconds, _ = time_calls(matmuls, xs, ws, repeats=repeats)
   flops = sum(2 * n * a * b * 3 for a, b in shapes[1:])
   return flops / seconds / 1e9
+
+
+def variant_config(size, width, depth, sine, microbatch):
+  """The default config on cameraman at exactly size^2, full batch, with this network and variant."""
+  config = configuration.repo_config("default")
+  config.data.image, config.data.resize = "camera", "exact"
+  config.data.height = config.data.width = size
+  config.model.width, config.model.depth, config.model.sine = width, depth, sine
+  config.train.supervision, config.train.batch_size, config.train.microbatch = "values", 0, microbatch
+  return config
+
+
+def time_variants(n_side, width, depth, repeats):
+  """{name: (seconds per step, microbatch, sine)} of every variant, and the image's (H, W, C)."""
+  chunk_variants = [(f"fast_sine+chunks{m}", "fast", m) for m in (1024, 2048, 4096, 8192)]
+  timed, shape = {}, None
+  for name, sine, micro in chunk_variants + [("fast_sine", "fast", 0), ("xla_sine", "xla", 0),
+                                             ("xla_sine+chunks2048", "xla", 2048)]:
+    fit = run.setup([variant_config(n_side, width, depth, sine, micro)])
+    shape = fit.task.shape
+    timed[name] = (common.time_run(fit, repeats=repeats)[0], micro, sine)
+  return timed, shape
 
 
 def main(_):
   common.git_rev()  # the commit this run starts from
   n_side, width, depth, repeats = _SIZE.value, _WIDTH.value, _DEPTH.value, _REPEATS.value
-  image = data.load_image("camera", height=n_side, width=n_side)
-  h, w, c = image.shape
+  timed, (h, w, c) = time_variants(n_side, width, depth, repeats)
   n = h * w
-  mesh = train.make_mesh()
-  dataset = train.put_dataset({"coords": data.grid_coords(h, w),
-                               "values": data.to_signed(image.pixels).reshape(-1, c)}, mesh, True)
   shapes = layer_shapes(width, depth, c)
   flops = step_flops(n, shapes)
-  auto_micro = train.resolve_microbatch(-1)
-
-  variants = {}
-  chunk_variants = [(f"fast_sine+chunks{m}", "fast", m) for m in (1024, 2048, 4096, 8192)]
-  for name, sine, micro in chunk_variants + [("fast_sine", "fast", 0), ("xla_sine", "xla", 0),
-                                             ("xla_sine+chunks2048", "xla", 2048)]:
-    config = configuration.repo_config("default")
-    config.model.width, config.model.depth, config.model.sine = width, depth, sine
-    model = models.build_model(config.model, out_features=c)
-    state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-    step = train.make_train_step(model, {"values": 1.0}, "reverse", "propagate", 0, micro, mesh)
-    perm = jnp.zeros((1,), jnp.int32)
-    hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
-
-    sec, _ = common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)
-    variants[name] = {"ms_per_step": round(sec * 1e3, 1), "gflops": round(flops / sec / 1e9, 1),
-                      "microbatch": micro, "sine": sine}
+  auto_micro = sharding.resolve_microbatch(-1)
+  variants = {name: {"ms_per_step": round(sec * 1e3, 1), "gflops": round(flops / sec / 1e9, 1),
+                     "microbatch": micro, "sine": sine}
+              for name, (sec, micro, sine) in timed.items()}
 
   ceiling_whole = matmul_ceiling(n, shapes, n, repeats)
   ceiling_chunk = matmul_ceiling(n, shapes, auto_micro, repeats) if auto_micro else 0.0

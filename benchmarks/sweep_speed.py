@@ -21,6 +21,7 @@ from absl import app, flags, logging
 
 from benchmarks import common
 from siren_jax import configuration, sweep, train
+from siren_jax import step as step_lib
 
 _K = flags.DEFINE_integer("k", 8, "Number of omega_0 values.")
 _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sides.")
@@ -60,7 +61,7 @@ def main(_):
         together = sweep.run_sweep(config, os.path.join(tmp, f"together{width}"),
                                    ["model.omega_0=" + ",".join(f"{o:g}" for o in omegas)])
         seconds = time.perf_counter() - t0
-        name = f"together_vmap_width{train.resolve_vmap_width(width, _K.value)}"
+        name = f"together_vmap_width{step_lib.resolve_vmap_width(width, _K.value)}"
         row[f"{name}_seconds"] = round(seconds, 1)
         row[f"{name}_speedup"] = round(row["one_by_one_seconds"] / seconds, 2)
         row[f"{name}_max_psnr_difference_db"] = round(

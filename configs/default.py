@@ -2,8 +2,7 @@
 
     python -m siren_jax.main --config=configs/default.py --workdir=runs/camera
 
-Measured on the project's 2-core CPU (benchmarks/RESULTS.md): 30 dB after 17.7 s of training, 40 dB after
-49 s, and 54.4 dB after all 500 steps (137 s of training, plus ~15 s for start-up, evaluation and outputs).
+Its time to quality on a 2-core CPU is in benchmarks/RESULTS.md ("The default, measured alone").
 Any field can be overridden, e.g. --config.model.omega_0=60 --config.data.image=/path/to/my.jpg.
 """
 

@@ -6,12 +6,10 @@ Images are read from data.kodak_dir, else $SIREN_JAX_KODAK_DIR, ../shared/data/k
 or ~/.cache/siren_jax/kodak (where scripts/download_kodak.sh puts them).
 PSNR is on the whole image (eval.crop_border=0), including the 1-pixel grey/black border some Kodak
 images carry; --config.eval.crop_border=1 leaves it out.
-Run time on the project's 2-core CPU: a reduced 150-step run took 368 s of training (2.45 s a step, with
-another job on the CPU) and reached 30.7 dB (benchmarks/RESULTS.md), so the full 3000 steps take about
-two hours there. This is a GPU-sized job. Metrics rows come every 100 steps (minutes apart on a CPU); a
-progress line with the ETA comes after 10 s of training and then every 30 s. The recipe follows
-the tuned cameraman recipe with a lower learning rate for the wider network; it has not been tuned on
-Kodak itself.
+A long job on a CPU (benchmarks/RESULTS.md has a measured 150-step run), minutes on a GPU. Metrics
+rows come every 100 steps; a progress line with the ETA comes after 10 s of training and then every
+30 s. The recipe follows the tuned cameraman recipe with a lower learning rate for the wider network; it
+has not been tuned on Kodak itself.
 """
 
 import os

@@ -2,17 +2,14 @@
 
     python -m siren_jax.main --config=configs/poisson_gradient.py --workdir=runs/grad
 
-Measured on the project's 2-core CPU (benchmarks/RESULTS.md, "Recipes at equal training time"): 33.8 dB
-after 600 steps (15 min of training), 35.5 dB by step 1000, 35.56 dB after all 1500 (36 min). The paper
-reports 32.91 dB after 10,000 steps. Two choices make the difference:
-  * full-batch steps: a gradient loss is dominated by slow, image-wide modes, and minibatch noise on
-    them cost 1.9 dB at equal time against full batches;
+Two choices make it beat the paper's recipe at equal training time (benchmarks/RESULTS.md, "Recipes at
+equal training time", has the figures, and the paper's):
+  * full-batch steps: a gradient loss is dominated by slow, image-wide modes, which minibatch noise
+    disturbs;
   * the central-difference target instead of the paper's Sobel: Sobel's [1, 2, 1] smoothing blurs what
-    the network is asked to integrate (the exact Sobel solution scores 32.86 dB, benchmarks/
-    poisson_ceiling.py).
+    the network is asked to integrate (benchmarks/poisson_ceiling.py).
 The paper's own recipe (Sobel, lr 1e-4 constant) is these overrides:
     --config.train.gradient_target=sobel --config.train.learning_rate=1e-4 --config.train.schedule=constant
-(28.98 dB after 300 steps, 8 min here).
 
 Gradients fix the image up to a constant, so the headline PSNR is after the best constant offset
 (summary.json: psnr_offset; psnr_affine and psnr_scale_offset beside it).

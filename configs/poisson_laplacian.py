@@ -4,9 +4,8 @@
 
 A Laplacian fixes the image only up to a harmonic function. The headline PSNR is after the best affine
 plane a + b y + c x (summary.json: psnr_affine). The paper reports 14.95 dB for SIREN from the Laplacian;
-the harmonic part that an affine plane cannot remove is the main reason such numbers are low. Measured on
-the project's 2-core CPU (benchmarks/RESULTS.md): 14.28 dB after 500 steps, 412 s of training (0.8 s a
-step on 16384 pixels).
+the harmonic part that an affine plane cannot remove is the main reason such numbers are low. This
+recipe's result and time are in benchmarks/RESULTS.md.
 """
 
 import os

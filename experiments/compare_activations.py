@@ -20,13 +20,11 @@ import sys
 # Not this folder on the path: its compression.py would shadow Python 3.14's stdlib `compression`
 # package, which jax imports; the repository root instead.
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import flags, logging
 
 from benchmarks import common
-from siren_jax import cli, configuration, data, models, outputs, sweep, train
+from siren_jax import cli, configuration, data, figures, models, outputs, run, sweep
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
@@ -52,20 +50,8 @@ def base_config(kind: str):
 
 
 def step_seconds(config, repeats: int = 5) -> float:
-  """Median seconds of one training step of this config (same machinery as a run)."""
-  fit_shape = data.load_image(config.data.image, height=config.data.height).shape
-  h, w, c = fit_shape
-  model = models.build_model(config.model, c, (h, w))
-  mesh = train.make_mesh()
-  arrays = {"coords": data.grid_coords(h, w), "values": np.zeros((h * w, c), np.float32)}
-  dataset = train.put_dataset(arrays, mesh, full_batch=config.train.batch_size == 0)
-  state = train.create_train_state(jax.random.PRNGKey(0), model, config)
-  step = train.make_train_step(model, {"values": 1.0}, "reverse", "propagate", config.train.batch_size,
-                               train.resolve_microbatch(-1), mesh)
-  perm = (train.epoch_permutation(jax.random.PRNGKey(1), 0, h * w) if config.train.batch_size
-          else jnp.zeros((1,), jnp.int32))
-  hyper = {n: jnp.float32(v) for n, v in train.hyperparams(config).items()}
-  return common.time_step(step, state, hyper, dataset.arrays, perm, repeats=repeats)[0]
+  """Median seconds of one training step of this config (the step its run takes: ``run.setup``)."""
+  return common.time_run(run.setup([config]), repeats=repeats)[0]
 
 
 def psnr_at_step(rows, step: float) -> float:
@@ -112,7 +98,7 @@ def main(_):
                      {"image": _IMAGE.value, "size": _SIZE.value, "steps": _STEPS.value,
                       "lrs": _LRS.value, "equal_time_seconds": budget,
                       "rows": [{k: v for k, v in r.items() if k != "rows"} for r in table]})
-  plt = outputs._pyplot()  # pylint: disable=protected-access
+  plt = figures._pyplot()  # pylint: disable=protected-access
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
   for r in table:
     steps = [row["step"] for row in r["rows"] if row["step"] > 0]
@@ -126,7 +112,7 @@ def main(_):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
   fig.suptitle(f"{image_desc}: best learning rate per family")
-  outputs.save_figure(fig, os.path.join(workdir, "curves.png"))
+  figures.save_figure(fig, os.path.join(workdir, "curves.png"))
   print("\n".join(lines))
 
 

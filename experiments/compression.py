@@ -1,4 +1,4 @@
-"""Compression (issue 5): SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
+"""Compression: SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
 
     python -m experiments.compression --workdir=runs/compression [--images=kodim01,kodim23]
         [--sizes=28x5,40x5,56x5,80x5] [--steps=1500] [--batch=16384] [--bits=8,6]
@@ -77,8 +77,9 @@ import optax
 from absl import flags, logging
 from PIL import Image
 
-from siren_jax import cli, configuration, data, metrics, models, outputs
-from siren_jax import quantize, render, train
+from siren_jax import cli, configuration, data, evaluate, figures, hyper, metrics, models, outputs
+from siren_jax import quantize, render, sharding, train
+from siren_jax import step as step_lib
 from siren_jax.errors import UserError
 
 DEFAULT_KODAK = ("kodim01", "kodim23")
@@ -172,8 +173,8 @@ def make_render(run: render.TrainedRun, height: int, width: int):
   """``params -> (H, W, C) uint8`` at the training grid, compiled once for every codec's weights (the
   same computation as ``render.render_array``)."""
   chunk = min(int(run.config.eval.chunk_size), height * width)
-  fn = train.make_renderer(run.model.apply, train.make_mesh(), chunk,
-                           train.resolve_microbatch(int(run.config.train.get("microbatch", -1))))
+  fn = evaluate.make_renderer(run.model.apply, sharding.make_mesh(), chunk,
+                           sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1))))
   coords = data.grid_coords(height, width)
 
   def rendered(params) -> np.ndarray:
@@ -195,8 +196,8 @@ def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.
   arrays = {"coords": jnp.asarray(data.grid_coords(h, w)),
             "values": jnp.asarray(data.to_signed(pixels01).reshape(n, c)),
             "weights": jnp.ones((n,), jnp.float32)}
-  sse = train.make_sse_fn(run.model, {"values": 1.0}, "reverse", "propagate")
-  microbatch = train.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
+  sse = step_lib.make_sse_fn(run.model, {"values": 1.0}, "reverse", "propagate")
+  microbatch = sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
   tx = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01))
 
   def seen(params, quantised):
@@ -207,7 +208,7 @@ def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.
   def step(params, opt_state, key, quantised):
     idx = jax.random.randint(key, (b,), 0, n) if b < n else jnp.arange(n)  # with replacement: cheap
     batch_arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
-    _, _, grads = train.loss_and_grad(lambda p, x: sse(seen(p, quantised), x), params, batch_arrays,
+    _, _, grads = step_lib.loss_and_grad(lambda p, x: sse(seen(p, quantised), x), params, batch_arrays,
                                       microbatch, None)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
@@ -225,10 +226,10 @@ def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.
 
 def header_of(run: render.TrainedRun, height: int, width: int) -> quantize.Header:
   m = run.config.model
+  first_omega, hidden_omega = hyper.omegas(m)  # the one rule: each defaults to model.omega_0
   return quantize.Header(width=int(m.width), depth=int(m.depth), channels=run.channels,
-                         height_px=height, width_px=width,
-                         first_omega_0=float(m.get("first_omega_0") or m.omega_0),
-                         hidden_omega_0=float(m.get("hidden_omega_0") or m.omega_0))
+                         height_px=height, width_px=width, first_omega_0=first_omega,
+                         hidden_omega_0=hidden_omega)
 
 
 def _slug(text: str) -> str:
@@ -418,7 +419,7 @@ def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], 
 
 
 def plot(path: str, means: Sequence[dict], title: str, kodak: bool) -> None:
-  outputs.save_figure(rd_figure(means, title, kodak), path)
+  figures.save_figure(rd_figure(means, title, kodak), path)
 
 
 def rd_figure(means: Sequence[dict], title: str, kodak: bool):
@@ -426,7 +427,7 @@ def rd_figure(means: Sequence[dict], title: str, kodak: bool):
   image codecs dashed, COIN's published Kodak means as stars when the images are Kodak images
   (``kodak``). What is not drawn (float32, codec points beyond the x range, COIN for other images) is
   listed under the plot."""
-  plt = outputs._pyplot()  # pylint: disable=protected-access
+  plt = figures._pyplot()  # pylint: disable=protected-access
   curve = curves(means)
   fig, ax = plt.subplots(figsize=(8.5, 5.5))
   siren = [f for f in curve if f.startswith("SIREN") and f != "SIREN float32"]

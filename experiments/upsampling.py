@@ -1,4 +1,4 @@
-"""Upsampling (issue 5): fit a SIREN to an image downsampled by 2 and 4, render it at full resolution and
+"""Upsampling: fit a SIREN to an image downsampled by 2 and 4, render it at full resolution and
 compare PSNR / SSIM with Pillow's nearest and bicubic upsampling of the same low-res image.
 
     python -m experiments.upsampling --workdir=runs/upsampling [--images=camera,kodim23,tiny] \\
@@ -74,7 +74,7 @@ import numpy as np
 from absl import flags, logging
 from PIL import Image
 
-from siren_jax import cli, configuration, data, metrics, outputs, render, sweep, train
+from siren_jax import cli, configuration, data, figures, metrics, outputs, render, sweep, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -409,7 +409,7 @@ def parse_crop(text: str) -> Tuple[float, float, float, float]:
 def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, float, float, float]],
                  ground_truths: Dict[str, np.ndarray]) -> None:
   """One row per factor: the ground truth crop, then each method's crop titled with PSNR / SSIM."""
-  plt = outputs._pyplot()  # pylint: disable=protected-access
+  plt = figures._pyplot()  # pylint: disable=protected-access
   keys = list(dict.fromkeys(r["case"] for r in rows))
   methods = list(dict.fromkeys(r["method"] for r in rows))
   ncols = len(methods) + 1
@@ -443,7 +443,7 @@ def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, fl
       title = "\n".join(textwrap.wrap(method.replace("+", "+ "), 26))
       show(axes[i, j], r["pred"], f"{title}\n{r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}")
   fig.tight_layout()
-  outputs.save_figure(fig, path, dpi=120)
+  figures.save_figure(fig, path, dpi=120)
 
 
 def describe_recipe(base) -> str:

@@ -39,9 +39,17 @@ from etils import epath
 
 from siren_jax.errors import UserError
 
-# orbax logs every save at INFO; a fit saves often, and those lines would bury the training progress.
-std_logging.getLogger("absl").addFilter(
-    lambda record: "orbax" not in (record.pathname or "") or record.levelno >= std_logging.WARNING)
+def _quiet_orbax(record) -> bool:
+  """orbax logs every save at INFO; a fit saves often, and those lines would bury its progress."""
+  return "orbax" not in (record.pathname or "") or record.levelno >= std_logging.WARNING
+
+
+def _install_log_filter() -> None:
+  """Installed when the first Checkpointer is made, not at import (importing has no side effects);
+  the same function object each time, so the logger keeps one copy."""
+  logger = std_logging.getLogger("absl")
+  if _quiet_orbax not in logger.filters:
+    logger.addFilter(_quiet_orbax)
 
 # Inside each step directory, beside orbax's own files: orbax lists steps by directory name and restores
 # the items it is asked for, so an extra file there is invisible to it, and it is deleted with its step.
@@ -186,6 +194,7 @@ class Checkpointer:
     """``restore_only``: for readers of another process's run (rendering a run that is still training):
     neither creates the directory nor removes temporary step directories, which may be a save in
     progress, nor moves damaged steps aside."""
+    _install_log_filter()
     self.directory = os.path.abspath(directory)  # orbax refuses relative paths
     self._restore_only = restore_only
     self._manager = ocp.CheckpointManager(
@@ -225,6 +234,17 @@ class Checkpointer:
       return _flat_shapes(handler.metadata(epath.Path(self.step_dir(step)) / "state").tree)
     finally:
       handler.close()
+
+  def is_final(self, step: int, like) -> bool:
+    """Whether ``step`` is on disk intact (its digest verified) with the shapes of ``like`` (e.g. a
+    ``jax.eval_shape`` of the state): a finished run that needs nothing more. Reads no array."""
+    try:
+      if step not in self._manager.all_steps() or not verify_digest(self.step_dir(step)):
+        return False
+      _check_shapes(self.saved_shapes(step), like, step, self.directory)
+      return True
+    except (DamagedCheckpoint, UserError, OSError, ValueError):
+      return False
 
   def restore_latest(self, like: Like) -> Optional[Tuple[Any, dict]]:
     """(state, meta) from the newest intact checkpoint, shaped like ``like``; None if there is none.

@@ -32,6 +32,18 @@ GRADIENT_METHODS = ("reverse", "forward", "propagate", "hessian")
 LAPLACIAN_METHODS = ("forward", "propagate", "hessian")
 
 
+def resolve_methods(model, channels: int, gradient_method: str, laplacian_method: str):
+  """'auto' picks the cheapest route measured (benchmarks/derivative_speed.py, RESULTS.md). For the
+  gradient that is reverse mode (one backward pass per channel) for 1-2 channels, forward mode (one jvp
+  per axis) otherwise. For the Laplacian it is the one-pass propagation for SIRENs and jvp-of-jvp
+  otherwise (their measured costs are in benchmarks/RESULTS.md)."""
+  if gradient_method == "auto":
+    gradient_method = "reverse" if channels <= 2 else "forward"
+  if laplacian_method == "auto":
+    laplacian_method = "propagate" if isinstance(model, models.Siren) else "forward"
+  return gradient_method, laplacian_method
+
+
 def _axis_tangents(coords):
   n, d = coords.shape
   return [jnp.zeros((n, d), coords.dtype).at[:, k].set(1.0) for k in range(d)]

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from siren_jax import hyper
 from siren_jax.sincos import fast_sin
 
 SINE_IMPLS = {"fast": fast_sin, "xla": jnp.sin}
@@ -160,14 +161,14 @@ def nyquist_frequencies(height: int, width: int) -> int:
 
 
 def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.Module:
-  """The model a config describes (``model.omega_0`` sets both omega_0s unless one is given)."""
+  """The model a config describes. ``image_shape`` (the sample grid's (H, W)) sets the number of
+  positional-encoding frequencies when ``model.pe_frequencies`` is 0."""
   kind = model_config.kind
   w, d = model_config.width, model_config.depth
   if kind == "siren":
-    first = model_config.get("first_omega_0") or model_config.omega_0
-    hidden = model_config.get("hidden_omega_0") or model_config.omega_0
-    return Siren(width=w, depth=d, out_features=out_features, first_omega_0=float(first),
-                 hidden_omega_0=float(hidden), sine=model_config.sine)
+    first, hidden = hyper.omegas(model_config)
+    return Siren(width=w, depth=d, out_features=out_features, first_omega_0=first,
+                 hidden_omega_0=hidden, sine=model_config.sine)
   if kind == "relu":
     return MLP(w, d, out_features, "relu", "he_normal")
   if kind == "tanh":

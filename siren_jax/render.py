@@ -15,7 +15,7 @@ the image only up to a constant (or harmonic) offset, which ``reconstruction.png
 reference image and a render does not.
 
 Memory stays bounded whatever the output size: the output is produced in blocks of rows (each block's
-coordinates generated on the fly and evaluated by ``train.make_renderer`` in fixed-size chunks), so the
+coordinates generated on the fly and evaluated by ``evaluate.make_renderer`` in fixed-size chunks), so the
 full coordinate array (8 bytes a pixel) and the float output (4 bytes a pixel and channel) never exist.
 ``render_workdir`` fills a preallocated uint8 array (the only full-size allocation); the command line
 goes one step further and streams the blocks straight into the PNG (``write_png_rows``), so a render's
@@ -36,7 +36,7 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from siren_jax import checkpoints, cli, data, models, outputs, rundir, train
+from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir, sharding, step
 from siren_jax.errors import UserError
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
@@ -74,6 +74,23 @@ def _saved_channels(saved_shapes: dict) -> int:
   return int(shape[0])
 
 
+def _model_config(config, saved_shapes: dict):
+  """``config.model``, with the positional encoding's frequency count read off the checkpoint where
+  the config leaves it to the image size (``pe_frequencies=0``, the Nyquist rule of the training
+  image): the first layer's fan-in is D + 2 D L for D = 2 coordinates."""
+  m = config.model
+  if m.get("kind") != "relu_pe" or m.get("pe_frequencies"):
+    return m
+  fan_ins = {int(shape[0]) for key, shape in saved_shapes.items()
+             if key.endswith("kernel") and len(shape) == 2 and int(shape[0]) != int(m.width)}
+  frequencies = sorted((f - 2) // 4 for f in fan_ins if f > 2 and (f - 2) % 4 == 0)
+  if not frequencies:
+    raise UserError("cannot tell the positional encoding's frequencies from the checkpoint")
+  m = ml_collections.ConfigDict(m.to_dict())
+  m.pe_frequencies = frequencies[0]
+  return m
+
+
 def load_run(workdir: str) -> TrainedRun:
   """Rebuilds the model from ``workdir/config.json`` and restores the newest intact checkpoint's
   parameters (falling back past damaged ones, with a warning, as ``checkpoints`` describes)."""
@@ -100,9 +117,9 @@ def load_run(workdir: str) -> TrainedRun:
     """The train state to restore into, built for the step about to be restored."""
     channels = int(summary.get("channels") or _saved_channels(saved_shapes))
     try:
-      built["model"] = models.build_model(config.model, out_features=channels)
+      built["model"] = models.build_model(_model_config(config, saved_shapes), out_features=channels)
       built["channels"] = channels
-      return train.create_train_state(jax.random.PRNGKey(0), built["model"], config)
+      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config)
     except (ValueError, AttributeError, KeyError, TypeError) as e:
       raise UserError(f"{config_path}: cannot build the model: {e}") from None
 
@@ -191,8 +208,8 @@ def iter_blocks(run: TrainedRun, height: int, width: int, window=FULL_WINDOW,
   # Split a full block into equal chunks: no padded pixels are evaluated except in the last block.
   pieces = -(-rows * width // chunk)
   chunk = -(-rows * width // pieces)
-  microbatch = train.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
-  render = train.make_renderer(run.model.apply, train.make_mesh(), chunk, microbatch)
+  microbatch = sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
+  render = evaluate.make_renderer(run.model.apply, sharding.make_mesh(), chunk, microbatch)
   ys = y0 + (data.pixel_centres(height) + 1.0) * 0.5 * (y1 - y0)
   xs = x0 + (data.pixel_centres(width) + 1.0) * 0.5 * (x1 - x0)
   for r0 in range(0, height, rows):

@@ -4,7 +4,7 @@
         --sweep=model.omega_0=10,20,30,60,90 --sweep=model.depth=2,3,5,8 [--config.FIELD=VALUE ...]
 
 Points that differ only in values that change no array shape (seed, learning rate, omega_0s: see
-``train.VMAPPABLE_FIELDS``) are trained together as one vmapped, once-compiled program. The other points
+``hyper.VMAPPABLE_FIELDS``) are trained together as one vmapped, once-compiled program. The other points
 (depth, width, ...) run group after group. Each point's subdirectory holds the usual outputs, so any
 point can be inspected or resumed like a single run. Re-running a sweep skips completed points and
 resumes interrupted ones.
@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax import checkpoints, cli, configuration, outputs, rundir, train
+from siren_jax import checkpoints, cli, configuration, figures, hyper, outputs, rundir, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -119,7 +119,7 @@ def make_points(base, axes) -> List[Tuple[str, Dict[str, Any], Any]]:
 def group_key(config, start_step) -> str:
   """Points with equal keys share array shapes and a starting step: one vmapped program trains them."""
   flat = configuration.flatten(configuration.to_dict(config))
-  for field in train.VMAPPABLE_FIELDS:
+  for field in hyper.VMAPPABLE_FIELDS:
     flat.pop(field, None)
   return json.dumps({"config": flat, "start": start_step}, sort_keys=True, default=str)
 
@@ -247,7 +247,7 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
     lines.append("| " + " | ".join(cells) + " |")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
-  outputs.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results))
+  figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results))
   train.refresh_report(workdir)
 
 

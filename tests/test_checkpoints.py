@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from siren_jax import checkpoints, models, render, train
+from siren_jax import step as step_lib
 from siren_jax.errors import UserError
 from conftest import ROOT, run_main, smooth_image, tiny_config, tiny_flags
 
@@ -92,7 +93,7 @@ DAMAGE = {
 def _restored(workdir, checkpoint_dir="checkpoints"):
   """(step, state) of the newest intact checkpoint, read without changing anything."""
   config = tiny_config("x")
-  like = train.create_train_state(jax.random.PRNGKey(0), models.build_model(config.model, 3), config)
+  like = step_lib.create_train_state(jax.random.PRNGKey(0), models.build_model(config.model, 3), config)
   state, _ = checkpoints.Checkpointer(os.path.join(workdir, checkpoint_dir), 2,
                                       restore_only=True).restore_latest(like)
   return int(state.step), state
@@ -246,7 +247,7 @@ def test_checkpoints_without_config_json_are_not_resumed(run_copy, image):
 def test_shape_mismatch_raises_without_falling_back(run_copy):
   """In-process form of the width case: a UserError, not a fallback to (equally unfitting) step 20."""
   config = tiny_config("x", model__width=16)
-  like = train.create_train_state(jax.random.PRNGKey(0), models.build_model(config.model, 3), config)
+  like = step_lib.create_train_state(jax.random.PRNGKey(0), models.build_model(config.model, 3), config)
   ckpt = checkpoints.Checkpointer(os.path.join(run_copy, "checkpoints"), 2)
   with pytest.raises(UserError, match=r"checkpoint step 40 .* \(32,\) in the checkpoint, \(16,\)"):
     ckpt.restore_latest(like)

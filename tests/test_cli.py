@@ -93,7 +93,7 @@ def test_a_batch_larger_than_the_image_uses_the_whole_image(tmp_path, image_path
   proc = run_main(tmp_path / "w", *tiny_flags(image_path, train__batch_size=24576, train__num_steps=4,
                                               train__log_every=2, train__checkpoint_every=4))
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert "every step uses the whole image (full batch)" in proc.stderr
+  assert "(full batch)" in proc.stderr
 
 
 def test_bad_input_into_fresh_workdir_creates_nothing(tmp_path):
@@ -159,9 +159,12 @@ def test_resuming_with_a_different_config_is_refused(finished_workdir):
 
 def test_rerunning_a_finished_run_changes_nothing_but_is_fine(finished_workdir):
   img, workdir, _ = finished_workdir
+  before = _snapshot(workdir)
   proc = run_main(workdir, *tiny_flags(img, train__num_steps=20, train__log_every=10,
                                        train__checkpoint_every=10))
   assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "already complete" in proc.stderr
+  assert _snapshot(workdir) == before
 
 
 SCRIPTS = sorted(f"{d}.{n[:-3]}" for d in ("experiments", "benchmarks")

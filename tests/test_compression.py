@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import metrics, models, outputs, quantize, render, report, train
+from siren_jax import figures, metrics, models, quantize, render, report, train
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
@@ -231,7 +231,7 @@ def test_rd_plot_labels_references_and_says_what_it_leaves_off(tmp_path):
     assert xmax == pytest.approx(1.15 * (0.611 if kodak else 0.5))
     assert "JPEG q=90 (up to 3.00 bpp, beyond the x range" in note and "SIREN float32" in note
     assert "q=50" not in note
-    outputs.save_figure(fig, str(tmp_path / f"rd_kodak{kodak}.png"))
+    figures.save_figure(fig, str(tmp_path / f"rd_kodak{kodak}.png"))
 
 
 @pytest.fixture(scope="module")

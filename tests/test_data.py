@@ -97,13 +97,13 @@ def test_fit_keeps_the_aspect_ratio_and_never_enlarges(tmp_path):
 def test_default_config_keeps_a_photos_aspect_ratio():
   """The default config on a non-square photo (scikit-image's chelsea, 300x451): 170x256, not a
   squashed 256x256; the square cameraman keeps its 256x256."""
-  from siren_jax import fit_data  # pylint: disable=g-import-not-at-top
+  from siren_jax import image_task  # pylint: disable=g-import-not-at-top
   config = configuration.load_config(DEFAULT_CONFIG)
   config.data.image = "chelsea"
-  fit = fit_data.prepare(config)
+  fit = image_task.prepare(config)
   assert fit.shape == (170, 256, 3) and fit.native_shape == (300, 451)  # the log names both
   config.data.image = "camera"
-  assert fit_data.prepare(config).shape == (256, 256, 1)
+  assert image_task.prepare(config).shape == (256, 256, 1)
 
 
 def test_builtin_camera_is_the_papers_cameraman():

@@ -6,16 +6,17 @@ import logging
 import math
 import os
 
+import jax
 import numpy as np
 
-from siren_jax import checkpoints, models, outputs, train
+from siren_jax import checkpoints, figures, models, outputs, progress, step, train
 from conftest import tiny_config
 
 
 def _final_state(workdir, config):
   ck = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
   model = models.build_model(config.model, out_features=3)
-  like = train.create_train_state(train.jax.random.PRNGKey(0), model, config)
+  like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   return ck.restore_latest(like)[0]
 
 
@@ -27,13 +28,13 @@ def test_time_based_progress_lines_change_no_output(tmp_path, image_path, monkey
   config = tiny_config(image_path, train__num_steps=40, train__log_every=20,
                        train__checkpoint_every=40)
   caplog.set_level(logging.INFO)
-  monkeypatch.setattr(train, "PROGRESS_FIRST_SECONDS", math.inf)  # rows only
+  monkeypatch.setattr(progress, "PROGRESS_FIRST_SECONDS", math.inf)  # rows only
   train.train_and_evaluate(config, str(tmp_path / "rows"))
   assert [line.split()[1] for line in _progress_lines(caplog)] == ["20/40", "40/40"]
   caplog.clear()
   # A line after every step that writes no row (what ~30 s of slow steps would give).
-  monkeypatch.setattr(train, "PROGRESS_FIRST_SECONDS", 0.0)
-  monkeypatch.setattr(train, "PROGRESS_EVERY_SECONDS", 0.0)
+  monkeypatch.setattr(progress, "PROGRESS_FIRST_SECONDS", 0.0)
+  monkeypatch.setattr(progress, "PROGRESS_EVERY_SECONDS", 0.0)
   train.train_and_evaluate(config, str(tmp_path / "chatty"))
   lines = _progress_lines(caplog)
   between = [line for line in lines if "psnr" not in line]
@@ -45,7 +46,7 @@ def test_time_based_progress_lines_change_no_output(tmp_path, image_path, monkey
   assert [r["step"] for r in chatty] == [0, 20, 40]
   assert ([{k: v for k, v in r.items() if k not in timing} for r in chatty]
           == [{k: v for k, v in r.items() if k not in timing} for r in quiet])
-  for a, b in zip(*(train.jax.tree_util.tree_leaves(_final_state(str(tmp_path / d), config))
+  for a, b in zip(*(jax.tree_util.tree_leaves(_final_state(str(tmp_path / d), config))
                     for d in ("rows", "chatty"))):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -63,14 +64,14 @@ def test_step_zero_row_has_no_loss(tmp_path, image_path):
 
 def test_curves_plot_rows_without_a_loss(tmp_path, monkeypatch):
   """write_curves reads rows as metrics.jsonl has them: step 0 without a loss, older files with "nan"."""
-  figures = []
-  monkeypatch.setattr(outputs, "save_figure", lambda fig, path, dpi=100: figures.append(fig))
+  drawn = []
+  monkeypatch.setattr(figures, "save_figure", lambda fig, path, dpi=100: drawn.append(fig))
   rows = [{"step": 0, "psnr": 10.0, "train_seconds": 0.0},
           {"step": 10, "loss": "nan", "psnr": 12.0, "train_seconds": 1.0},
           {"step": 20, "loss": 0.02, "psnr": 20.0, "train_seconds": 2.0},
           {"step": 30, "loss": 0.01, "psnr": 22.0, "train_seconds": 3.0}]
-  outputs.write_curves(str(tmp_path / "curves.png"), rows)
-  (fig,) = figures
+  figures.write_curves(str(tmp_path / "curves.png"), rows)
+  (fig,) = drawn
   loss_by_step, psnr_by_step = fig.axes[0].lines[0], fig.axes[2].lines[0]
   assert list(loss_by_step.get_xdata()) == [20, 30] and list(loss_by_step.get_ydata()) == [0.02, 0.01]
   assert list(psnr_by_step.get_xdata()) == [0, 10, 20, 30]

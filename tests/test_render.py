@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import render, train
+from siren_jax import models, render, train
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
 
@@ -161,3 +161,17 @@ def test_8192_render_memory_is_bounded(run_dir):
   peak_kb, spread = (int(v) for v in proc.stdout.split()[-2:])
   assert peak_kb < 2 * 1024 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
   assert spread > 1000  # the render has content (std over a subsample > 1 grey level)
+
+
+def test_relu_pe_with_the_nyquist_rule_renders_at_its_training_size(tmp_path):
+  """pe_frequencies=0 sizes the encoding from the training image (32x48 here: 3 frequencies, not the
+  6 of a 256x256 default): render must rebuild that model, not one for another size."""
+  path = tmp_path / "img.png"
+  Image.fromarray((smooth_image(32, 48) * 255).astype(np.uint8)).save(path)
+  config = tiny_config(str(path), model__kind="relu_pe", model__pe_frequencies=0,
+                       train__num_steps=4, train__log_every=2, train__checkpoint_every=2)
+  train.train_and_evaluate(config, str(tmp_path / "run"))
+  trained = render.load_run(str(tmp_path / "run"))
+  assert trained.model.pe_frequencies == models.nyquist_frequencies(32, 48) == 3
+  out = render.render_array(trained, 32, 48)
+  np.testing.assert_array_equal(out, np.asarray(Image.open(tmp_path / "run" / "reconstruction.png")))

@@ -24,7 +24,7 @@ def test_training_log_and_report_print_hxw(tmp_path, wide_image, caplog):
   config = tiny_config(wide_image, train__num_steps=10, train__log_every=10,
                        train__checkpoint_every=10)
   train.train_and_evaluate(config, str(tmp_path / "run"))
-  (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Image ")]
+  (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("image ")]
   assert "32x48 (HxW)" in line and "48x32" not in line
   page = open(report.write_report(str(tmp_path / "run")), encoding="utf-8").read()
   assert "original (32&times;48, H&times;W)" in page and "48&times;32" not in page

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data, derivatives, models, outputs, supervision, targets, train
+from siren_jax import data, derivatives, figures, models, step, supervision, targets, train
 from siren_jax.errors import UserError
 from conftest import smooth_image, tiny_config
 
@@ -84,7 +84,7 @@ def test_fitted_network_derivatives_match_target_scale(tmp_path):
   train.train_and_evaluate(config, str(tmp_path / "run"))
   from siren_jax import checkpoints
   model = models.build_model(config.model, out_features=1)
-  like = train.create_train_state(jax.random.PRNGKey(0), model, config)
+  like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   state, _ = checkpoints.Checkpointer(str(tmp_path / "run" / "checkpoints"), 2).restore_latest(like)
   coords = data.grid_coords(48, 48)
   _, g_net = derivatives.gradient(model, state.params, coords, "reverse")
@@ -155,8 +155,8 @@ def test_poisson_blend_runs_with_builtin_images(tmp_path, monkeypatch):
                        train__log_every=100, train__checkpoint_every=200, data__height=32,
                        data__width=32)
   config.data.blend_source = "astronaut"
-  panels = _recording(monkeypatch, outputs, "write_derivative_panel")
-  errors = _recording(monkeypatch, outputs, "write_error_heatmap")
+  panels = _recording(monkeypatch, figures, "write_derivative_panel")
+  errors = _recording(monkeypatch, figures, "write_error_heatmap")
   summary = train.train_and_evaluate(config, str(tmp_path))
   assert summary["channels"] == 3  # grey background promoted to match the colour source
   assert summary["psnr_protocol"] == "psnr_outside_mask" and summary["psnr"] > 15
@@ -207,11 +207,11 @@ def test_blended_gradient_modes():
 
 
 def test_blend_mask_specs():
-  from siren_jax import fit_data
-  centred = fit_data._load_mask("ellipse", 40, 40, 10**6)  # pylint: disable=protected-access
-  moved = fit_data._load_mask("ellipse:-0.5,0.5,0.2,0.3", 40, 40, 10**6)  # pylint: disable=protected-access
+  from siren_jax import image_task
+  centred = image_task._load_mask("ellipse", 40, 40, 10**6)  # pylint: disable=protected-access
+  moved = image_task._load_mask("ellipse:-0.5,0.5,0.2,0.3", 40, 40, 10**6)  # pylint: disable=protected-access
   assert centred[20, 20] and not moved[20, 20] and moved[10, 30]
   assert 0.02 < moved.mean() < 0.08  # area pi*0.2*0.3/4 of the square = 0.047
   for bad in ("ellipse:1,2", "ellipse:0,0,-1,1"):
     with pytest.raises(UserError):
-      fit_data._load_mask(bad, 40, 40, 10**6)  # pylint: disable=protected-access
+      image_task._load_mask(bad, 40, 40, 10**6)  # pylint: disable=protected-access

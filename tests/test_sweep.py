@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import outputs, sweep, train
+from siren_jax import figures, outputs, sweep, train
 from siren_jax.errors import UserError
 from conftest import ROOT, tiny_config
 
@@ -71,13 +71,13 @@ def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_p
   monkeypatch.setattr(train, "train_points",
                       lambda cs, ws: calls.append([os.path.basename(w) for w in ws]) or real(cs, ws))
   titles = {}
-  real_save = outputs.save_figure
+  real_save = figures.save_figure
 
   def save_figure(fig, path, dpi=100):
     titles[os.path.relpath(path, tmp_path)] = fig.get_suptitle()
     real_save(fig, path, dpi)
 
-  monkeypatch.setattr(outputs, "save_figure", save_figure)
+  monkeypatch.setattr(figures, "save_figure", save_figure)
   specs = ["model.omega_0=10,30", "model.depth=1,2"]
   sweep.run_sweep(base, str(tmp_path), specs)
   # The sweep's figures say what its points share (and not the swept values, which the axes show).

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import checkpoints, models, outputs, render, train
+from siren_jax import checkpoints, models, optim, outputs, render, run, sharding, step, train
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, run_main, tiny_config, tiny_flags
@@ -23,9 +23,9 @@ from conftest import ROOT, run_main, tiny_config, tiny_flags
 def test_chunks_round_trip_with_padding():
   x = jnp.arange(2 * 10 * 3, dtype=jnp.float32).reshape(20, 3)
   for devices, micro in [(1, 4), (1, 3), (2, 3), (4, 2)]:
-    chunks = train.to_chunks(x, devices, micro, None)
+    chunks = sharding.to_chunks(x, devices, micro, None)
     assert chunks.shape[1] % devices == 0
-    np.testing.assert_array_equal(train.from_chunks(chunks, devices, 20), x)
+    np.testing.assert_array_equal(sharding.from_chunks(chunks, devices, 20), x)
 
 
 @pytest.mark.parametrize("terms", [{"values": 1.0}, {"gradient": 1.0},
@@ -43,9 +43,9 @@ def test_microbatched_gradient_equals_whole_batch_gradient(terms):
            "gradient": jax.random.normal(keys[2], (n, 3, 2)),
            "laplacian": jax.random.normal(keys[3], (n, 3)),
            "weights": jnp.ones((n,)).at[-7:].set(0.0)}  # padding pixels must not count
-  sse = train.make_sse_fn(model, terms, "reverse", "propagate")
-  whole = train.loss_and_grad(sse, params, batch, 0, None)
-  chunked = train.loss_and_grad(sse, params, batch, 96, None)
+  sse = step.make_sse_fn(model, terms, "reverse", "propagate")
+  whole = step.loss_and_grad(sse, params, batch, 0, None)
+  chunked = step.loss_and_grad(sse, params, batch, 96, None)
   # Per-pixel contributions: their absolute sums bound each entry's summation error.
   one = lambda p, px: sse(p, jax.tree_util.tree_map(lambda a: a[None], px))
   per_pixel = jax.vmap(jax.value_and_grad(one, has_aux=True), in_axes=(None, 0))(params, batch)
@@ -68,19 +68,19 @@ def test_schedules(tmp_path):
   for name, end in [("constant", 1e-2), ("cosine", 1e-4), ("exponential", 1e-4)]:
     config.train.schedule = name
     config.train.final_lr_fraction = 0.01
-    s = train.make_lr_schedule(config.train)
+    s = optim.make_lr_schedule(config.train)
     assert float(s(0)) == pytest.approx(1e-2)
     assert float(s(100)) == pytest.approx(end, rel=1e-3)
   config.train.schedule, config.train.warmup_steps = "cosine", 10
-  s = train.make_lr_schedule(config.train)
+  s = optim.make_lr_schedule(config.train)
   assert float(s(0)) == pytest.approx(1e-3) and float(s(10)) == pytest.approx(1e-2)
   assert float(s(100)) == pytest.approx(1e-4, rel=1e-3)
 
 
 def test_epoch_permutation_covers_every_pixel_once():
   key = jax.random.PRNGKey(3)
-  p0 = np.asarray(train.epoch_permutation(key, 0, 1000))
-  p1 = np.asarray(train.epoch_permutation(key, 1, 1000))
+  p0 = np.asarray(step.epoch_permutation(key, 0, 1000))
+  p1 = np.asarray(step.epoch_permutation(key, 1, 1000))
   assert sorted(p0) == list(range(1000)) and not np.array_equal(p0, p1)
 
 
@@ -118,7 +118,7 @@ def _final_params(workdir):
   ck = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
   config = tiny_config("x")
   model = models.build_model(config.model, out_features=3)
-  like = train.create_train_state(jax.random.PRNGKey(0), model, config)
+  like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   state, _ = ck.restore_latest(like)
   return ck.latest_step(), state
 
@@ -233,7 +233,7 @@ def test_run_ending_near_its_initial_quality_warns(tmp_path, image_path, caplog)
   with caplog.at_level("WARNING"):
     summary = train.train_and_evaluate(config, str(tmp_path))
   rows = outputs.read_jsonl(str(tmp_path / "metrics.jsonl"))
-  assert summary["status"] == "done" and summary["psnr"] < rows[0]["psnr"] + train.NO_PROGRESS_DB
+  assert summary["status"] == "done" and summary["psnr"] < rows[0]["psnr"] + run.NO_PROGRESS_DB
   assert "has not learned" in summary["warning"]
   assert json.load(open(tmp_path / "summary.json"))["warning"] == summary["warning"]
   assert any("has not learned" in r.getMessage() for r in caplog.records)
@@ -242,10 +242,10 @@ def test_run_ending_near_its_initial_quality_warns(tmp_path, image_path, caplog)
 
 def test_no_progress_warning_threshold():
   rows = [{"step": 0, "psnr": 12.0}, {"step": 60, "psnr": 30.0}]
-  warn = lambda psnr, steps=60: train.no_progress_warning(rows, {"psnr": psnr, "steps": steps})
+  warn = lambda psnr, steps=60: run.no_progress_warning(rows, {"psnr": psnr, "steps": steps})
   assert warn(12.9) and warn(5.0)  # within 1 dB above the start, or worse than it
   assert warn(13.1) is None and warn(12.0, steps=0) is None and warn(float("nan")) is None
-  assert train.no_progress_warning(rows[1:], {"psnr": 12.0, "steps": 60}) is None  # no step-0 row
+  assert run.no_progress_warning(rows[1:], {"psnr": 12.0, "steps": 60}) is None  # no step-0 row
 
 
 def test_multi_device_matches_single_device(tmp_path, image_path):
@@ -286,3 +286,32 @@ def test_relative_workdir(tmp_path, image_path, monkeypatch):
   train.train_and_evaluate(config, "runs/rel")
   assert checkpoints.Checkpointer("runs/rel/checkpoints", 2).latest_step() == 20
   train.train_and_evaluate(config, "runs/rel")  # and resumes from it
+
+
+def test_logged_learning_rate_is_the_one_each_step_applied(tmp_path, image_path):
+  """Row s's lr is the rate of the update that produced step s: peak x schedule(s - 1), the schedule
+  the optimiser applies (the step reports it; the log once used schedule(s), one step late)."""
+  config = tiny_config(image_path, train__num_steps=8, train__log_every=1, train__checkpoint_every=8,
+                       train__learning_rate=1e-3, train__schedule="cosine")
+  train.train_and_evaluate(config, str(tmp_path / "w"))
+  rows = outputs.read_jsonl(str(tmp_path / "w" / "metrics.jsonl"))
+  shape = optim.make(config.train)[1]
+  for r in rows[1:]:
+    expected = np.float32(1e-3) * np.float32(shape(r["step"] - 1))
+    floatbounds.assert_within(r["lr"], expected, 2 * floatbounds.EPS32 * expected, f"step {r['step']}")
+  assert rows[-1]["lr"] < rows[1]["lr"]  # it decays
+
+
+def test_divergence_message_names_the_rate_of_the_diverging_step(tmp_path, image_path):
+  """The loss logged at step s comes from the update of step s - 1's rate; the message must name that
+  rate (peak x schedule(s - 1)), as the metrics row of step s does, not the next step's."""
+  config = tiny_config(image_path, train__num_steps=10, train__log_every=1, train__checkpoint_every=10,
+                       train__learning_rate=1e6, train__schedule="exponential",
+                       train__final_lr_fraction=0.01)
+  with pytest.raises(UserError) as e:
+    train.train_and_evaluate(config, str(tmp_path / "w"))
+  match = re.search(r"at step (\d+) \(learning rate ([0-9.e+-]+) too high", str(e.value))
+  assert match, str(e.value)
+  step_n, shape = int(match.group(1)), optim.make(config.train)[1]
+  assert match.group(2) == f"{float(np.float32(1e6) * np.float32(shape(step_n - 1))):.3g}"
+  assert match.group(2) != f"{1e6 * float(shape(step_n)):.3g}"  # the schedule moves a lot per step

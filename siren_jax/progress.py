@@ -1,0 +1,73 @@
+"""Progress in the log: a line per metrics row and, between rows, time-based lines with the rate and
+ETA, so that slow steps still show progress within seconds."""
+
+import math
+from typing import Dict, Optional, Sequence
+
+from absl import logging
+
+REPORT_EVERY_SECONDS = 60.0  # how often report.html is refreshed while training
+# Between metrics rows, a progress line after this much training, then at least this often (seconds).
+PROGRESS_FIRST_SECONDS = 10.0
+PROGRESS_EVERY_SECONDS = 30.0
+
+
+def info(message: str) -> None:
+  logging.info("%s", message)
+
+
+def warn(message: str) -> None:
+  logging.warning("%s", message)
+
+
+def _format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(round(seconds))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class Progress:
+  """The log's progress lines. One per metrics row (every ``log_every`` steps), and between rows a
+  time-based one (after PROGRESS_FIRST_SECONDS of training, then every PROGRESS_EVERY_SECONDS): with
+  slow steps (configs/kodak.py: 100 steps of 0.5-2.5 s between rows) the rate and ETA would otherwise
+  come only minutes in. Time-based lines are log lines only: they evaluate nothing and write nothing
+  (metrics.jsonl keeps its rows at log_every steps), so runs and resumes stay bit-identical. Times are
+  training seconds, as in metrics.jsonl. ``labels`` name the points of a sweep (their directories)."""
+
+  def __init__(self, num_steps: int, labels: Sequence[str], step: int, train_seconds: float):
+    self.num_steps, self.labels = num_steps, list(labels)
+    self.last_step, self.last_seconds = step, train_seconds
+    self.next_line = train_seconds + PROGRESS_FIRST_SECONDS
+
+  def due(self, train_seconds: float) -> bool:
+    return train_seconds >= self.next_line
+
+  def _speed(self, step: int, train_seconds: float) -> str:
+    """'R steps/s  train Ts  ETA E', R measured since the previous line."""
+    rate = (step - self.last_step) / max(train_seconds - self.last_seconds, 1e-9)
+    eta = _format_duration((self.num_steps - step) / max(rate, 1e-9))
+    self.last_step, self.last_seconds = step, train_seconds
+    self.next_line = train_seconds + PROGRESS_EVERY_SECONDS
+    points = f" ({len(self.labels)} points)" if len(self.labels) > 1 else ""
+    return f"{rate:.1f} steps/s{points}  train {train_seconds:.1f}s  ETA {eta}"
+
+  def row(self, step: int, train_seconds: float, loss: float, psnrs: Dict[int, float], lr: float):
+    """The line of a metrics row; ``psnrs`` has the points that have not diverged."""
+    if len(self.labels) == 1:
+      logging.info("step %d/%d  loss %.3e  psnr %.2f dB  lr %.2e  %s", step, self.num_steps, loss,
+                   psnrs[0], lr, self._speed(step, train_seconds))
+    else:
+      values = "; ".join(f"{name}: " + (f"{psnrs[i]:.2f}" if i in psnrs else "diverged")
+                         for i, name in enumerate(self.labels))
+      logging.info("step %d/%d  psnr (dB) %s  %s", step, self.num_steps, values,
+                   self._speed(step, train_seconds))
+
+  def between(self, step: int, train_seconds: float, loss: Optional[float]):
+    """A time-based line between rows (with the step's training loss when there is one point)."""
+    loss_text = f"  loss {loss:.3e}" if loss is not None and len(self.labels) == 1 else ""
+    logging.info("step %d/%d%s  %s", step, self.num_steps, loss_text, self._speed(step, train_seconds))
+
+

@@ -1,0 +1,189 @@
+"""The training step: initial states, the device-resident data, the loss of any supervision and its
+gradient (accumulated over cache-sized chunks), and ``make_train_step``, the one place a step is built,
+for one run or the stacked points of a sweep.
+
+Batches are random samples without replacement within an epoch (``train.batch_size`` > 0) or every
+sample (0). The samples of a batch are sharded across all local devices and the parameters replicated
+(``jax.sharding``), so the same code runs on one CPU or many accelerators. Randomness is a pure
+function of the seed and the step: the batch of step s comes from ``fold_in(data_key, epoch(s))``, so a
+resumed run sees exactly the batches it would have seen.
+"""
+
+import dataclasses
+import functools
+from typing import Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from siren_jax import derivatives, optim, sharding
+from siren_jax import hyper as hyper_lib
+
+TrainState = train_state.TrainState
+
+
+def create_train_state(rng: jax.Array, model, config, in_features: int = 2,
+                       tx: Optional[optax.GradientTransformation] = None) -> TrainState:
+  """Initial state. It holds no ``apply_fn``: the step binds each point's ω₀s to the model itself
+  (``hyper.bind``), so a bound function here could only be the wrong one. Points of a sweep pass one
+  shared ``tx`` so their states stack."""
+  point_model = hyper_lib.bind(model, hyper_lib.resolve(config))  # hidden-layer init depends on omega_0
+  params = point_model.init(rng, jnp.zeros((1, in_features), jnp.float32))
+  return TrainState.create(apply_fn=None, params=params,
+                           tx=tx if tx is not None else optim.make(config.train)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Device-resident training data: a dict of per-pixel arrays with a leading pixel axis: ``coords``
+  (N, 2), ``weights`` (N,) (0 on the padding that makes a full batch divisible by the device count) and
+  the targets of the supervision terms (``values`` (N, C), ``gradient`` (N, C, 2), ``laplacian`` (N, C))."""
+  arrays: Dict[str, jax.Array]
+
+
+def put_dataset(arrays: Dict[str, np.ndarray], mesh: Mesh, full_batch: bool) -> Dataset:
+  """Full batch: pixels padded to a multiple of the device count and sharded. Minibatches: replicated
+  (each step gathers its batch, then shards it)."""
+  n = arrays["coords"].shape[0]
+  arrays = dict(arrays, weights=np.ones((n,), np.float32))
+  if full_batch:
+    pad = (-n) % mesh.size
+    arrays = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)]) for k, v in arrays.items()}
+    sharding = NamedSharding(mesh, P("data"))
+  else:
+    sharding = NamedSharding(mesh, P())
+  return Dataset({k: jax.device_put(np.asarray(v, np.float32), sharding) for k, v in arrays.items()})
+
+
+def epoch_permutation(data_key: jax.Array, epoch: int, num_pixels: int) -> jax.Array:
+  """The pixel order of one epoch. Sorting is slow on CPU (17 ms for 65k pixels), so it is computed
+  once per epoch and each step slices its batch out of it."""
+  return _permutation(jax.random.fold_in(data_key, epoch), num_pixels)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _permutation(key, n):
+  return jax.random.permutation(key, n)
+
+
+def resolve_vmap_width(vmap_width: int, num_points: int) -> int:
+  """-1 (auto): 1 on CPU, all points elsewhere. On the 2-core CPU one 64^2 run already keeps both
+  cores busy, so batching points buys no throughput and its larger activations cost cache
+  (benchmarks/vmap_step.py, RESULTS.md); looping inside one program still saves a compilation and a
+  dispatch per point and step. 0: all points."""
+  if vmap_width == -1:
+    vmap_width = 1 if jax.default_backend() == "cpu" else 0
+  return min(vmap_width or num_points, num_points)
+
+
+def make_sse_fn(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str):
+  """``sse(params, batch) -> (total, per_term)``: weighted sums over the batch's pixels of each term's
+  squared error (mean over channels, and axes for the gradient), scaled by the term weights."""
+  need_grad, need_lap = "gradient" in terms, "laplacian" in terms
+
+  def sse(params, batch):
+    coords, w = batch["coords"], batch["weights"]
+    grads = lap = None
+    if need_lap and need_grad and laplacian_method == "propagate":
+      values, grads, lap = derivatives.propagate(model, params, coords, laplacian=True)
+    else:
+      if need_lap:
+        values, lap = derivatives.laplacian(model, params, coords, laplacian_method)
+      if need_grad:
+        values, grads = derivatives.gradient(model, params, coords, gradient_method)
+      if not (need_lap or need_grad):
+        values = model.apply(params, coords)
+    per_term = {}
+    if "values" in terms:
+      per_term["values"] = jnp.sum(jnp.mean((values - batch["values"]) ** 2, axis=-1) * w)
+    if need_grad:
+      per_term["gradient"] = jnp.sum(jnp.mean((grads - batch["gradient"]) ** 2, axis=(-2, -1)) * w)
+    if need_lap:
+      per_term["laplacian"] = jnp.sum(jnp.mean((lap - batch["laplacian"]) ** 2, axis=-1) * w)
+    total = sum(terms[k] * v for k, v in per_term.items())
+    return total, per_term
+
+  return sse
+
+
+def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, mesh: Optional[Mesh]):
+  """(loss, per-term means, gradient) of the weighted mean loss over the batch, accumulated over
+  cache-sized chunks when ``microbatch`` > 0."""
+  sse_and_grad = jax.value_and_grad(sse_fn, has_aux=True)
+  num_devices = mesh.size if mesh is not None else 1
+  if not microbatch or batch["coords"].shape[0] // num_devices <= microbatch:
+    (sse, per_term), grads = sse_and_grad(params, batch)
+  else:
+    chunks = {k: sharding.to_chunks(v, num_devices, microbatch, mesh) for k, v in batch.items()}
+
+    def body(acc, chunk):
+      return jax.tree_util.tree_map(jnp.add, acc, sse_and_grad(params, chunk)), None
+
+    zero = jax.tree_util.tree_map(
+        jnp.zeros_like, jax.eval_shape(sse_and_grad, params, {k: v[0] for k, v in chunks.items()}))
+    ((sse, per_term), grads), _ = jax.lax.scan(body, zero, chunks)
+  total = jnp.sum(batch["weights"])
+  scale = lambda t: jax.tree_util.tree_map(lambda g: g / total, t)
+  return sse / total, scale(per_term), scale(grads)
+
+
+def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str,
+                    batch_size: int, microbatch: int, mesh: Mesh, schedule: Callable,
+                    num_points: int = 0, vmap_width: int = 0,
+                    params_transform: Optional[Callable] = None) -> Callable:
+  """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
+
+  ``metrics`` holds the loss, each term's loss and ``lr``, the learning rate this step applied
+  (``hyper["lr"]`` times ``schedule``, the shape that ``optim.make`` returns with the optimiser).
+  ``params_transform`` (optional) maps the parameters the loss sees, e.g. straight-through
+  quantisation for quantisation-aware training (``quantize.fake_quantise``).
+
+  With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
+  position in its epoch; with 0 it uses every pixel. ``num_points`` > 0 steps stacked states,
+  hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
+  program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
+  (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
+  one after another without leaving the program (0: all points at once, -1: ``resolve_vmap_width``).
+  """
+  width = resolve_vmap_width(vmap_width, num_points)
+  batch_sharding = NamedSharding(mesh, P("data"))
+
+  def train_step(state: TrainState, hyper, arrays, perm):
+    if batch_size:
+      pos = state.step % (perm.shape[0] // batch_size)
+      idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+      arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
+      if not num_points:
+        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
+    sse_fn = make_sse_fn(hyper_lib.bind(model, hyper), terms, gradient_method, laplacian_method)
+    if params_transform is not None:
+      plain_sse, sse_fn = sse_fn, lambda p, batch: plain_sse(params_transform(p), batch)
+    # A sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap), and
+    # the points vmapped together share the cache: each one's chunk shrinks so a chunk of all still fits.
+    loss, per_term, grads = loss_and_grad(
+        sse_fn, state.params, arrays,
+        max(128, microbatch // width) if (num_points and microbatch) else microbatch,
+        None if num_points else mesh)
+    lr = hyper["lr"] * schedule(state.step)
+    updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+    params = jax.tree_util.tree_map(lambda p, u: p - hyper["lr"] * u, state.params, updates)
+    state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    return state, {"loss": loss, "lr": lr, **{f"loss_{k}": v for k, v in per_term.items()}}
+
+  if not num_points:
+    return jax.jit(train_step, donate_argnums=0)
+
+  if width == num_points:
+    return jax.jit(jax.vmap(train_step, in_axes=(0, 0, None, 0)), donate_argnums=0)
+
+  def points_step(state, hyper, arrays, perm):
+    return jax.lax.map(lambda x: train_step(x[0], x[1], arrays, x[2]), (state, hyper, perm),
+                       batch_size=width if width > 1 else None)
+
+  return jax.jit(points_step, donate_argnums=0)
+
+

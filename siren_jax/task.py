@@ -1,0 +1,47 @@
+"""What a task is: the interface between what is fitted and the training loop (``siren_jax.run``).
+
+The loop knows nothing of pixels, channels or PSNR. A task gives it:
+* ``arrays``: per-sample training arrays with a leading sample axis: ``coords`` (N, D), coordinates of
+  any dimension D, and the targets of its loss terms (``values`` (N, C), ``gradient`` (N, C, D),
+  ``laplacian`` (N, C));
+* ``terms``: the loss terms' weights (``supervision``);
+* ``out_features`` and ``grid_shape`` (the shape of the sample grid, for models that size an encoding
+  from it);
+* ``prediction(values)``: the network's flat output at ``coords`` as the task's own signal;
+* ``headline(prediction)``: the headline metric logged every ``log_every`` steps, named by
+  ``headline_name``; ``summary_fields()`` for summary.json; ``describe()`` for the log;
+* ``finish(workdir, prediction, rows, summary, render_derivatives)``: final metrics into the summary and
+  the task's outputs into the run directory.
+
+``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending).
+"""
+
+from typing import Any, Callable, Dict, Protocol, Sequence
+
+import numpy as np
+
+
+class Task(Protocol):
+  name: str
+  arrays: Dict[str, np.ndarray]
+  terms: Dict[str, float]
+
+  @property
+  def out_features(self) -> int: ...
+
+  @property
+  def grid_shape(self) -> tuple: ...
+
+  @property
+  def headline_name(self) -> str: ...
+
+  def describe(self) -> str: ...
+
+  def prediction(self, values: np.ndarray) -> np.ndarray: ...
+
+  def headline(self, prediction: np.ndarray) -> float: ...
+
+  def summary_fields(self) -> Dict[str, Any]: ...
+
+  def finish(self, workdir: str, prediction: np.ndarray, rows: Sequence[dict],
+             summary: Dict[str, Any], render_derivatives: Callable) -> Dict[str, Any]: ...
