@@ -19,6 +19,7 @@ import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
 
 from experiments import compression as experiment
+from experiments import compression_tables as tables
 
 
 def siren_params(width: int, depth: int = 2, seed: int = 0, scale: float = 1.0):
@@ -157,26 +158,26 @@ def test_fake_quantise_forward_is_the_decoded_grid_and_backward_is_identity():
 def test_jpeg_and_webp_rate_grows_with_quality():
   rng = np.random.default_rng(0)
   img = np.clip(smooth_image(48, 64) + 0.05 * rng.standard_normal((48, 64, 3)), 0, 1).astype(np.float32)
-  rows = experiment.image_codec_rows(img, [10, 50, 90], [10, 50, 90])
+  rows = tables.image_codec_rows(img, [10, 50, 90], [10, 50, 90])
   for family in ("JPEG", "WebP"):
     fam = [r for r in rows if r["family"] == family]
     assert [r["setting"] for r in fam] == ["q=10", "q=50", "q=90"]
     bpp, psnr = [r["bpp"] for r in fam], [r["psnr"] for r in fam]
     assert bpp[0] < bpp[1] < bpp[2] and psnr[0] < psnr[1] < psnr[2], (family, bpp, psnr)
     assert all(r["bpp"] == 8 * r["bytes"] / (48 * 64) for r in fam)
-  size, decoded = experiment.pil_codec(img, "JPEG", 90)
+  size, decoded = tables.pil_codec(img, "JPEG", 90)
   assert decoded.shape == img.shape and metrics.psnr(decoded, img) > 20  # aligned, not shifted
 
 
 def test_rate_distortion_helpers():
-  assert experiment.psnr_at(experiment.COIN_POINTS, 0.307) == pytest.approx(26.41)
-  assert 24.64 < experiment.psnr_at(experiment.COIN_POINTS, 0.2) < 26.41
-  assert np.isnan(experiment.psnr_at(experiment.COIN_POINTS, 0.7))
+  assert tables.psnr_at(tables.COIN_POINTS, 0.307) == pytest.approx(26.41)
+  assert 24.64 < tables.psnr_at(tables.COIN_POINTS, 0.2) < 26.41
+  assert np.isnan(tables.psnr_at(tables.COIN_POINTS, 0.7))
   rows = [{"image": i, "family": "JPEG", "setting": "q=5", "bytes": b, "bpp": b / 10, "psnr": p}
           for i, b, p in (("a", 10, 20.0), ("b", 30, 30.0))]
   rows.append({"image": "a", "family": "SIREN 8-bit", "setting": "8x2", "bytes": 3, "bpp": 0.3,
                "psnr": 25.0})  # only one of the two images: no mean
-  (mean,) = experiment.mean_rows(rows)
+  (mean,) = tables.mean_rows(rows)
   assert (mean["family"], mean["bytes"], mean["bpp"], mean["psnr"]) == ("JPEG", 20.0, 2.0, 25.0)
   # The all-24-Kodak reference rows cover other images: they get their own mean and must not stop the
   # subset's rows from being averaged (they once did, leaving the mean table without SIRENs).
@@ -184,7 +185,7 @@ def test_rate_distortion_helpers():
                "psnr": 27.0})
   rows += [{"image": i, "family": "JPEG (all 24 Kodak)", "setting": "q=5", "bytes": 40, "bpp": 4.0,
             "psnr": 31.0} for i in ("a", "b", "c")]
-  means = {m["family"]: m for m in experiment.mean_rows(rows)}
+  means = {m["family"]: m for m in tables.mean_rows(rows)}
   assert means["SIREN 8-bit"]["psnr"] == 26.0 and means["SIREN 8-bit"]["images"] == 2
   assert means["JPEG"]["psnr"] == 25.0 and means["JPEG (all 24 Kodak)"]["images"] == 3
 
@@ -197,20 +198,20 @@ def _rd_means():
             "psnr": 25.0, "params": 100}]
   rows += [{"image": "a", "family": "JPEG", "setting": f"q={q}", "bytes": b, "bpp": bpp, "psnr": p}
            for q, b, bpp, p in ((5, 8, 0.15, 22.0), (50, 30, 0.55, 27.0), (90, 200, 3.0, 38.0))]
-  return experiment.mean_rows(rows)
+  return tables.mean_rows(rows)
 
 
 def test_coin_is_compared_only_for_kodak_images():
   """COIN's published numbers are Kodak means: a cameraman (or any non-Kodak) table has no 'vs COIN'."""
-  assert experiment.kodak_images(["kodim01", "kodim23"])
-  assert not experiment.kodak_images(["camera"]) and not experiment.kodak_images(["kodim01", "camera"])
+  assert tables.kodak_images(["kodim01", "kodim23"])
+  assert not tables.kodak_images(["camera"]) and not tables.kodak_images(["kodim01", "camera"])
   for kodak in (False, True):
-    means = experiment.add_comparisons(_rd_means(), kodak)
+    means = tables.add_comparisons(_rd_means(), kodak)
     siren = next(r for r in means if r["family"] == "SIREN 8-bit" and r["setting"] == "8x2")
     assert ("vs_coin_db" in siren) == kodak
     if kodak:  # COIN at 0.2 bpp, interpolated in log bpp between its first two points
-      assert siren["vs_coin_db"] == pytest.approx(25.0 - experiment.psnr_at(experiment.COIN_POINTS, 0.2))
-    table = experiment.markdown(means, [], [], "header", kodak)
+      assert siren["vs_coin_db"] == pytest.approx(25.0 - tables.psnr_at(tables.COIN_POINTS, 0.2))
+    table = tables.markdown(means, [], [], "header", kodak)
     header = next(line for line in table.splitlines() if line.startswith("| method"))
     assert ("vs COIN" in header) == kodak and "vs JPEG" in header
     assert all(line.count("|") == header.count("|") for line in table.splitlines()
@@ -220,10 +221,10 @@ def test_coin_is_compared_only_for_kodak_images():
 
 def test_rd_plot_labels_references_and_says_what_it_leaves_off(tmp_path):
   for kodak in (False, True):
-    fig = experiment.rd_figure(experiment.add_comparisons(_rd_means(), kodak), "title", kodak)
+    fig = tables.rd_figure(tables.add_comparisons(_rd_means(), kodak), "title", kodak)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     note = " ".join(t.get_text() for t in fig.texts)
-    assert (experiment.COIN_LABEL in labels) == kodak and "Kodak mean" in experiment.COIN_LABEL
+    assert (tables.COIN_LABEL in labels) == kodak and "Kodak mean" in tables.COIN_LABEL
     assert ("COIN" in note) != kodak  # said to be left off when it is
     # JPEG q=90 (3 bpp) lies beyond the x range (1.15 x the largest SIREN or COIN bpp): named, not
     # silently dropped; float32 is not drawn either, and says so.
@@ -254,7 +255,7 @@ def test_compress_run_writes_a_report_table(trained):
   longer = config.copy_and_resolve_references()
   longer.train.num_steps = 121
   assert not experiment.finished(longer, run_dir)
-  baseline = experiment.image_codec_rows(pixels01, [50], [50])
+  baseline = tables.image_codec_rows(pixels01, [50], [50])
   codecs = experiment.siren_codecs([8, 6])
   rows = experiment.compress_run(run_dir, pixels01, codecs, qat_steps=3, qat_bits=[6], qat_batch=256,
                                  extra_rows=baseline)
