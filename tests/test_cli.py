@@ -167,9 +167,19 @@ def test_rerunning_a_finished_run_changes_nothing_but_is_fine(finished_workdir):
   assert _snapshot(workdir) == before
 
 
-SCRIPTS = sorted(f"{d}.{n[:-3]}" for d in ("experiments", "benchmarks")
+MODULES = sorted(f"{d}.{n[:-3]}" for d in ("experiments", "benchmarks")
                  for n in os.listdir(os.path.join(ROOT, d))
                  if n.endswith(".py") and n not in ("__init__.py", "common.py"))
+
+
+def _has_main(module):
+  with open(os.path.join(ROOT, *module.split(".")) + ".py") as f:
+    return "\ndef main(" in f.read()
+
+
+# Scripts are the modules with a main(); the others (probe_runner, behaviour_compare, ...) are their
+# library parts.
+SCRIPTS = [m for m in MODULES if _has_main(m)]
 
 
 @pytest.mark.parametrize("module", SCRIPTS)
@@ -184,7 +194,7 @@ def test_every_script_starts(module):
 
 
 def test_no_script_edits_sys_path():
-  for module in SCRIPTS:
+  for module in MODULES:
     with open(os.path.join(ROOT, *module.split(".")) + ".py") as f:
       assert "sys.path" not in f.read(), module
 

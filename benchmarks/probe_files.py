@@ -1,0 +1,212 @@
+"""The probe's files: the input image and bad files the cases name, snapshots of directories (SHA-256
+of every file), and records of finished runs (metrics rows, final checkpoint digests) compared with
+the references'. Part of benchmarks/probe.py."""
+
+import functools
+import hashlib
+import json
+import os
+import re
+import threading
+from typing import Dict, List, Tuple
+
+ROW_KEYS = ("step", "loss", "psnr", "lr")
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<ext>(\.[^.]*)?)$")  # siren_jax.outputs'
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  with open(path, "wb") as f:
+    f.write(data)
+
+
+def write_inputs(data: str) -> Dict[str, str]:
+  """The image every run fits and the bad files the cases name, in ``data``: template name -> path."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  os.makedirs(data, exist_ok=True)
+  p = functools.partial(os.path.join, data)
+  y, x = np.mgrid[0:32, 0:32] / 32.0
+  rgb = np.stack([np.sin(3 * x + 2 * y), np.cos(4 * y - x), np.sin(5 * x * y)], -1)
+  Image.fromarray(((rgb + 1) * 127.5).astype(np.uint8)).save(p("img.png"))
+  Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+      p("noise.png"))
+  with open(p("noise.png"), "rb") as f:
+    write_bytes(p("trunc.png"), f.read()[:400])
+  write_bytes(p("notimage.png"), b"not an image\n")
+  write_bytes(p("empty.png"), b"")
+  Image.fromarray(np.zeros((1, 1), np.uint8)).save(p("one.png"))
+  nan = np.full((8, 8), 0.5, np.float32)
+  nan[2, 3] = np.nan
+  Image.fromarray(nan).save(p("nan.tif"))
+  Image.fromarray(np.arange(-32, 32, dtype=np.int32).reshape(8, 8) * 1000).save(p("i32.tif"))
+  os.mkfifo(p("fifo.png"))
+  os.symlink(p("loop_b.png"), p("loop_a.png"))
+  os.symlink(p("loop_a.png"), p("loop_b.png"))
+  os.mkdir(p("dir.png"))
+  configs = {"CFG_SYNTAX": b"def get_config(:\n", "CFG_NOGET": b"x = 1\n",
+             "CFG_BINARY": b"\x89PNG\r\n\x1a\n\x00binary", "CFG_IMPORT": b"import no_such_module_zz\n",
+             "CFG_RETURNS3": b"def get_config():\n  return 3\n"}
+  for name, text in configs.items():
+    write_bytes(p(f"{name.lower()}.py"), text)
+  files = {name: p(f"{name.lower()}.py") for name in configs}
+  files.update(IMG=p("img.png"), TRUNC=p("trunc.png"), NOTIMAGE=p("notimage.png"),
+               EMPTY=p("empty.png"), ONE=p("one.png"), NAN_TIF=p("nan.tif"), I32_TIF=p("i32.tif"),
+               FIFO=p("fifo.png"), LOOP=p("loop_a.png"), DIRIMG=p("dir.png"))
+  return files
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+def snapshot(directory: str) -> Dict[str, str]:
+  """Relative path -> SHA-256 (files), "dir", "link:TARGET" or "special", for everything under
+  ``directory`` ({} if it does not exist)."""
+  out = {}
+  for root, dirs, files in os.walk(directory):
+    for name in dirs + files:
+      path = os.path.join(root, name)
+      rel = os.path.relpath(path, directory)
+      if os.path.islink(path):
+        out[rel] = "link:" + os.readlink(path)
+      elif name in dirs:
+        out[rel] = "dir"
+      else:
+        out[rel] = _sha256(path) if os.path.isfile(path) else "special"
+  return out
+
+
+def describe_diff(before: Dict[str, str], after: Dict[str, str]) -> str:
+  added = sorted(set(after) - set(before))
+  removed = sorted(set(before) - set(after))
+  changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+  parts = [f"{what} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+           for what, names in (("added", added), ("removed", removed), ("changed", changed)) if names]
+  return "; ".join(parts)
+
+
+def read_rows(path: str) -> Tuple[List[dict], int]:
+  """(the rows of a JSON-lines file that parse as objects, reduced to ROW_KEYS; unparsable lines)."""
+  rows, bad = [], 0
+  with open(path, errors="replace") as f:
+    for line in f:
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+      except ValueError:
+        row = None
+      if isinstance(row, dict):
+        rows.append({k: row.get(k) for k in ROW_KEYS})
+      else:
+        bad += 1
+  return rows, bad
+
+
+def checkpoint_steps(run: str) -> List[int]:
+  ckpt = os.path.join(run, "checkpoints")
+  if not os.path.isdir(ckpt):
+    return []
+  return sorted(int(n) for n in os.listdir(ckpt) if n.isdigit() and os.path.isdir(os.path.join(ckpt, n)))
+
+
+_ORBAX = threading.Lock()
+
+
+def state_digests(state_path: str) -> Dict[str, str]:
+  """SHA-256 of a checkpoint's parameters and whole state, restored by orbax without a target."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  from benchmarks import behaviour  # pylint: disable=g-import-not-at-top
+  with _ORBAX:
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+      state = checkpointer.restore(state_path)
+    finally:
+      checkpointer.close()
+  return {"params_sha256": behaviour.tree_sha256(state["params"])[0],
+          "state_sha256": behaviour.tree_sha256(state)[0]}
+
+
+def record(run: str) -> dict:
+  """What a finished run must share with the reference: metrics rows, final checkpoint, summary."""
+  try:
+    rows, bad = read_rows(os.path.join(run, "metrics.jsonl"))
+    steps = checkpoint_steps(run)
+    if not steps:
+      return {"error": "no checkpoint"}
+    with open(os.path.join(run, "summary.json")) as f:
+      summary = json.load(f)
+    return {"rows": rows, "unparsable_rows": bad, "checkpoint_step": steps[-1],
+            **state_digests(os.path.join(run, "checkpoints", str(steps[-1]), "state")),
+            "summary_psnr": summary.get("psnr"), "summary_steps": summary.get("steps")}
+  except Exception as e:  # pylint: disable=broad-except
+    return {"error": f"cannot read the run: {type(e).__name__}: {e}"}
+
+
+def compare_records(got: dict, ref: dict) -> List[str]:
+  """How ``got`` differs from the reference ``ref`` ([] when it does not)."""
+  if "error" in got:
+    return [got["error"]]
+  diffs = []
+  steps = [r["step"] for r in got["rows"]]
+  if len(set(steps)) != len(steps):
+    diffs.append(f"duplicated metrics rows (steps {steps})")
+  if got["rows"] != ref["rows"]:
+    first = next((i for i, (a, b) in enumerate(zip(got["rows"], ref["rows"])) if a != b),
+                 min(len(got["rows"]), len(ref["rows"])))
+    diffs.append(f"metrics rows differ from row {first} (steps {steps} vs "
+                 f"{[r['step'] for r in ref['rows']]})")
+  for key in ("checkpoint_step", "params_sha256", "state_sha256", "summary_psnr", "summary_steps"):
+    if got[key] != ref[key]:
+      diffs.append(f"{key} {str(got[key])[:16]} != {str(ref[key])[:16]}")
+  return diffs
+
+
+def unreadable_files(run: str) -> List[str]:
+  """Files under ``run`` that a complete write would have left readable but are not: JSON that does
+  not parse, PNGs that do not decode, checkpoint files that differ from their step's digest, and
+  complete metrics.jsonl lines that do not parse (an unterminated last line is a torn append, which
+  readers skip)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  bad = []
+  for rel, kind in sorted(snapshot(run).items()):
+    path, name = os.path.join(run, rel), os.path.basename(rel)
+    if kind == "dir" or TEMP_NAME.match(name) or ".orbax-checkpoint-tmp" in rel:
+      continue
+    try:
+      if name == "metrics.jsonl":
+        with open(path) as f:
+          for line in f.read().split("\n")[:-1]:
+            if line.strip():
+              json.loads(line)
+      elif name.endswith(".json") and "/" not in rel:
+        with open(path) as f:
+          json.load(f)
+      elif name.endswith(".png"):
+        with Image.open(path) as im:
+          im.load()
+    except Exception as e:  # pylint: disable=broad-except
+      bad.append(f"{rel} ({type(e).__name__})")
+  for step in checkpoint_steps(run):
+    bad += [f"checkpoints/{step}: {why}" for why in digest_problems(os.path.join(run, "checkpoints",
+                                                                                 str(step)))]
+  return bad
+
+
+def digest_problems(step_dir: str) -> List[str]:
+  """Files of a checkpoint step that are missing or differ from its siren_digest.json."""
+  path = os.path.join(step_dir, "siren_digest.json")
+  if not os.path.exists(path):
+    return []  # written when the step was complete; a step without one is restored unverified
+  try:
+    with open(path) as f:
+      files = json.load(f)["files"]
+  except (OSError, ValueError, KeyError) as e:
+    return [f"its digest is unreadable ({type(e).__name__})"]
+  return [rel for rel, entry in sorted(files.items())
+          if not os.path.isfile(os.path.join(step_dir, rel))
+          or _sha256(os.path.join(step_dir, rel)) != entry["sha256"]]
