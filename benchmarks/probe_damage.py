@@ -102,8 +102,10 @@ def render_fallback(env: Env, home: str) -> Check:
 
 
 def damaged_metrics(env: Env, home: str, where: str) -> Check:
-  """A finished run's metrics.jsonl with a garbage line in the middle, or a torn last line (a kill
-  mid-append): report still works, a re-run keeps every row after the bad line (and drops it)."""
+  """A run killed while writing its final outputs (no summary.json yet), whose metrics.jsonl has a
+  garbage line in the middle, or a torn last line (a kill mid-append): report still works, and the
+  re-run, which resumes, keeps every row after the bad line (and drops it). A finished run's re-run
+  changes nothing, so the run must be unfinished for the rows to be read again."""
   c = Check()
   run = copy_ref(env, home)
   path = os.path.join(run, "metrics.jsonl")
@@ -113,6 +115,7 @@ def damaged_metrics(env: Env, home: str, where: str) -> Check:
   else:
     lines.append('{"step": 30, "loss": 0.01, "ps')
   write_bytes(path, "".join(lines).encode())
+  os.remove(os.path.join(run, "summary.json"))
   rerun(env, c, ["-m", "siren_jax.report", f"--workdir={run}"], home, "report")
   result = rerun(env, c, tiny(env, "main", run), home)
   c.need("unreadable line" in result.err, "no warning about the unreadable line")
@@ -122,14 +125,16 @@ def damaged_metrics(env: Env, home: str, where: str) -> Check:
 
 
 def orphan_temps(env: Env, home: str) -> Check:
-  """Temp files that writers killed inside an atomic write leave (".NAME.XXXXXXXX.EXT") in a finished
-  run: the next start removes them (and says so), and the run is unchanged."""
+  """Temp files that writers killed inside an atomic write leave (".NAME.XXXXXXXX.EXT"), here in a run
+  killed while writing its summary (so it has none): the next start removes them (and says so), and
+  the run ends as the reference."""
   c = Check()
   run = copy_ref(env, home)
   orphans = [os.path.join(run, ".original.png.abcd1234.png"),
              os.path.join(run, ".summary.json.k1ll3d00.json")]
   for path in orphans:
     write_bytes(path, b"half")
+  os.remove(os.path.join(run, "summary.json"))
   result = rerun(env, c, tiny(env, "main", run), home)
   c.need(not any(os.path.exists(p) for p in orphans), "the orphan temp files were not removed")
   c.need(all(f"Removed {p}" in result.err for p in orphans), "the removal was not logged")
@@ -183,8 +188,9 @@ def disk_full(env: Env, home: str) -> Check:
 
 
 def read_only(env: Env, home: str) -> Check:
-  """A finished run on a file system remounted read-only: re-running it, a new run or sweep there,
-  its report and a render into it are each refused in one line, and nothing changes."""
+  """A finished run on a file system remounted read-only: a new run or sweep there, its report and a
+  render into it are each refused in one line; re-running the finished run has nothing to write and
+  says it is complete (exit 0); nothing changes."""
   c = Check()
   mnt = os.path.join(home, "mnt")
   os.makedirs(mnt)
@@ -192,7 +198,10 @@ def read_only(env: Env, home: str) -> Check:
     run = copy_ref(env, mnt)
     remount(mnt, "ro")
     before = snapshot(mnt)
-    commands = {"re-run": tiny(env, "main", run), "new run": tiny(env, "main", f"{mnt}/new/run"),
+    result = launch(tiny(env, "main", run), os.path.join(home, "re-run"))
+    c.need(result.rc == 0 and "already complete" in result.err,
+           f"re-run of the finished run: exit {result.rc}, not 0 with 'already complete'")
+    commands = {"new run": tiny(env, "main", f"{mnt}/new/run"),
                 "new sweep": tiny(env, "sweep", f"{mnt}/sweep"),
                 "report": ["-m", "siren_jax.report", f"--workdir={run}"],
                 "render": ["-m", "siren_jax.render", f"--workdir={run}", f"--out={mnt}/x.png"]}
