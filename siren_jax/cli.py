@@ -93,6 +93,22 @@ def parse_flags(argv: Sequence[str]):
     _fail(f"{type(e).__name__}: {e}")
 
 
+def _terminated_late(signum, frame):
+  """SIGTERM once the work is over (the interpreter is shutting down): an exception raised now would
+  only be printed as an ignored traceback, with exit status 0. Exit as terminated, in one line."""
+  del frame
+  sys.stderr.write("error: terminated (SIGTERM) while exiting\n")
+  sys.stderr.flush()
+  os._exit(128 + signum)  # pylint: disable=protected-access
+
+
+def _until_exit(wrapped: Callable, argv):
+  try:
+    return wrapped(argv)
+  finally:
+    signal.signal(signal.SIGTERM, _terminated_late)
+
+
 def run(main: Callable, required: Sequence[str] = ()) -> None:
   """``app.run(main)`` with one-line errors for UserError and missing required flags, and SIGTERM
   raised as ``Terminated`` (a KeyboardInterrupt); exit statuses as in the module docstring."""
@@ -131,7 +147,7 @@ def run(main: Callable, required: Sequence[str] = ()) -> None:
 
   signal.signal(signal.SIGTERM, _raise_terminated)
   try:
-    app.run(wrapped, flags_parser=parse_flags)
+    app.run(lambda argv: _until_exit(wrapped, argv), flags_parser=parse_flags)
   except app.UsageError as e:
     _fail(str(e))
   except KeyboardInterrupt as e:

@@ -442,3 +442,16 @@ def test_unusable_paths_are_one_line_and_write_nothing(tmp_path, image_path, ent
   expected = message.format(t=target, f=somefile, d=tmp_path / "nope")
   _assert_one_error(proc, 2, "^error: " + re.escape(expected) + "$")
   assert _snapshot(tmp_path) == before
+
+
+def test_a_sigterm_while_exiting_is_one_line_not_an_ignored_traceback(tmp_path):
+  """SIGTERM after the work is done (here from an atexit hook, as a scheduler's late signal lands in
+  interpreter shutdown) exits 143 with one line, instead of a printed traceback and exit status 0."""
+  script = ("import atexit, os, signal\n"
+            "from siren_jax import cli\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+            "cli.run(lambda argv: None)\n")
+  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                        timeout=60)
+  assert proc.returncode == 143, proc.stderr
+  assert proc.stderr.strip() == "error: terminated (SIGTERM) while exiting", proc.stderr
