@@ -10,6 +10,8 @@ import math
 import os
 import random
 import re
+import signal
+import threading
 from typing import Iterable, List, Optional
 
 import numpy as np
@@ -43,6 +45,19 @@ def _create_temp(directory: str, name: str, ext: str):
   raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
 
 
+def _block_signals():
+  """Blocks SIGINT and SIGTERM in this thread (the main thread is where Python runs their handlers);
+  returns the previous mask, or None where signals cannot be masked."""
+  if threading.current_thread() is not threading.main_thread():
+    return None
+  return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def _restore_signals(mask) -> None:
+  if mask is not None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _fsync_path(path: str) -> None:
   fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
   try:
@@ -70,8 +85,16 @@ def atomic_path(path: str):
   tells ``remove_stale_temps`` that its writer is alive (a killed writer's lock dies with it)."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = _create_temp(directory, os.path.basename(path), os.path.splitext(path)[1])
+  # SIGINT and SIGTERM wait while the temp file is created, so that their exception is raised inside
+  # the block below, whose cleanup removes the file, never between its creation and that block.
+  mask = _block_signals()
   try:
+    fd, tmp = _create_temp(directory, os.path.basename(path), os.path.splitext(path)[1])
+  except BaseException:
+    _restore_signals(mask)
+    raise
+  try:
+    _restore_signals(mask)
     fcntl.flock(fd, fcntl.LOCK_EX)
     yield tmp
     _fsync_path(tmp)  # by path: the block may have replaced the file our fd refers to

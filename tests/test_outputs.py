@@ -4,6 +4,7 @@ that survive damage, and atomic writes that are durable and leave no litter."""
 import importlib
 import json
 import os
+import signal
 import stat
 
 import numpy as np
@@ -86,3 +87,19 @@ def test_stale_temp_files_are_removed_and_live_ones_kept(tmp_path):
   assert sorted(os.path.basename(p) for p in removed) == [".config.json.x_y12345.json",
                                                            ".original.png.abcd1234.png"]
   assert sorted(os.listdir(tmp_path)) == sorted(keep + ["summary.json"])  # the live one, renamed
+
+
+def test_an_interrupt_as_the_temp_file_is_created_leaves_no_temp_file(tmp_path, monkeypatch):
+  """A signal landing just after the temp file exists (a loaded machine can pause a writer right
+  there) must raise inside atomic_path's cleanup, not before it: no temp file may be left."""
+  real = outputs._create_temp  # pylint: disable=protected-access
+
+  def create_then_interrupt(*args):
+    made = real(*args)
+    os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at its next chance
+    return made
+
+  monkeypatch.setattr(outputs, "_create_temp", create_then_interrupt)
+  with pytest.raises(KeyboardInterrupt):
+    outputs.write_json(str(tmp_path / "x.json"), {"a": 1})
+  assert os.listdir(tmp_path) == []
