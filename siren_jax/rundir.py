@@ -168,7 +168,10 @@ def _full_errno(exc: BaseException) -> Optional[int]:
   if isinstance(exc, OSError) and exc.errno in _FULL:
     return exc.errno
   text = str(exc)
-  return next((n for n in _FULL if os.strerror(n) in text or f"os_error_code='{n}'" in text), None)
+  found = next((n for n in _FULL if os.strerror(n) in text or f"os_error_code='{n}'" in text), None)
+  if found is None and "RESOURCE_EXHAUSTED: Error writing" in text:
+    return errno.ENOSPC  # tensorstore's failed write on a full disk, sometimes without its errno
+  return found
 
 
 def disk_full(exc: BaseException) -> Optional[BaseException]:

@@ -455,3 +455,12 @@ def test_a_sigterm_while_exiting_is_one_line_not_an_ignored_traceback(tmp_path):
                         timeout=60)
   assert proc.returncode == 143, proc.stderr
   assert proc.stderr.strip() == "error: terminated (SIGTERM) while exiting", proc.stderr
+
+
+def test_tensorstore_resource_exhausted_without_an_errno_is_a_full_disk():
+  """Seen on a full tmpfs: orbax raised tensorstore's RESOURCE_EXHAUSTED write error with no errno."""
+  error = ValueError('RESOURCE_EXHAUSTED: Error writing "opt_state.0.count/0" in OCDBT database at '
+                     'local file "/x/checkpoints/20.orbax-checkpoint-tmp/state/"')
+  assert rundir.disk_full(error) is error
+  assert rundir.disk_full_message(error, ["/x"]).startswith("disk full: cannot write /x")
+  assert rundir.disk_full(ValueError("RESOURCE_EXHAUSTED: too many open files")) is None
