@@ -31,7 +31,8 @@ def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
   pixels = min(batch, microbatch) if microbatch else batch
   pixels = max(pixels, min(config.eval.chunk_size, num_pixels))
   per_pixel = 4 * config.model.width * (config.model.depth + 1)
-  if config.train.supervision.replace("values", "").strip(":,.0123456789 "):
+  from siren_jax import supervision  # pylint: disable=g-import-not-at-top
+  if set(supervision.parse(config.train.supervision)) != {"values"}:
     per_pixel *= 3
   return num_points * (4 * params + pixels * per_pixel) * _BYTES + num_pixels * 16 * _BYTES
 
