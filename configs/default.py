@@ -13,6 +13,7 @@ from ml_collections import config_dict
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds initialisation and batch order: same config + seed = same result.
+  config.task = "image"  # What is fitted (siren_jax.tasks): image here; configs/audio.py etc. others.
 
   config.data = ml_collections.ConfigDict()
   config.data.image = "camera"  # Built-in name (camera, astronaut, ...), kodim01..kodim24, or a path.

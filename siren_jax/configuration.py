@@ -64,7 +64,9 @@ def _require(cond: bool, message: str) -> None:
 
 def validate(config) -> None:
   """Raises UserError with one line naming the first invalid field."""
-  m, t, d = config.model, config.train, config.data
+  m, t = config.model, config.train
+  from siren_jax import tasks  # pylint: disable=g-import-not-at-top
+  tasks.validate_config(config)
   for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
     value = m.get(name)
     if value is not None:
@@ -94,13 +96,6 @@ def validate(config) -> None:
   _require(t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}")
   _require(t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {t.checkpoint_every}")
   _require(t.max_checkpoints >= 1, f"train.max_checkpoints must be >= 1, got {t.max_checkpoints}")
-  _require(d.height >= 0 and d.width >= 0, "data.height and data.width must be >= 0 (0 = native size)")
-  from siren_jax.data import RESIZE_MODES  # pylint: disable=g-import-not-at-top
-  _require(d.get("resize", "exact") in RESIZE_MODES,
-           f"data.resize must be one of {RESIZE_MODES}, got {d.get('resize')!r}")
-  _require(d.max_pixels >= 4, f"data.max_pixels must be >= 4, got {d.max_pixels}")
-  _require(d.blend_mode in ("replace", "mixed"),
-           f"data.blend_mode must be 'replace' or 'mixed', got {d.blend_mode!r}")
   _validate_numbers(config)
   _require(config.eval.chunk_size >= 1, f"eval.chunk_size must be >= 1, got {config.eval.chunk_size}")
   _require(config.eval.crop_border >= 0, f"eval.crop_border must be >= 0, got {config.eval.crop_border}")
@@ -136,12 +131,9 @@ def _validate_numbers(config) -> None:
   supervision.parse(t.supervision)
 
 
-def validate_for_image(config, height: int, width: int, num_devices: int) -> None:
-  """Checks that depend on the loaded image and the machine."""
-  c = config.eval.crop_border
-  _require(2 * c < min(height, width),
-           f"eval.crop_border={c} leaves nothing of a {height}x{width} (HxW) image")
-  b = effective_batch_size(config, height * width)
+def check_batch(config, num_samples: int, num_devices: int) -> None:
+  """The batch a task of ``num_samples`` samples gets must split evenly over the devices."""
+  b = effective_batch_size(config, num_samples)
   _require(b % num_devices == 0,
            f"train.batch_size={b} must be a multiple of the {num_devices} devices it is sharded over")
 
@@ -171,7 +163,7 @@ def to_dict(config) -> dict:
 
 # Fields added after runs were first written, with the value that reproduces those runs: a saved
 # config without the field is read as having that value.
-LEGACY_VALUES = {"data.resize": "exact"}
+LEGACY_VALUES = {"data.resize": "exact", "task": "image"}
 
 
 def check_resumable(saved: dict, current: dict) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax import data, figures, metrics, outputs, supervision, targets
+from siren_jax import configuration, data, figures, metrics, outputs, supervision, targets
 from siren_jax.errors import UserError
 
 
@@ -127,6 +127,28 @@ def _load_mask(spec: str, height: int, width: int, max_pixels: int) -> np.ndarra
     return targets.ellipse_mask(height, width, center=(cy, cx), radii=(ry, rx))
   mask = data.load_image(spec, height=height, width=width, max_pixels=max_pixels).pixels.mean(-1)
   return mask > 0.5
+
+
+def validate_config(config) -> None:
+  """The image fields of ``config.data`` (one-line UserError)."""
+  d = config.data
+  if not (d.height >= 0 and d.width >= 0):
+    raise UserError("data.height and data.width must be >= 0 (0 = native size)")
+  if d.get("resize", "exact") not in data.RESIZE_MODES:
+    raise UserError(f"data.resize must be one of {data.RESIZE_MODES}, got {d.get('resize')!r}")
+  if d.max_pixels < 4:
+    raise UserError(f"data.max_pixels must be >= 4, got {d.max_pixels}")
+  if d.blend_mode not in ("replace", "mixed"):
+    raise UserError(f"data.blend_mode must be 'replace' or 'mixed', got {d.blend_mode!r}")
+
+
+def check_loaded(config, task: ImageTask, num_devices: int) -> None:
+  """Checks that depend on the loaded image and the machine."""
+  h, w, _ = task.shape
+  c = config.eval.crop_border
+  if 2 * c >= min(h, w):
+    raise UserError(f"eval.crop_border={c} leaves nothing of a {h}x{w} (HxW) image")
+  configuration.check_batch(config, h * w, num_devices)
 
 
 def prepare(config) -> ImageTask:

@@ -9,23 +9,23 @@ from siren_jax.errors import UserError
 _BYTES = 4  # float32
 
 
-def num_params_estimate(model_config, channels: int) -> int:
+def num_params_estimate(model_config, channels: int, in_features: int = 2) -> int:
   """Parameters of the MLP families (the encodings' own widths included)."""
   w, d = model_config.width, model_config.depth
-  fan_in = 2
+  fan_in = in_features
   if model_config.kind == "rff":
     fan_in = 2 * model_config.rff_features
-  elif model_config.kind == "relu_pe":
-    fan_in = 2 + 4 * max(model_config.pe_frequencies, 16)  # 0 = Nyquist rule: a few, at most 16
+  elif model_config.kind == "relu_pe":  # 0 = Nyquist rule: a few, at most 16
+    fan_in = in_features * (1 + 2 * max(model_config.pe_frequencies, 16))
   return fan_in * w + w + d * (w * w + w) + w * channels + channels
 
 
 def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
-                   microbatch: int = 0) -> int:
+                   microbatch: int = 0, in_features: int = 2) -> int:
   """Parameters, gradients and Adam's two moments (4 copies), plus the activations of one chunk of
   pixels: each layer keeps its pre-activation and sine (and cosine, derivatives) for the backward
   pass; input-derivative supervision carries about three times as many."""
-  params = num_params_estimate(config.model, channels)
+  params = num_params_estimate(config.model, channels, in_features)
   from siren_jax import configuration  # pylint: disable=g-import-not-at-top
   batch = configuration.effective_batch_size(config, num_pixels) or num_pixels
   pixels = min(batch, microbatch) if microbatch else batch
@@ -49,10 +49,11 @@ def available_bytes() -> int:
 
 
 def check_fits(config, num_pixels: int, channels: int, num_points: int = 1,
-               microbatch: int = 0) -> None:
-  need, have = training_bytes(config, num_pixels, channels, num_points, microbatch), available_bytes()
+               microbatch: int = 0, in_features: int = 2) -> None:
+  need = training_bytes(config, num_pixels, channels, num_points, microbatch, in_features)
+  have = available_bytes()
   if need > have:
     m = config.model
     raise UserError(f"model.width={m.width}, depth={m.depth} ({num_points} point(s), {num_pixels} "
-                    f"pixels) needs about {need / 1e9:.1f} GB for parameters, optimiser state and "
+                    f"samples) needs about {need / 1e9:.1f} GB for parameters, optimiser state and "
                     f"activations, more than the {have / 1e9:.1f} GB this device has")

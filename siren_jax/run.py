@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from siren_jax import (checkpoints, configuration, derivatives, evaluate, hyper, image_task, models,
-                       optim, outputs, progress, sharding, step)
+from siren_jax import (checkpoints, configuration, derivatives, evaluate, hyper, models, optim, outputs,
+                       progress, sharding, step, tasks)
 from siren_jax.errors import Interrupted, UserError, signal_number
 
 
@@ -95,10 +95,10 @@ class Run:
 def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None,
           params_transform: Optional[Callable] = None) -> Run:
   """Builds a fit of ``configs`` (one, or points that differ only in ``hyper.VMAPPABLE_FIELDS``) on
-  ``task`` (default: the image task ``configs[0]`` describes). ``params_transform`` is passed to the
+  ``task`` (default: the task ``configs[0]`` describes, ``tasks.prepare``). ``params_transform`` is passed to the
   step (quantisation-aware training). Validation is the caller's (``train.preflight``)."""
   base, k = configs[0], len(configs)
-  task = task if task is not None else image_task.prepare(base)
+  task = task if task is not None else tasks.prepare(base)
   mesh = mesh if mesh is not None else sharding.make_mesh()
   t = base.train
   model = models.build_model(base.model, out_features=task.out_features, image_shape=task.grid_shape)

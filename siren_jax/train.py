@@ -11,8 +11,8 @@ from typing import Any, Dict, List, Sequence
 import jax
 from absl import logging
 
-from siren_jax import (checkpoints, configuration, image_task, memory, models, outputs, report, run,
-                       rundir, sharding, step)
+from siren_jax import (checkpoints, configuration, memory, models, outputs, report, run, rundir,
+                       sharding, step, tasks)
 from siren_jax.errors import UserError
 
 
@@ -35,17 +35,17 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, Any]:
 
 def preflight(configs: Sequence[Any]):
   """Every check that can fail on the user's input, done before anything is written: each config's
-  values, the image (loaded and turned into targets) and what depends on its size and the machine.
+  values, the task's data (loaded and turned into targets) and what depends on its size and the machine.
   Points of one group share the data of the first. Returns (fit data, device mesh)."""
   for config in configs:
     configuration.validate(config)
-  fit = image_task.prepare(configs[0])
-  h, w, _ = fit.shape
+  fit = tasks.prepare(configs[0])
   mesh = sharding.make_mesh()
   for config in configs:
-    configuration.validate_for_image(config, h, w, mesh.size)
-  memory.check_fits(configs[0], h * w, fit.shape[-1], len(configs),
-                    sharding.resolve_microbatch(configs[0].train.microbatch))
+    tasks.check_loaded(config, fit, mesh.size)
+  memory.check_fits(configs[0], fit.arrays["coords"].shape[0], fit.out_features, len(configs),
+                    sharding.resolve_microbatch(configs[0].train.microbatch),
+                    in_features=fit.arrays["coords"].shape[-1])
   return fit, mesh
 
 
