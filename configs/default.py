@@ -58,6 +58,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.schedule = "cosine"  # constant | cosine | exponential (after warm-up).
   config.train.warmup_steps = 0  # Linear warm-up from lr/warmup_steps to the peak.
   config.train.final_lr_fraction = 0.01  # The schedule ends at this fraction of the peak.
+  config.train.init_from = ""  # A run directory whose final parameters start this fit (fine-tuning:
+  #                              fresh optimiser and schedule); "" = the usual initialisation.
+  config.train.qat_bits = 0  # Quantisation-aware training: the loss sees the weights on the B-bit grid of
+  #                            siren_jax.quantize (straight-through gradients); 0 = off.
   config.train.log_every = 50  # Steps between metrics rows (full-image PSNR evaluations); slow runs also
   #                              log a progress line with an ETA every ~30 s between rows.
   config.train.checkpoint_every = 250  # Steps between checkpoints (and always at the end).

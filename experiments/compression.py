@@ -17,12 +17,13 @@ byte string that ``quantize.decode`` turns back into the rendered weights, its 1
 Quantisation-aware choices. At equal bpp an 8-bit network has twice the parameters of a float16 one
 (and a 6-bit one 2.7x), so the default sizes step the parameter count by about 2x: the 8-bit point of
 each size lands at the bpp of the float16 point of the next, and the plot compares them directly.
---qat_steps > 0 adds a quantisation-aware fine-tune for each --qat_bits width B (Adam, cosine decay
-from --qat_lr, the forward pass on the B-bit grid, straight-through gradients): rows "B-bit QAT". Those
-are extra training steps, so the same fine-tune without quantisation in the loop, quantised afterwards,
-is the control: rows "B-bit +FT"; QAT's own gain is QAT minus +FT. On 64x64 Kodak crops (16x3..32x4
-SIRENs fitted for 150 steps, 100 fine-tune steps) that gain was -0.2..+0.9 dB at 6 bits and -0.3..-0.5
-dB at 8 bits, so it is off by default.
+--qat_steps > 0 adds a quantisation-aware fine-tune for each --qat_bits width B: rows "B-bit QAT". It
+is a run of its own in ``RUN/finetune/from-step-S/qat-Bbit/`` trained by the project's loop from the run's final
+weights (``train.init_from``) with the loss seeing the weights on the B-bit grid (``train.qat_bits``,
+straight-through gradients): Adam, cosine decay from --qat_lr, batches of --batch pixels. Those are
+extra training steps, so the same fine-tune without quantisation in the loop (``.../plain/``),
+quantised afterwards, is the control: rows "B-bit +FT"; QAT's own gain is QAT minus +FT. What that gain
+was when measured is in benchmarks/RESULTS.md; it is off by default.
 
 Rate is bits per pixel, bpp = 8 * bytes / (H * W), COIN's convention (per pixel, not per channel
 value). Distortion is PSNR (dB, ``siren_jax.metrics.psnr``) of the decoded 8-bit image against the
@@ -48,14 +49,8 @@ Kodak means of 24.64 dB at 0.160 bpp, 26.41 dB at 0.307 bpp and 28.41 dB at 0.61
 is the project's default (Adam 1.5e-3, cosine decay to 1 %, random-pixel batches) for far fewer steps;
 it has not been tuned for these small networks.
 
-Run time, estimated (not a measured run): on the project's 2-core CPU a training step cost about
-0.4 ns per parameter and batch pixel, and a forward pass 0.18 ns per parameter and pixel (measured on
-64x64 images with 16x4..32x6 SIRENs and 2048-4096-pixel batches, with another job on the CPU). The
-four default sizes have 61,856 parameters together, so a step of all four at 16384 pixels is ~0.4 s
-and the defaults (kodim01 and kodim23 at 512x768 (HxW), 1500 steps) train for about
-2 x 1500 x 0.4 s = 20 minutes. Evaluations, derivative panels, codec renders and compiling add about 2
-minutes per image, and the 24-image JPEG/WebP reference about 1.5 minutes: roughly 25-30 minutes in all.
-Interrupted, the same command resumes (finished runs are skipped, others continue from their last
+Its run time grows with the parameters times the batch pixels times the steps; the measured time of
+the defaults is in benchmarks/RESULTS.md. Interrupted, the same command resumes (finished runs are skipped, others continue from their last
 checkpoint).
 
 This module fits the SIRENs, encodes and scores their weights and holds the command line;
@@ -71,16 +66,12 @@ import sys
 import time
 from typing import List, Sequence, Tuple
 
-import jax
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
-import optax
 from absl import flags, logging
 
 from experiments import compression_tables as tables
-from siren_jax import cli, configuration, data, evaluate, hyper, metrics, models, outputs
-from siren_jax import quantize, render, sharding, train
-from siren_jax import step as step_lib
+from siren_jax import cli, configuration, data, hyper, metrics, models, outputs, quantize, render, train
 from siren_jax.errors import UserError
 
 DEFAULT_KODAK = ("kodim01", "kodim23")
@@ -166,58 +157,37 @@ def finished(config, workdir: str) -> bool:
 
 
 def make_render(run: render.TrainedRun, height: int, width: int):
-  """``params -> (H, W, C) uint8`` at the training grid, compiled once for every codec's weights (the
-  same computation as ``render.render_array``)."""
-  chunk = min(int(run.config.eval.chunk_size), height * width)
-  fn = evaluate.make_renderer(run.model.apply, sharding.make_mesh(), chunk,
-                           sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1))))
-  coords = data.grid_coords(height, width)
-
-  def rendered(params) -> np.ndarray:
-    values = fn(params, coords).reshape(height, width, -1)
-    return np.asarray(outputs.to_uint8(data.to_unit(values))).reshape(height, width, -1)
-
-  return rendered
+  """``params -> (H, W, C) uint8``: ``run``'s network with other weights, rendered on the training
+  grid by ``render.render_array`` (the render command's own renderer)."""
+  return lambda params: render.render_array(dataclasses.replace(run, params=params), height,
+                                            width).reshape(height, width, -1)
 
 
-def make_finetune(run: render.TrainedRun, pixels01: np.ndarray, codec: quantize.Codec, steps: int,
-                  lr: float, batch: int):
-  """``finetune(quantised: bool, seed) -> params``: ``steps`` of Adam (cosine decay from ``lr``) on
-  random-pixel batches from the run's trained weights, the loss seen through
-  ``quantize.fake_quantise(codec)`` (straight-through) when ``quantised`` (QAT), on the float weights
-  otherwise (the control). Both share one compiled step: ``quantised`` is an input, not a constant."""
-  h, w, c = pixels01.shape
-  n = h * w
-  b = batch if 0 < batch < n else n
-  arrays = {"coords": jnp.asarray(data.grid_coords(h, w)),
-            "values": jnp.asarray(data.to_signed(pixels01).reshape(n, c)),
-            "weights": jnp.ones((n,), jnp.float32)}
-  sse = step_lib.make_sse_fn(run.model, {"values": 1.0}, "reverse", "propagate")
-  microbatch = sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
-  tx = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01))
+def finetune_config(run: render.TrainedRun, workdir: str, steps: int, lr: float, batch: int,
+                    bits: int, seed: int):
+  """``workdir``'s config as a fine-tune of its final weights: ``steps`` of Adam (cosine decay from
+  ``lr`` to 1 %) on batches of ``batch`` pixels, the loss seeing the weights on the ``bits``-bit grid
+  (QAT, ``train.qat_bits``) or, with 0, as they are (the control)."""
+  config = ml_collections.ConfigDict(run.config.to_dict())
+  t = config.train
+  t.init_from, t.qat_bits = workdir, bits
+  t.num_steps, t.learning_rate, t.schedule = steps, lr, "cosine"
+  t.warmup_steps, t.final_lr_fraction = 0, 0.01
+  t.batch_size = batch if 0 < batch < run.height * run.width else 0
+  t.log_every, t.checkpoint_every = max(1, steps // 4), max(1, steps)
+  config.seed = seed
+  return config
 
-  def seen(params, quantised):
-    fake = quantize.fake_quantise(params, codec)
-    return jax.tree_util.tree_map(lambda f, p: jnp.where(quantised, f, p), fake, params)
 
-  @jax.jit
-  def step(params, opt_state, key, quantised):
-    idx = jax.random.randint(key, (b,), 0, n) if b < n else jnp.arange(n)  # with replacement: cheap
-    batch_arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
-    _, _, grads = step_lib.loss_and_grad(lambda p, x: sse(seen(p, quantised), x), params, batch_arrays,
-                                      microbatch, None)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-  def finetune(quantised: bool, seed: int = 0):
-    params = jax.tree_util.tree_map(jnp.asarray, run.params)
-    opt_state = tx.init(params)
-    key = jax.random.PRNGKey(seed)
-    for i in range(steps):
-      params, opt_state = step(params, opt_state, jax.random.fold_in(key, i), jnp.bool_(quantised))
-    return jax.device_get(params)
-
-  return finetune
+def finetune(run: render.TrainedRun, workdir: str, steps: int, lr: float, batch: int, bits: int,
+             seed: int):
+  """The fine-tuned weights, trained (or resumed, or reused) as a run of their own in
+  ``workdir/finetune/from-step-S/{qat-Bbit,plain}`` by the project's training loop (S, the step it
+  starts from, keeps a fine-tune of older weights from being reused when the run trains on)."""
+  name = f"qat-{bits}bit" if bits else "plain"
+  ft_dir = os.path.join(workdir, "finetune", f"from-step-{run.step}", name)
+  train.train_and_evaluate(finetune_config(run, workdir, steps, lr, batch, bits, seed), ft_dir)
+  return render.load_run(ft_dir).params
 
 
 def header_of(run: render.TrainedRun, height: int, width: int) -> quantize.Header:
@@ -253,12 +223,11 @@ def compress_run(workdir: str, pixels01: np.ndarray, codecs: Sequence[quantize.C
   for bits in (sorted(set(qat_bits), reverse=True) if qat_steps > 0 else ()):
     t0 = time.perf_counter()
     codec = quantize.Codec("uniform", bits=bits)
-    finetune = make_finetune(run, pixels01, codec, qat_steps, qat_lr, qat_batch)
-    tuned = finetune(quantised=True, seed=seed)
+    tuned = finetune(run, workdir, qat_steps, qat_lr, qat_batch, bits, seed)
     if plain is None:
       # The control: the same fine-tune without quantisation in the loop, quantised afterwards
       # ("+FT"), so that QAT's gain is not confused with the gain of qat_steps more training steps.
-      plain = finetune(quantised=False, seed=seed)
+      plain = finetune(run, workdir, qat_steps, qat_lr, qat_batch, 0, seed)
     logging.info("%s: %d-bit QAT and control, %d steps, %.1f s", workdir, bits, qat_steps,
                  time.perf_counter() - t0)
     variants += [(codec, plain, " +FT"), (codec, tuned, " QAT"),

@@ -129,6 +129,14 @@ def _validate_numbers(config) -> None:
     _require(value != "propagate" or m.kind == "siren",
              f"train.{field}=propagate needs model.kind=siren, not {m.kind!r}")
   supervision.parse(t.supervision)
+  qat_bits = t.get("qat_bits", 0)
+  _require(qat_bits == 0 or 1 <= qat_bits <= 8, f"train.qat_bits must be 0 (off) or in [1, 8], got "
+                                                 f"{qat_bits}")
+  init_from = t.get("init_from", "")
+  if init_from:
+    from siren_jax import checkpoints  # pylint: disable=g-import-not-at-top
+    _require(checkpoints.has_steps(os.path.join(init_from, "checkpoints")),
+             f"train.init_from={init_from!r} holds no checkpoint to start from")
 
 
 def check_batch(config, num_samples: int, num_devices: int) -> None:
@@ -163,7 +171,7 @@ def to_dict(config) -> dict:
 
 # Fields added after runs were first written, with the value that reproduces those runs: a saved
 # config without the field is read as having that value.
-LEGACY_VALUES = {"data.resize": "exact", "task": "image"}
+LEGACY_VALUES = {"data.resize": "exact", "task": "image", "train.init_from": "", "train.qat_bits": 0}
 
 
 def check_resumable(saved: dict, current: dict) -> None:

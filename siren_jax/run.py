@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax import (checkpoints, configuration, derivatives, evaluate, hyper, models, optim, outputs,
-                       progress, sharding, step, tasks)
+                       progress, quantize, sharding, step, tasks)
 from siren_jax.errors import Interrupted, UserError, signal_number
 
 
@@ -92,11 +92,11 @@ class Run:
     return render(params, self.task.arrays["coords"])
 
 
-def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None,
-          params_transform: Optional[Callable] = None) -> Run:
+def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run:
   """Builds a fit of ``configs`` (one, or points that differ only in ``hyper.VMAPPABLE_FIELDS``) on
-  ``task`` (default: the task ``configs[0]`` describes, ``tasks.prepare``). ``params_transform`` is passed to the
-  step (quantisation-aware training). Validation is the caller's (``train.preflight``)."""
+  ``task`` (default: the task ``configs[0]`` describes, ``tasks.prepare``). ``train.init_from`` starts
+  the parameters from another run's final checkpoint; ``train.qat_bits`` makes the loss see them
+  quantised (``quantize.fake_quantise``). Validation is the caller's (``train.preflight``)."""
   base, k = configs[0], len(configs)
   task = task if task is not None else tasks.prepare(base)
   mesh = mesh if mesh is not None else sharding.make_mesh()
@@ -110,17 +110,40 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None,
   states = [step.create_train_state(init_key, model, cfg, tx=tx,
                                     in_features=task.arrays["coords"].shape[-1])
             for cfg, (init_key, _) in zip(configs, keys)]
+  if t.get("init_from"):
+    states = [start_from(t.init_from, st) for st in states]
   microbatch = sharding.resolve_microbatch(t.microbatch)
   vmap_width = step.resolve_vmap_width(int(t.get("vmap_width", -1)), k)
   grad_m, lap_m = derivatives.resolve_methods(model, task.out_features, t.gradient_method,
                                               t.laplacian_method)
   train_step = step.make_train_step(model, task.terms, grad_m, lap_m, batch_size, microbatch, mesh,
                                     schedule, num_points=k if k > 1 else 0, vmap_width=vmap_width,
-                                    params_transform=params_transform)
+                                    params_transform=qat_transform(t.get("qat_bits", 0)))
   return Run(configs=list(configs), task=task, model=model, mesh=mesh, dataset=dataset,
              hypers=hypers, keys=keys, states=states, schedule=schedule, batch_size=batch_size,
              microbatch=microbatch, vmap_width=vmap_width, train_step=train_step,
              num_params=models.num_params(states[0].params))
+
+
+def qat_transform(bits: int) -> Optional[Callable]:
+  """The straight-through B-bit view of the parameters (``quantize.fake_quantise``), None for 0."""
+  if not bits:
+    return None
+  codec = quantize.Codec("uniform", bits=int(bits))
+  return lambda params: quantize.fake_quantise(params, codec)
+
+
+def start_from(workdir: str, state: step.TrainState) -> step.TrainState:
+  """``state`` with the parameters of ``workdir``'s newest intact checkpoint (its optimiser state
+  and step are not taken: a fine-tune starts its own schedule)."""
+  ckpt = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 1, restore_only=True)
+  try:
+    restored = ckpt.restore_latest(state)
+  finally:
+    ckpt.close()
+  if restored is None:
+    raise UserError(f"train.init_from={workdir!r} holds no checkpoint to start from")
+  return state.replace(params=restored[0].params)
 
 
 def compile_step(run: Run, state, hypers, perm):

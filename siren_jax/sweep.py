@@ -167,25 +167,27 @@ def run_sweep(base, workdir: str, specs: Sequence[str]) -> List[Dict[str, Any]]:
       configuration.validate(config)
     except UserError as e:
       raise UserError(f"sweep point {name}: {e}") from None
-  for members in plan_groups(workdir, points).values():  # images too, before writing anything
+  checked = {}  # each group's (task, mesh), loaded once: train_points reuses them
+  for members in plan_groups(workdir, points).values():  # the data too, before writing anything
     try:
-      train.preflight([m[1] for m in members])
+      checked[tuple(m[0] for m in members)] = train.preflight([m[1] for m in members])
     except UserError as e:
       raise UserError(f"sweep point {members[0][0]}: {e}") from None
   # The sweep directory's lock stops a second sweep from training every point again beside this one;
   # each point's own lock is train_points' to take.
   with rundir.own([workdir]):
-    return _run_owned(base, workdir, axes, points)
+    return _run_owned(base, workdir, axes, points, checked)
 
 
-def _run_owned(base, workdir: str, axes, points) -> List[Dict[str, Any]]:
+def _run_owned(base, workdir: str, axes, points, checked) -> List[Dict[str, Any]]:
   """``run_sweep`` once its points are validated and its directory owned."""
   groups = plan_groups(workdir, points, announce=True)  # again: the directory may have changed before we owned it
   outputs.write_json(os.path.join(workdir, "sweep.json"),
                      {"axes": [[f, v] for f, v in axes], "base": configuration.to_dict(base)})
   for gi, members in enumerate(groups.values()):
     logging.info("Group %d/%d: %s", gi + 1, len(groups), ", ".join(m[0] for m in members))
-    train.train_points([m[1] for m in members], [m[2] for m in members])
+    train.train_points([m[1] for m in members], [m[2] for m in members],
+                       checked.get(tuple(m[0] for m in members)))
   results = collect(workdir, axes, points)
   write_results(workdir, axes, results, base)
   return results

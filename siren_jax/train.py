@@ -72,15 +72,17 @@ def check_workdir(resolved: Dict[str, Any], workdir: str) -> None:
   configuration.check_resumable(saved, resolved)
 
 
-def train_points(configs: Sequence[Any], workdirs: Sequence[str]) -> List[Dict[str, Any]]:
+def train_points(configs: Sequence[Any], workdirs: Sequence[str],
+                 checked=None) -> List[Dict[str, Any]]:
   """Trains several points that differ only in VMAPPABLE_FIELDS as one vmapped program, each with its
   own workdir, checkpoints and outputs exactly as a single run would write them. One point is a plain
   run (no vmap). All points must resume from the same step. Returns their summaries.
 
   Everything is validated before anything is written; then this process owns the workdirs
   (``rundir.own``: a second process on one of them is refused in one line) until it returns.
+  ``checked`` is what ``preflight(configs)`` returned, where the caller has run it already.
   """
-  fit, mesh = preflight(configs)
+  fit, mesh = checked or preflight(configs)
   for config, workdir in zip(configs, workdirs):
     check_workdir(configuration.to_dict(config), workdir)
   done = [_complete(cfg, wd, fit) for cfg, wd in zip(configs, workdirs)]

@@ -23,6 +23,9 @@ BAD_VALUES = [
     ("train", "supervision", "values:inf", "must be a finite number"),
     ("data", "resize", "stretch", "data.resize must be one of"),
     (None, "seed", 99999999999999999999, "seed must be an integer in [0, 2^32)"),
+    ("train", "qat_bits", 9, "train.qat_bits must be 0 (off) or in [1, 8]"),
+    ("train", "init_from", "/nonexistent/run", "holds no checkpoint to start from"),
+    (None, "task", "smell", "task must be one of"),
 ]
 
 
