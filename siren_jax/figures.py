@@ -60,8 +60,10 @@ def _finite(value) -> bool:
     return False
 
 
-def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str = "loss") -> None:
-  """Loss and PSNR against step and against training time, from metrics.jsonl rows."""
+def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str = "loss",
+                 headline_label: str = "PSNR (dB)") -> None:
+  """Loss and the headline (PSNR unless ``headline_label`` says otherwise) against step and against
+  training time, from metrics.jsonl rows."""
   plt = _pyplot()
   rows = [r for r in rows if "step" in r]
   fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
@@ -76,7 +78,7 @@ def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str =
       axes[0, col].semilogy([v for v, ok in zip(x, has_loss) if ok], loss)
       axes[0, col].set_ylabel(loss_label)
       axes[1, col].plot(x, psnr)
-      axes[1, col].set_ylabel("PSNR (dB)")
+      axes[1, col].set_ylabel(headline_label)
       for row in range(2):
         axes[row, col].set_xlabel(label)
         axes[row, col].grid(True, alpha=0.3)

@@ -118,7 +118,8 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run
                                               t.laplacian_method)
   train_step = step.make_train_step(model, task.terms, grad_m, lap_m, batch_size, microbatch, mesh,
                                     schedule, num_points=k if k > 1 else 0, vmap_width=vmap_width,
-                                    params_transform=qat_transform(t.get("qat_bits", 0)))
+                                    params_transform=qat_transform(t.get("qat_bits", 0)),
+                                    task_loss=getattr(task, "loss", None))
   return Run(configs=list(configs), task=task, model=model, mesh=mesh, dataset=dataset,
              hypers=hypers, keys=keys, states=states, schedule=schedule, batch_size=batch_size,
              microbatch=microbatch, vmap_width=vmap_width, train_step=train_step,
@@ -330,15 +331,19 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
                      message=loop.messages[i])
     else:
       params = run.point(state, i).params
+      network = ({"network": (hyper.bind(run.model, run.hypers[i]), params, run.mesh, run.microbatch)}
+                 if getattr(run.task, "needs_network", False) else {})  # tasks that evaluate anywhere
       summary = run.task.finish(workdir, loop.render(params, i), loop.rows[i],
                                 dict(common, status="done", steps=int(run.point(state, i).step)),
-                                lambda: run.derivatives(params, i))
+                                lambda: run.derivatives(params, i), **network)
       summary["elapsed_s"] = round(loop.wall(), 3)
-      warning = no_progress_warning(loop.rows[i], summary)
+      warning = (None if getattr(run.task, "lower_is_better", False)  # the check compares dB
+                 else no_progress_warning(loop.rows[i], summary))
       if warning:
         summary["warning"] = warning
         progress.warn(f"{workdir}: {warning}")
-      progress.info(f"Done: {run.task.name} {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
+      headline = getattr(run.task, "format_headline", lambda v: f"{v:.2f} dB")(summary["psnr"])
+      progress.info(f"Done: {run.task.name} {headline} ({summary['psnr_protocol']}) "
                     f"after {summary['steps']} steps, {loop.train_seconds:.1f} s of training; outputs "
                     f"in {workdir}")
     outputs.write_json(os.path.join(workdir, "summary.json"), summary)

@@ -134,13 +134,17 @@ def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, 
 def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str,
                     batch_size: int, microbatch: int, mesh: Mesh, schedule: Callable,
                     num_points: int = 0, vmap_width: int = 0,
-                    params_transform: Optional[Callable] = None) -> Callable:
+                    params_transform: Optional[Callable] = None, task_loss=None) -> Callable:
   """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
 
   ``metrics`` holds the loss, each term's loss and ``lr``, the learning rate this step applied
   (``hyper["lr"]`` times ``schedule``, the shape that ``optim.make`` returns with the optimiser).
   ``params_transform`` (optional) maps the parameters the loss sees, e.g. straight-through
-  quantisation for quantisation-aware training (``quantize.fake_quantise``).
+  quantisation for quantisation-aware training (``quantize.fake_quantise``). ``task_loss`` (optional,
+  e.g. ``sdf_task.SdfLoss``) is a task's own loss in place of ``make_sse_fn``'s targets:
+  ``task_loss.sample(batch, key)`` completes each batch (fresh samples from ``fold_in(task_loss.key,
+  step)``, a pure function of the step, so a resumed run draws the same ones) and
+  ``task_loss.make_sse(model, gradient_method)`` gives its summed loss ``sse(params, batch)``.
 
   With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
   position in its epoch; with 0 it uses every pixel. ``num_points`` > 0 steps stacked states,
@@ -159,7 +163,11 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
       arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
       if not num_points:
         arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
-    sse_fn = make_sse_fn(hyper_lib.bind(model, hyper), terms, gradient_method, laplacian_method)
+    if task_loss is None:
+      sse_fn = make_sse_fn(hyper_lib.bind(model, hyper), terms, gradient_method, laplacian_method)
+    else:
+      arrays = task_loss.sample(arrays, jax.random.fold_in(task_loss.key, state.step))
+      sse_fn = task_loss.make_sse(hyper_lib.bind(model, hyper), gradient_method)
     if params_transform is not None:
       plain_sse, sse_fn = sse_fn, lambda p, batch: plain_sse(params_transform(p), batch)
     # A sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap), and

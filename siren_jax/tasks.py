@@ -13,7 +13,7 @@ import importlib
 
 from siren_jax.errors import UserError
 
-NAMES = ("image",)  # each name N is the module siren_jax.N_task
+NAMES = ("image", "sdf")  # each name N is the module siren_jax.N_task
 
 
 def name_of(config) -> str:

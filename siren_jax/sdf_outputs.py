@@ -1,0 +1,124 @@
+"""What a finished SDF run writes and measures (``sdf_task.SdfTask.finish``, ``render``, experiments):
+
+* ``mesh.ply``: the zero level set by marching cubes (``meshing.extract_mesh``) at
+  ``sdf.mesh_resolution``, in the input's units;
+* ``renders.png``: sphere-traced views (``sphere_trace``), ``slices.png``: f on three planes through
+  the surface sample's centroid;
+* ``curves.png``: loss and the headline against steps;
+* summary metrics (``surface_metrics``): Chamfer L1/L2, normal consistency and F-score at
+  tau = ``sdf.fscore_tau`` (normalised units, reported in input units too) between ``sdf.metric_points``
+  area-uniform samples of the fitted mesh and of the input surface, in the input's units; for analytic
+  shapes also ``analytic_errors``.
+"""
+
+import os
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+from siren_jax import derivatives, evaluate, figures, meshing, outputs, shapes, sphere_trace
+
+NEAR_BAND = 0.05  # "near the surface": within this distance (normalised units) along the normal
+
+
+def field_fn(model, params, mesh, chunk_size: int, microbatch: int):
+  """``field(points (n, 3)) -> (n,)``: the network's f, evaluated in chunks."""
+  render = evaluate.make_renderer(lambda p, x: model.apply(p, x)[:, 0], mesh, chunk_size, microbatch)
+  return lambda points: render(params, np.asarray(points, np.float32))
+
+
+def gradient_fn(model, params, mesh, chunk_size: int, microbatch: int):
+  """``grad(points) -> (f (n,), grad f (n, 3))``, evaluated in chunks."""
+  def fn(p, x):
+    values, grads = derivatives.gradient(model, p, x, "reverse")
+    return values[:, 0], grads[:, 0, :]
+  render = evaluate.make_renderer(fn, mesh, chunk_size, microbatch)
+  return lambda points: render(params, np.asarray(points, np.float32))
+
+
+def reference_sample(surface: shapes.Surface, n: int, seed: int):
+  """(points, normals) of the input surface in normalised units: a fresh area-uniform sample of an
+  analytic shape or mesh, else (a point cloud) up to n of its points."""
+  if surface.sdf is not None:
+    return shapes.sample_analytic(surface.name, n, seed)
+  if surface.faces is not None:
+    p, nrm = shapes.sample_mesh(surface.vertices, surface.faces, n, seed)
+    return p, nrm
+  rng = np.random.default_rng(seed)
+  idx = rng.choice(len(surface.points), size=min(n, len(surface.points)), replace=False)
+  return surface.points[idx].astype(np.float64), surface.normals[idx].astype(np.float64)
+
+
+def surface_metrics(vertices, faces, surface: shapes.Surface, n: int, tau: float, seed: int):
+  """Mesh-versus-input metrics in the input's units (``meshing.surface_metrics``); an empty mesh
+  scores infinite distances and zero F-score."""
+  tau_input = tau * surface.scale
+  if len(faces) == 0:
+    return {"chamfer_l1": float("inf"), "chamfer_l2": float("inf"), "normal_consistency": 0.0,
+            "precision": 0.0, "recall": 0.0, "fscore": 0.0, "fscore_tau": tau_input}
+  pa, na = shapes.sample_mesh(vertices, faces, n, seed)
+  pb, nb = reference_sample(surface, n, seed + 1)
+  scores = meshing.surface_metrics(pa * surface.scale, na, pb * surface.scale, nb, tau_input)
+  return dict(scores, fscore_tau=tau_input, fscore_tau_normalised=tau)
+
+
+def analytic_errors(surface: shapes.Surface, grad, n: int, seed: int) -> Dict[str, float]:
+  """Mean |f - sdf| near the surface (within ``NEAR_BAND`` along the normal) and in the volume
+  (uniform in the cube), and the mean eikonal residual | |grad f| - 1 | in the volume."""
+  rng = np.random.default_rng(seed)
+  p, nrm = shapes.sample_analytic(surface.name, n, seed + 2)
+  near = p + nrm * rng.uniform(-NEAR_BAND, NEAR_BAND, size=(n, 1))
+  volume = rng.uniform(-1.0, 1.0, size=(n, 3))
+  f_near, _ = grad(near)
+  f_vol, g_vol = grad(volume)
+  return {"mean_abs_error_near": float(np.mean(np.abs(f_near - surface.sdf(near)))),
+          "mean_abs_error_volume": float(np.mean(np.abs(f_vol - surface.sdf(volume)))),
+          "eikonal_residual": float(np.mean(np.abs(np.linalg.norm(g_vol, axis=-1) - 1.0)))}
+
+
+def write_mesh(workdir: str, field, surface: shapes.Surface, resolution: int, chunk_size: int,
+               name: str = "mesh.ply"):
+  """The zero level set into ``workdir/name`` in the input's units; returns it normalised."""
+  vertices, faces = meshing.extract_mesh(field, resolution, max_points=max(chunk_size, 4 * resolution ** 2))
+  meshing.write_ply(os.path.join(workdir, name), vertices * surface.scale + surface.center, faces)
+  return vertices, faces
+
+
+def write_pictures(workdir: str, network, surface: shapes.Surface, settings: Dict[str, Any],
+                   chunk_size: int, title: str) -> None:
+  """renders.png (three sphere-traced views side by side) and slices.png."""
+  model, params, mesh, microbatch = network
+  views = sphere_trace.trace_views(model, params, settings["render_size"], settings["trace_steps"],
+                                   mesh, chunk_size, microbatch)
+  outputs.write_png(os.path.join(workdir, "renders.png"), np.concatenate(list(views.values()), axis=1))
+  planes = sphere_trace.slice_planes(settings["slice_size"], surface.points.mean(axis=0))
+  field = field_fn(model, params, mesh, chunk_size, microbatch)
+  size = settings["slice_size"]
+  fields = {k: field(p).reshape(size, size) for k, (p, _) in planes.items()}
+  exact = ({k: surface.sdf(p.astype(np.float64)).reshape(size, size) for k, (p, _) in planes.items()}
+           if surface.sdf is not None else None)
+  sphere_trace.write_slices(os.path.join(workdir, "slices.png"), fields,
+                            {k: axes for k, (_, axes) in planes.items()}, exact, title)
+
+
+def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[str, Any]):
+  """Every SDF output of a finished run into ``workdir`` and its metrics into ``summary``."""
+  model, params, mesh, microbatch = network
+  s, surface = task.settings, task.surface
+  chunk = int(s.get("chunk_size", 32768))
+  field = field_fn(model, params, mesh, chunk, microbatch)
+  vertices, faces = write_mesh(workdir, field, surface, s["mesh_resolution"], chunk)
+  summary.update(mesh_vertices=len(vertices), mesh_faces=len(faces),
+                 mesh_resolution=s["mesh_resolution"])
+  summary.update(surface_metrics(vertices, faces, surface, s["metric_points"], s["fscore_tau"], 0))
+  if surface.sdf is not None:
+    summary.update(analytic_errors(surface, gradient_fn(model, params, mesh, chunk, microbatch),
+                                   s["metric_points"], 0))
+  title = (f"{surface.name}: Chamfer L1 {summary['chamfer_l1']:.3g}, normal consistency "
+           f"{summary['normal_consistency']:.3f}, F-score {summary['fscore']:.3f} after "
+           f"{summary['steps']} steps")
+  write_pictures(workdir, network, surface, s, chunk, title)
+  figures.write_curves(os.path.join(workdir, "curves.png"), rows, title=title,
+                       loss_label="training loss (Eq. 6)",
+                       headline_label="mean |f| on the surface")
+  return summary

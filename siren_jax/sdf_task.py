@@ -1,0 +1,190 @@
+"""The signed-distance task (paper Sec. 4.2): fit f: [-1, 1]^3 -> R whose zero level set is a surface
+given as an oriented point cloud or a mesh (``siren_jax.shapes``), with the paper's Eq. 6.
+
+Each step takes ``train.batch_size`` on-surface samples (points with normals, the epoch's permutation
+of the surface sample, as for pixels) and as many fresh off-surface points uniform in [-1, 1]^3 drawn
+from ``fold_in(key(seed), step)`` (``SdfLoss.sample``), and minimises the official
+``loss_functions.sdf``, every term a mean over all on- and off-surface samples:
+
+    w_sdf |f| (on) + w_normal (1 - cos(grad f, n)) (on) + w_inter exp(-alpha |f|) (off)
+    + w_eikonal | |grad f| - 1 | (all),
+
+with the official weights 3e3, 1e2, 1e2, 5e1 and alpha = 100 (``sdf.weights``, ``sdf.alpha``). The input
+gradient comes from ``siren_jax.derivatives`` (``train.gradient_method``).
+
+The headline logged as the run's quality is the mean |f| over the surface sample, in the input's
+units (for analytic shapes, where sdf = 0 there, it is the mean |f - sdf| on the surface); the
+final metrics (Chamfer distance, normal consistency, F-score, and the analytic errors) are in
+summary.json (``siren_jax.sdf_outputs``).
+"""
+
+import dataclasses
+import math
+from typing import Any, Callable, Dict, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from siren_jax import configuration, derivatives, shapes
+from siren_jax.errors import UserError
+
+LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")
+MAX_RESOLUTION = 2048
+
+
+def parse_weights(spec: str) -> Dict[str, float]:
+  """'sdf:3000,normal:100,inter:100,eikonal:50' -> the four weights (each must be given, >= 0)."""
+  weights = {}
+  for part in str(spec).split(","):
+    name, _, value = part.strip().partition(":")
+    if name not in LOSS_TERMS:
+      raise UserError(f"sdf.weights: unknown term {name!r} (use {', '.join(LOSS_TERMS)} as name:weight)")
+    try:
+      weights[name] = float(value)
+    except ValueError:
+      raise UserError(f"sdf.weights: weight of {name!r} is not a number: {value!r}") from None
+    if not (math.isfinite(weights[name]) and weights[name] >= 0):
+      raise UserError(f"sdf.weights: weight of {name!r} must be a finite number >= 0")
+  missing = [n for n in LOSS_TERMS if n not in weights]
+  if missing:
+    raise UserError(f"sdf.weights must give every term; missing {missing}")
+  return weights
+
+
+@dataclasses.dataclass(frozen=True)
+class SdfLoss:
+  """The task's own loss for ``step.make_train_step``: ``sample`` completes a step's batch with
+  off-surface points, ``make_sse`` gives the summed per-sample loss (``step.loss_and_grad`` divides by
+  the number of samples)."""
+  weights: Dict[str, float]
+  alpha: float
+  seed: int
+
+  @property
+  def key(self) -> jax.Array:
+    return jax.random.fold_in(jax.random.PRNGKey(self.seed), 0x5DF)
+
+  def sample(self, batch: Dict[str, jax.Array], key: jax.Array) -> Dict[str, jax.Array]:
+    n = batch["coords"].shape[0]
+    off = jax.random.uniform(key, (n, 3), jnp.float32, -1.0, 1.0)
+    ones = jnp.ones((n,), jnp.float32)
+    return {"coords": jnp.concatenate([batch["coords"], off]),
+            "normals": jnp.concatenate([batch["normals"], jnp.zeros_like(off)]),
+            "on_surface": jnp.concatenate([ones, jnp.zeros_like(ones)]),
+            "weights": jnp.concatenate([batch["weights"], batch["weights"]])}
+
+  def make_sse(self, model, gradient_method: str) -> Callable:
+    w, alpha = self.weights, self.alpha
+
+    def sse(params, batch):
+      values, grads = derivatives.gradient(model, params, batch["coords"], gradient_method)
+      f, g = values[:, 0], grads[:, 0, :]
+      on, weight = batch["on_surface"], batch["weights"]
+      norm = jnp.sqrt(jnp.sum(g * g, axis=-1))
+      n_norm = jnp.sqrt(jnp.sum(batch["normals"] ** 2, axis=-1))
+      cosine = jnp.sum(g * batch["normals"], axis=-1) / jnp.maximum(norm * n_norm, 1e-8)
+      per_sample = {"sdf": on * jnp.abs(f), "normal": on * (1.0 - cosine),
+                    "inter": (1.0 - on) * jnp.exp(-alpha * jnp.abs(f)),
+                    "eikonal": jnp.abs(norm - 1.0)}
+      per_term = {k: jnp.sum(v * weight) for k, v in per_sample.items()}
+      return sum(w[k] * v for k, v in per_term.items()), per_term
+
+    return sse
+
+
+@dataclasses.dataclass
+class SdfTask:
+  """A surface to fit. ``arrays``: the surface sample (``coords`` (N, 3), ``normals`` (N, 3)) in
+  normalised coordinates."""
+  surface: shapes.Surface
+  arrays: Dict[str, np.ndarray]
+  terms: Dict[str, float]
+  loss: SdfLoss
+  settings: Dict[str, Any]  # config.sdf as plain values: what the outputs are made with
+  name: str = ""
+  needs_network: bool = True  # finish() meshes and renders the network itself
+  lower_is_better: bool = True
+
+  @property
+  def out_features(self) -> int:
+    return 1
+
+  @property
+  def grid_shape(self) -> tuple:
+    r = self.settings["mesh_resolution"]
+    return (r, r, r)
+
+  @property
+  def headline_name(self) -> str:
+    return "mean_abs_f_surface"
+
+  def describe(self) -> str:
+    s = self.surface
+    return (f"signed distance of {s.name} ({s.source}): {len(s.points)} oriented surface points, "
+            f"normalised by centre {np.round(s.center, 6).tolist()} and scale {s.scale:.6g}")
+
+  def format_headline(self, value: float) -> str:
+    return f"mean |f| on the surface {value:.3g} (input units)"
+
+  def prediction(self, values: np.ndarray) -> np.ndarray:
+    return values.reshape(-1)
+
+  def headline(self, prediction: np.ndarray) -> float:
+    return float(np.mean(np.abs(prediction)) * self.surface.scale)
+
+  def summary_fields(self) -> Dict[str, Any]:
+    s = self.surface
+    return {"shape": s.name, "source": s.source, "surface_points": len(s.points),
+            "center": np.asarray(s.center).tolist(), "scale": float(s.scale), "sdf_weights": self.terms,
+            "sdf_alpha": self.loss.alpha, "psnr_protocol": self.headline_name}
+
+  def finish(self, workdir: str, prediction: np.ndarray, rows: Sequence[dict], summary: Dict[str, Any],
+             render_derivatives: Callable, network=None) -> Dict[str, Any]:
+    """Metrics into ``summary``; mesh.ply, renders, slices and curves into ``workdir``.
+    ``network`` is (model with its ω₀s bound, params, mesh, microbatch)."""
+    from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+    summary["psnr"] = self.headline(prediction)
+    return sdf_outputs.write_all(workdir, self, network, rows, summary)
+
+
+def validate_config(config) -> None:
+  """The SDF fields of ``config.data`` and ``config.sdf`` (one-line UserError)."""
+  d, s = config.data, config.get("sdf")
+  if s is None:
+    raise UserError("task=sdf needs the config's sdf section (see configs/sdf.py)")
+  if not str(d.get("shape", "")):
+    raise UserError(f"data.shape must name an analytic shape {shapes.ANALYTIC} or a file")
+  if not d.num_points >= 1:
+    raise UserError(f"data.num_points must be >= 1, got {d.num_points}")
+  if not 0 < d.extent <= 1:
+    raise UserError(f"data.extent must be in (0, 1], got {d.extent}")
+  parse_weights(s.weights)
+  checks = [(s.alpha > 0 and math.isfinite(s.alpha), f"sdf.alpha must be > 0, got {s.alpha}"),
+            (2 <= s.mesh_resolution <= MAX_RESOLUTION,
+             f"sdf.mesh_resolution must be in [2, {MAX_RESOLUTION}], got {s.mesh_resolution}"),
+            (8 <= s.render_size <= 4096, f"sdf.render_size must be in [8, 4096], got {s.render_size}"),
+            (s.trace_steps >= 1, f"sdf.trace_steps must be >= 1, got {s.trace_steps}"),
+            (s.fscore_tau > 0, f"sdf.fscore_tau must be > 0, got {s.fscore_tau}"),
+            (s.metric_points >= 1, f"sdf.metric_points must be >= 1, got {s.metric_points}"),
+            (config.model.kind != "relu_pe" or config.model.pe_frequencies >= 1,
+             "model.kind=relu_pe on a shape needs model.pe_frequencies >= 1 (no image size to derive "
+             "it from)")]
+  for ok, message in checks:
+    if not ok:
+      raise UserError(message)
+
+
+def prepare(config) -> SdfTask:
+  """Loads and normalises ``data.shape`` (one-line errors)."""
+  d, s = config.data, config.sdf
+  surface = shapes.load_surface(str(d.shape), int(d.num_points), float(d.extent), int(config.seed))
+  weights = parse_weights(s.weights)
+  return SdfTask(surface=surface, name=surface.name,
+                 arrays={"coords": surface.points, "normals": surface.normals},
+                 terms=weights, loss=SdfLoss(weights, float(s.alpha), int(config.seed)),
+                 settings=dict(s.to_dict(), chunk_size=int(config.eval.chunk_size)))
+
+
+def check_loaded(config, task: SdfTask, num_devices: int) -> None:
+  configuration.check_batch(config, task.arrays["coords"].shape[0], num_devices)

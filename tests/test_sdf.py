@@ -1,0 +1,249 @@
+"""The SDF task: analytic shapes, readers, marching cubes, metrics, the loss, sphere tracing, bad input
+and a tiny end-to-end fit."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from siren_jax import meshing, sdf_task, shapes, sphere_trace
+from siren_jax.errors import UserError
+from tests.conftest import ROOT
+
+EPS64 = np.finfo(np.float64).eps
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+class ExactSphere:
+  """A stand-in network: f(x) = |x| - r, the exact SDF (``apply`` like a flax module's)."""
+
+  def __init__(self, r):
+    self.r = r
+
+  def apply(self, params, x):
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    return (jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True)) - self.r) * params["s"]
+
+
+# --- analytic shapes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", shapes.ANALYTIC)
+def test_analytic_samples_lie_on_the_zero_level_with_outward_unit_normals(name):
+  points, normals = shapes.sample_analytic(name, 500, seed=1)
+  sdf = shapes.analytic_sdf(name)
+  # float64 closed forms of unit-order values: a few dozen rounded operations each
+  np.testing.assert_array_less(np.abs(sdf(points)), 64 * EPS64)
+  np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=16 * EPS64)
+  # an exact SDF grows by exactly h along the outward normal (h below every radius of curvature and
+  # every gap between parts); the normals' own error is O(eps_fd^2) from central differences
+  h = 1e-3
+  np.testing.assert_allclose(sdf(points + h * normals), h, atol=1e-8)
+  if name in ("sphere", "torus"):  # inwards too where smooth (inside a box near an edge it is less)
+    np.testing.assert_allclose(sdf(points - h * normals), -h, atol=1e-8)
+
+
+def test_csg_parts_are_apart_so_the_union_is_exact():
+  # the union's SDF is exact when no part reaches another: every part's sample is > 0 for the others
+  for i, (kind, t, s) in enumerate(shapes.CSG_PARTS):
+    pts = s * shapes._sample_primitive(kind, 400, np.random.default_rng(i)) + np.array(t)
+    for j, (k2, t2, s2) in enumerate(shapes.CSG_PARTS):
+      if j != i:
+        assert (s2 * shapes._PRIMITIVES[k2]((pts - np.array(t2)) / s2) > 0.05).all()
+
+
+# --- readers -------------------------------------------------------------------------------------
+
+
+def _cloud(n=300, seed=0):
+  p, nrm = shapes.sample_analytic("sphere", n, seed)
+  return p * 3.0 + np.array([10.0, -2.0, 5.0]), nrm  # input units: radius 1.8 around (10, -2, 5)
+
+
+def test_xyz_round_trip_and_normalisation(tmp_path):
+  p, nrm = _cloud()
+  path = tmp_path / "cloud.xyz"
+  np.savetxt(path, np.concatenate([p, nrm], axis=1))
+  s = shapes.load_surface(str(path), 0, extent=0.9)
+  back = s.points.astype(np.float64) * s.scale + s.center
+  np.testing.assert_allclose(back, p, atol=4 * EPS32 * np.abs(p).max())  # float32 storage
+  assert np.abs(s.points).max() == pytest.approx(0.9, rel=4 * EPS32)  # longest side spans ±extent
+  np.testing.assert_allclose(s.normals, nrm, atol=4 * EPS32)
+
+
+def test_ply_point_cloud_with_normals(tmp_path):
+  p, nrm = _cloud(50)
+  path = tmp_path / "cloud.ply"
+  rows = "".join(" ".join(f"{v:.9g}" for v in np.r_[a, b]) + "\n" for a, b in zip(p, nrm))
+  header = ("ply\nformat ascii 1.0\nelement vertex 50\n" + "".join(
+      f"property float {c}\n" for c in ("x", "y", "z", "nx", "ny", "nz")) + "end_header\n")
+  path.write_text(header + rows)
+  s = shapes.load_surface(str(path), 0, extent=1.0)
+  np.testing.assert_allclose(s.points * s.scale + s.center, p, atol=8 * EPS32 * np.abs(p).max())
+  np.testing.assert_allclose(s.normals, nrm, atol=8 * EPS32)
+
+
+@pytest.mark.parametrize("ext", [".obj", ".stl", ".ply"])
+def test_mesh_readers_sample_the_surface_with_outward_normals(tmp_path, ext):
+  import trimesh  # pylint: disable=g-import-not-at-top
+  box = trimesh.creation.box(extents=(2.0, 1.0, 0.5))
+  box.invert()  # inward-facing triangles: the reader must turn them outwards
+  path = str(tmp_path / f"box{ext}")
+  box.export(path)
+  s = shapes.load_surface(path, 2000, extent=1.0, seed=3)
+  assert s.faces is not None and len(s.faces) == 12
+  # normalised: the 2 x 1 x 0.5 box becomes 2 x 1 x 0.5 (longest side onto [-1, 1])
+  half = np.array([1.0, 0.5, 0.25])
+  np.testing.assert_allclose(shapes.box_sdf(s.points.astype(np.float64), half), 0.0, atol=8 * EPS32)
+  assert (np.sum(s.points * s.normals, axis=1) > 0).all()  # convex and centred: outward = away from 0
+  # uniform by area: the share on the two largest faces (area 2 each of total 7) is binomial
+  on_big = np.mean(np.abs(np.abs(s.points[:, 2]) - 0.25) < 1e-5)
+  assert abs(on_big - 4 / 7) < 5 * np.sqrt((4 / 7) * (3 / 7) / 2000)
+
+
+def _bad(tmp_path, name, text):
+  path = tmp_path / name
+  path.write_text(text)
+  return str(path)
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("empty.xyz", "", "empty"),
+    ("nan.xyz", "0 0 0 0 0 1\nnan 0 0 0 0 1\n", "finite"),
+    ("zero.xyz", "0 0 0 0 0 1\n1 0 0 0 0 0\n", "zero length"),
+    ("cols.xyz", "0 0 0\n", "6 columns"),
+    ("nofaces.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces"),
+    ("shape.off", "OFF\n", "ending in"),
+])
+def test_bad_input_is_one_line(tmp_path, name, text, message):
+  with pytest.raises(UserError, match=message):
+    shapes.load_surface(_bad(tmp_path, name, text), 100, 0.9)
+
+
+def test_bad_shape_on_the_command_line_writes_nothing(tmp_path):
+  path = _bad(tmp_path, "nan.xyz", "0 0 0 0 0 1\nnan 0 0 0 0 1\n")
+  workdir = tmp_path / "run"
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/sdf.py",
+                         f"--workdir={workdir}", f"--config.data.shape={path}"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in proc.stderr
+  assert not workdir.exists()
+
+
+# --- marching cubes and metrics ------------------------------------------------------------------
+
+
+def test_marching_cubes_of_an_exact_sphere():
+  r, res = 0.6, 40
+  h = 2.0 / (res - 1)
+  field = lambda p: shapes.sphere_sdf(p.astype(np.float64), r)
+  v, f = meshing.extract_mesh(field, res, max_points=res * res * 5)  # many slabs
+  # a vertex is the root of the linear interpolant along a grid edge; |sdf| there is at most the
+  # interpolation error h^2/8 max|f''| with |f''| <= 1/(r - h) along any line near the sphere, plus
+  # float32 rounding of the field values
+  bound = h * h / (8 * (r - h)) + 8 * EPS32
+  assert np.abs(np.linalg.norm(v, axis=1) - r).max() <= bound
+  import trimesh  # pylint: disable=g-import-not-at-top
+  mesh = trimesh.Trimesh(v, f, process=False)
+  assert mesh.is_watertight and mesh.euler_number == 2  # slabs stitched into one closed sphere
+  assert mesh.volume > 0  # triangles face outwards
+  v1, f1 = meshing.extract_mesh(field, res, max_points=res ** 3)  # one slab: the same mesh
+  assert len(v1) == len(v) and len(f1) == len(f)
+  np.testing.assert_allclose(np.sort(v1, axis=0), np.sort(v, axis=0), atol=4 * EPS32)
+
+
+def test_extract_mesh_of_a_field_with_no_surface_is_empty():
+  v, f = meshing.extract_mesh(lambda p: np.ones(len(p)), 8)
+  assert v.shape == (0, 3) and f.shape == (0, 3)
+
+
+def test_ply_written_is_read_back(tmp_path):
+  v, f = meshing.extract_mesh(lambda p: shapes.sphere_sdf(p.astype(np.float64), 0.5), 12)
+  path = str(tmp_path / "m.ply")
+  meshing.write_ply(path, v, f)
+  import trimesh  # pylint: disable=g-import-not-at-top
+  back = trimesh.load(path, process=False)
+  np.testing.assert_allclose(back.vertices, v, atol=EPS32)
+  np.testing.assert_array_equal(back.faces, f)
+
+
+def test_metrics_of_a_surface_with_itself_and_with_an_offset_copy():
+  p, n = shapes.sample_analytic("sphere", 2000, 0)
+  same = meshing.surface_metrics(p, n, p, n, tau=1e-3)
+  assert same["chamfer_l1"] == 0 and same["chamfer_l2"] == 0
+  assert same["normal_consistency"] == pytest.approx(1.0, abs=16 * EPS64) and same["fscore"] == 1.0
+  # every point of the copy pushed out by d along its normal: each nearest distance is exactly d
+  d = 0.01
+  out = meshing.surface_metrics(p, n, p + d * n, n, tau=2 * d)
+  assert out["chamfer_l1"] == pytest.approx(d, rel=1e-9)
+  assert out["chamfer_l2"] == pytest.approx(d * d, rel=1e-9)
+  assert out["fscore"] == 1.0
+  assert meshing.surface_metrics(p, n, p + d * n, n, tau=d / 2)["fscore"] == 0.0
+
+
+# --- loss and sphere tracing ---------------------------------------------------------------------
+
+
+def test_loss_of_the_exact_sdf_is_only_the_off_surface_term():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  r = 0.5
+  p, n = shapes.sample_analytic("sphere", 256, 0)
+  p = p / shapes.SPHERE_RADIUS * r
+  weights = sdf_task.parse_weights("sdf:3000,normal:100,inter:100,eikonal:50")
+  loss = sdf_task.SdfLoss(weights, alpha=100.0, seed=0)
+  batch = {"coords": jnp.asarray(p, jnp.float32), "normals": jnp.asarray(n, jnp.float32),
+           "weights": jnp.ones((256,), jnp.float32)}
+  full = loss.sample(batch, jax.random.PRNGKey(1))
+  assert full["coords"].shape == (512, 3) and float(jnp.abs(full["coords"][256:]).max()) <= 1.0
+  sse = loss.make_sse(ExactSphere(r), "reverse")
+  total, terms = sse({"s": jnp.float32(1.0)}, full)
+  off = np.asarray(full["coords"][256:], np.float64)
+  inter = np.sum(np.exp(-100 * np.abs(np.linalg.norm(off, axis=1) - r)))
+  # float32 |x| - r of unit-order values, summed over 256 samples
+  assert float(terms["sdf"]) <= 256 * 8 * EPS32
+  assert float(terms["normal"]) <= 256 * 16 * EPS32
+  assert float(terms["eikonal"]) <= 512 * 16 * EPS32
+  assert float(terms["inter"]) == pytest.approx(inter, rel=512 * 100 * 8 * EPS32)
+  assert float(total) == pytest.approx(sum(weights[k] * float(v) for k, v in terms.items()), rel=1e-5)
+
+
+def test_sphere_tracing_hits_an_exact_sphere_where_rays_meet_it():
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  r, size = 0.5, 24
+  rays = sphere_trace.camera_rays(30.0, 20.0, size)
+  rgb, hit = sphere_trace.trace_fn(ExactSphere(r), steps=64)({"s": jnp.float32(1.0)}, rays)
+  o, d = rays[:, :3].astype(np.float64), rays[:, 3:].astype(np.float64)
+  miss_distance = np.linalg.norm(o - np.sum(o * d, axis=1, keepdims=True) * d, axis=1)
+  hit = np.asarray(hit)
+  assert hit[miss_distance < r - 0.01].all() and not hit[miss_distance > r + 0.01].any()
+  assert (np.asarray(rgb)[~hit] == sphere_trace.BACKGROUND).all()
+  assert (np.asarray(rgb)[hit] < 1.0).all()
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
+  workdir = tmp_path / "run"
+  flags = {"data.shape": "sphere", "data.num_points": 400, "model.width": 32, "model.depth": 2,
+           "train.num_steps": 150, "train.batch_size": 200, "train.learning_rate": 1e-3,
+           "train.log_every": 150, "sdf.mesh_resolution": 24, "sdf.render_size": 16,
+           "sdf.slice_size": 32, "sdf.metric_points": 500, "eval.chunk_size": 4096}
+  cmd = [sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/sdf.py",
+         f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in flags.items()]
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  for name in ("mesh.ply", "renders.png", "slices.png", "curves.png", "report.html"):
+    assert os.path.getsize(workdir / name) > 0, name
+  summary = json.loads((workdir / "summary.json").read_text())
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert summary["psnr"] < rows[0]["psnr"] / 2  # it learned: mean |f| on the surface at least halved
+  for key in ("chamfer_l1", "chamfer_l2", "normal_consistency", "fscore", "mean_abs_error_near",
+              "mean_abs_error_volume", "eikonal_residual"):
+    assert np.isfinite(summary[key]), key
+  assert summary["mesh_faces"] > 0
