@@ -2,6 +2,7 @@
 
     python -m siren_jax.render --workdir=runs/camera --scale=4 --out=camera_x4.png
     python -m siren_jax.render --workdir=runs/camera --size=2048x2048 --window=-0.5,0,-0.5,0 --out=zoom.png
+    python -m siren_jax.render --workdir=runs/sdf_csg --resolution=512 --out=mesh512.ply  (SDF runs)
 
 A fitted SIREN is a continuous function of (y, x), so it can be sampled on any grid. The grid follows the
 training convention (``siren_jax/data.py``): each axis of the image spans [-1, 1] and pixels are sampled
@@ -119,7 +120,8 @@ def load_run(workdir: str) -> TrainedRun:
     try:
       built["model"] = models.build_model(_model_config(config, saved_shapes), out_features=channels)
       built["channels"] = channels
-      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config)
+      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config,
+                                     in_features=3 if config.get("task") == "sdf" else 2)
     except (ValueError, AttributeError, KeyError, TypeError) as e:
       raise UserError(f"{config_path}: cannot build the model: {e}") from None
 
@@ -311,6 +313,10 @@ def main(argv):
     raise UserError("give either --scale or --size, not both")
   window = parse_window(f.window) if f.window else FULL_WINDOW
   size = parse_size(f.size) if f.size else None
+  if _is_sdf_run(f.workdir):  # a shape: its mesh (.ply) or sphere-traced views (.png)
+    from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+    rundir.check_output_file(f.out, "--out")
+    return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info)
   if not f.out.lower().endswith(".png"):
     raise UserError(f"--out must be a .png path, got {f.out!r}")
   if f.chunk_size < 0:
@@ -323,6 +329,12 @@ def main(argv):
   render_to_png(run, f.out, height, width, window, f.chunk_size, log=logging.info)
 
 
+def _is_sdf_run(workdir: str) -> bool:
+  path = os.path.join(workdir, "config.json")
+  saved = _read_json(path) if os.path.exists(path) else {}
+  return isinstance(saved, dict) and saved.get("task") == "sdf"
+
+
 def _define_flags():
   flags.DEFINE_string("workdir", None, "A run directory written by siren_jax.main.")
   flags.DEFINE_string("out", None, "Output PNG path (written atomically).")
@@ -330,6 +342,8 @@ def _define_flags():
   flags.DEFINE_string("size", "", "Output size HxW in pixels (instead of --scale).")
   flags.DEFINE_string("window", "", "Region y0,y1,x0,x1 in [-1, 1] coordinates (default -1,1,-1,1).")
   flags.DEFINE_integer("chunk_size", 0, "Pixels per forward pass (0 = the run's eval.chunk_size).")
+  flags.DEFINE_integer("resolution", 0, "SDF runs: marching-cubes grid per axis (--out=*.ply) or pixels per "
+                       "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.")
 
 
 if __name__ == "__main__":

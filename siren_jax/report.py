@@ -335,7 +335,8 @@ def _viewer_sections(page: _Page) -> Tuple[str, str]:
           _section("compare", "Split compare", split))
 
 
-def _summary_section(page: _Page, summary: Optional[dict]) -> str:
+def _summary_section(page: _Page, summary: Optional[dict],
+                     headline: Sequence[Tuple[str, str]] = SUMMARY_HEADLINE) -> str:
   if not summary:
     return _section("summary", "Summary", '<p class="note">no summary.json yet: the run is still '
                     "training (or was stopped before it finished).</p>")
@@ -345,7 +346,7 @@ def _summary_section(page: _Page, summary: Optional[dict]) -> str:
 
   cards = "".join(f'<div class="card"><div class="v">{_esc(card(k))}</div>'
                   f'<div class="k">{_esc(label)}</div></div>'
-                  for k, label in SUMMARY_HEADLINE if k in summary)
+                  for k, label in headline if k in summary)
   if "height" in summary and "width" in summary:
     dims = "&times;".join(_esc(summary.get(k, "?")) for k in ("height", "width", "channels"))
     cards += f'<div class="card"><div class="v">{dims}</div><div class="k">H&times;W&times;C</div></div>'
@@ -420,6 +421,9 @@ def run_page(workdir: str) -> str:
   page = _Page(workdir)
   config = page.json("config.json")
   summary = page.json("summary.json")
+  if isinstance(config, dict) and config.get("task") == "sdf":  # a shape: renders, slices, metrics
+    from siren_jax import sdf_report  # pylint: disable=g-import-not-at-top
+    return sdf_report.run_page(page, config, summary if isinstance(summary, dict) else None)
   name = (summary or {}).get("image") or ((config or {}).get("data") or {}).get("image") or workdir
   name = os.path.basename(str(name)) or str(name)
   if isinstance(summary, dict) and summary.get("warning"):  # e.g. it ended near its initial PSNR

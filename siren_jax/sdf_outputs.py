@@ -11,6 +11,7 @@
   shapes also ``analytic_errors``.
 """
 
+import json
 import os
 from typing import Any, Dict, Sequence
 
@@ -122,3 +123,42 @@ def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[s
                        loss_label="training loss (Eq. 6)",
                        headline_label="mean |f| on the surface")
   return summary
+
+
+def render_command(run, out: str, resolution: int, log=lambda message: None) -> None:
+  """``siren_jax.render`` for an SDF run (``render.TrainedRun``): ``out`` = *.ply writes the zero level
+  set at ``resolution``^3 in the input's units (from the run's summary.json), *.png the three
+  sphere-traced views at ``resolution`` pixels a side (0: the run's own settings)."""
+  from siren_jax import sharding  # pylint: disable=g-import-not-at-top
+  from siren_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  s, ext = run.config.sdf, os.path.splitext(out)[1].lower()
+  if ext not in (".ply", ".png"):
+    raise UserError(f"--out must be a .ply (mesh) or .png (renders) path for an SDF run, got {out!r}")
+  if resolution < 0 or resolution > 2048:
+    raise UserError(f"--resolution must be in [0, 2048], got {resolution}")
+  summary_path = os.path.join(run.workdir, "summary.json")
+  try:
+    with open(summary_path) as f:
+      summary = json.load(f)
+  except FileNotFoundError:
+    summary = {}
+  except (OSError, ValueError) as e:
+    raise UserError(f"cannot read {summary_path}: {e}") from None
+  if ext == ".ply" and not ("scale" in summary and "center" in summary):
+    raise UserError(f"{run.workdir} has no finished summary.json with the shape's normalisation")
+  mesh, microbatch = sharding.make_mesh(), sharding.resolve_microbatch(run.config.train.microbatch)
+  chunk = int(run.config.eval.chunk_size)
+  if ext == ".ply":
+    surface = shapes.Surface(name="", source="", points=np.zeros((0, 3)), normals=np.zeros((0, 3)),
+                             center=np.asarray(summary["center"]), scale=float(summary["scale"]))
+    resolution = resolution or int(s.mesh_resolution)
+    log(f"meshing {run.workdir} (step {run.step}) on a {resolution}^3 grid to {out}")
+    field = field_fn(run.model, run.params, mesh, chunk, microbatch)
+    _, faces = write_mesh(os.path.dirname(os.path.abspath(out)), field, surface, resolution, chunk,
+                          name=os.path.basename(out))
+    log(f"{len(faces)} triangles")
+    return
+  size = resolution or int(s.render_size)
+  views = sphere_trace.trace_views(run.model, run.params, size, int(s.trace_steps), mesh, chunk,
+                                   microbatch)
+  outputs.write_png(out, np.concatenate(list(views.values()), axis=1))

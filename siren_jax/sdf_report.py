@@ -1,0 +1,83 @@
+"""The report page of an SDF run (``report.run_page`` hands over when config.task is "sdf"): the
+sphere-traced renders, the SDF slices, the surface metrics, training curves, summary and config.
+Like ``report`` it only reads files and formats text (no JAX)."""
+
+import os
+
+from siren_jax import outputs
+from siren_jax import report as r
+
+METRICS = (("chamfer_l1", "Chamfer L1"), ("chamfer_l2", "Chamfer L2"),
+           ("normal_consistency", "normal consistency"), ("fscore", "F-score"),
+           ("fscore_tau", "F-score τ (input units)"), ("mean_abs_error_near", "mean |f − sdf| near"),
+           ("mean_abs_error_volume", "mean |f − sdf| volume"), ("eikonal_residual", "eikonal residual"),
+           ("mesh_faces", "mesh triangles"), ("mesh_resolution", "marching-cubes grid"))
+HEADLINE = (("chamfer_l1", "Chamfer L1"), ("normal_consistency", "normal consistency"),
+            ("fscore", "F-score"), ("steps", "steps"), ("train_seconds", "training time (s)"),
+            ("num_params", "parameters"))
+
+
+def _subtitle(page, summary) -> str:
+  where = r._esc(os.path.abspath(page.workdir))
+  if summary and summary.get("status") == "done" and "chamfer_l1" in summary:
+    return (f"Chamfer L1 {r._fmt(summary['chamfer_l1'])}, normal consistency "
+            f"{r._fmt(summary.get('normal_consistency'))}, F-score {r._fmt(summary.get('fscore'))} "
+            f"after {r._esc(summary.get('steps', '?'))} steps, {r._esc(r._fmt(summary.get('train_seconds')))}"
+            f" s of training &middot; {where}")
+  if summary and summary.get("status") == "diverged":
+    return f"diverged at step {r._esc(summary.get('steps', '?'))} &middot; {where}"
+  last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
+  state = (f"in progress: step {r._esc(last[0].get('step'))}, mean |f| on the surface "
+           f"{r._esc(r._fmt(last[0].get('psnr')))}" if last else "no metrics yet")
+  return f"{state} &middot; {where}"
+
+
+def _metrics_section(summary) -> str:
+  rows = [(label, summary[k]) for k, label in METRICS if k in (summary or {})]
+  if not rows:
+    return ""
+  note = ('<p class="note">between area-uniform samples of the fitted mesh (mesh.ply) and of the input '
+          "surface, in the input's units; F-score at τ; the |f − sdf| rows exist for analytic shapes."
+          "</p>")
+  return r._section("metrics", "Surface metrics", r._table(("metric", "value"), rows, cls="kv") + note)
+
+
+def _curves_section(page) -> str:
+  rows = [x for x in outputs.read_jsonl(page.path("metrics.jsonl")) if "step" in x]
+  if not rows:
+    return ""
+  steps = [r._number(x["step"]) for x in rows]
+  known = [s for s in steps if s is not None]
+  span = (min(known), max(known)) if known else None
+  return r._section("curves", "Training curves", (
+      '<div class="charts">'
+      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], "loss (Eq. 6)", "step", "loss",
+                    log_y=True, x_range=span)
+      + r.svg_chart(steps, [r._number(x.get("psnr")) for x in rows], "mean |f| on the surface",
+                    "step", "input units", log_y=True, x_range=span)
+      + "</div>"))
+
+
+def run_page(page, config, summary) -> str:
+  """The HTML of an SDF run's report."""
+  name = (summary or {}).get("shape") or ((config or {}).get("data") or {}).get("shape") or page.workdir
+  name = os.path.basename(str(name)) or str(name)
+  renders = r._figure(page.image_uri("renders.png"), "the zero level set, sphere-traced from three views "
+                      "(front, side, above); normals from the network's gradient", "renders")
+  slices = r._figure(page.image_uri("slices.png"), "f on three planes through the surface's centroid: "
+                     "purple inside, orange outside, level lines every 0.05 (normalised units), zero "
+                     "level black; dashed green: the exact zero level where known", "SDF slices")
+  sections = [
+      ("renders", "Renders", r._section("renders", "Renders", renders or
+                                        '<p class="note">written when the run finishes</p>')),
+      ("slices", "Slices", r._section("slices", "SDF slices", slices)),
+      ("metrics", "Metrics", _metrics_section(summary)),
+      ("curves", "Curves", _curves_section(page)),
+      ("summary", "Summary", r._summary_section(page, summary, HEADLINE)),
+      ("config", "Config", r._config_section(config)),
+  ]
+  nav = [(sid, label) for sid, label, body in sections if body]
+  body = "".join(b for _, _, b in sections[:-2])
+  body += f'<div class="columns">{sections[-2][2]}{sections[-1][2]}</div>'
+  return r._shell(f"siren_jax report: {name} (signed distance)", _subtitle(page, summary), nav, body,
+                  page.warnings)
