@@ -18,6 +18,7 @@ minimum is exact (a point inside one part reaches any other part's boundary only
 
 import dataclasses
 import os
+import warnings
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -167,7 +168,9 @@ def _check_oriented(path: str, points: np.ndarray, normals: np.ndarray) -> np.nd
 def read_xyz(path: str) -> Tuple[np.ndarray, np.ndarray]:
   """(points, normals) of an .xyz file: rows of x y z nx ny nz."""
   try:
-    table = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    with warnings.catch_warnings():  # an empty file is reported below, in one line
+      warnings.simplefilter("ignore", UserWarning)
+      table = np.loadtxt(path, dtype=np.float64, ndmin=2)
   except (OSError, ValueError) as e:
     raise UserError(f"cannot read {path}: {e}") from None
   if table.size == 0:

@@ -247,3 +247,14 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
               "mean_abs_error_volume", "eikonal_residual"):
     assert np.isfinite(summary[key]), key
   assert summary["mesh_faces"] > 0
+  html = (workdir / "report.html").read_text()
+  assert "Chamfer L1" in html and "renders" in html
+  # render: the mesh at another resolution, written where asked
+  out = tmp_path / "mesh16.ply"
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+                         "--resolution=16", f"--out={out}"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  import trimesh  # pylint: disable=g-import-not-at-top
+  mesh = trimesh.load(str(out), process=False)
+  assert len(mesh.faces) > 0 and np.abs(mesh.vertices).max() <= 1.0 + 1e-6  # the grid spans [-1, 1]
