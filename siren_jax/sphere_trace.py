@@ -103,9 +103,10 @@ def slice_planes(size: int, through=(0.0, 0.0, 0.0)) -> Dict[str, Tuple[np.ndarr
   s = np.linspace(-1.0, 1.0, size)
   v, u = np.meshgrid(s[::-1], s, indexing="ij")
   cx, cy, cz = (np.full_like(u, c) for c in through)
-  planes = {f"z = {through[2]:.2f}": (np.stack([u, v, cz], -1), ("y", "x")),
-            f"x = {through[0]:.2f}": (np.stack([cx, v, u], -1), ("y", "z")),
-            f"y = {through[1]:.2f}": (np.stack([u, cy, v], -1), ("z", "x"))}
+  at = [f"{round(float(c), 2) + 0.0:.2f}" for c in through]  # + 0.0: no "-0.00"
+  planes = {f"z = {at[2]}": (np.stack([u, v, cz], -1), ("y", "x")),
+            f"x = {at[0]}": (np.stack([cx, v, u], -1), ("y", "z")),
+            f"y = {at[1]}": (np.stack([u, cy, v], -1), ("z", "x"))}
   return {k: (p.reshape(-1, 3).astype(np.float32), axes) for k, (p, axes) in planes.items()}
 
 
