@@ -185,6 +185,20 @@ def test_metrics_of_a_surface_with_itself_and_with_an_offset_copy():
   assert meshing.surface_metrics(p, n, p + d * n, n, tau=d / 2)["fscore"] == 0.0
 
 
+def test_analytic_errors_of_the_exact_sdf_are_float32_rounding():
+  from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  surface = shapes.analytic_surface("sphere", 100)
+  grad = sdf_outputs.gradient_fn(ExactSphere(shapes.SPHERE_RADIUS), {"s": jnp.float32(1.0)}, None,
+                                 1024, 0)
+  errors = sdf_outputs.analytic_errors(surface, grad, 1000, seed=0)
+  # float32 |x| - r (a 3-term sum, a sqrt, a subtraction) of values below sqrt(3), and its gradient
+  # x / |x|, against float64
+  assert errors["mean_abs_error_near"] <= 16 * EPS32
+  assert errors["mean_abs_error_volume"] <= 16 * EPS32
+  assert errors["eikonal_residual"] <= 16 * EPS32
+
+
 # --- loss and sphere tracing ---------------------------------------------------------------------
 
 
