@@ -13,6 +13,14 @@ The loop knows nothing of pixels, channels or PSNR. A task gives it:
 * ``finish(workdir, prediction, rows, summary, render_derivatives)``: final metrics into the summary and
   the task's outputs into the run directory.
 
+Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has all four):
+* ``loss``: the task's own loss in place of the targets above (``step.make_train_step``'s
+  ``task_loss``: per-step samples and a summed loss);
+* ``needs_network``: ``finish`` also gets ``network=(model, params, mesh, microbatch)`` to evaluate the
+  network anywhere (meshes, renders);
+* ``lower_is_better``: the headline is an error, so the no-progress warning (in dB) does not apply;
+* ``format_headline(value)``: the headline as the "Done:" line shows it (default "X.XX dB").
+
 ``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending).
 """
 
