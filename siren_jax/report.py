@@ -526,7 +526,8 @@ def sweep_page(workdir: str) -> str:
   ]
   nav = [(sid, label) for sid, label, body in sections if body]
   name = os.path.basename(os.path.abspath(workdir))
-  return _shell(f"siren_jax sweep: {name}", f"{len(rows)} runs &middot; {_esc(os.path.abspath(workdir))}",
+  kind = "image set" if os.path.exists(page.path("set.json")) else "sweep"
+  return _shell(f"siren_jax {kind}: {name}", f"{len(rows)} runs &middot; {_esc(os.path.abspath(workdir))}",
                 nav, "".join(b for _, _, b in sections), page.warnings)
 
 
