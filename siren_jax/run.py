@@ -334,7 +334,8 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
                                 dict(common, status="done", steps=int(run.point(state, i).step)),
                                 lambda: run.derivatives(params, i))
       summary["elapsed_s"] = round(loop.wall(), 3)
-      warning = no_progress_warning(loop.rows[i], summary)
+      # A fine-tune starts trained: ending near its start is what it may well do.
+      warning = None if run.base.train.get("init_from") else no_progress_warning(loop.rows[i], summary)
       if warning:
         summary["warning"] = warning
         progress.warn(f"{workdir}: {warning}")
