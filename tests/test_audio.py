@@ -211,6 +211,17 @@ def test_fit_writes_audio_outputs_and_renders(tmp_path):
   assert "waveform panel" in html and "spectrograms" in html and "SNR" in html
 
 
+def test_resume_continues_an_audio_run(tmp_path):
+  config = tiny_config(tmp_path)
+  workdir = str(tmp_path / "run")
+  config.train.num_steps, config.train.checkpoint_every = 3, 3
+  train.train_and_evaluate(config, workdir)
+  config.train.num_steps = 6
+  summary = train.train_and_evaluate(config, workdir)  # a longer run resumes from step 3
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert summary["steps"] == 6 and [r["step"] for r in rows] == [0, 3, 6]
+
+
 def _main(tmp_path, *flags):
   workdir = str(tmp_path / "w")
   proc = subprocess.run([sys.executable, "-m", "siren_jax.main", "--config=configs/audio.py",
