@@ -3,6 +3,7 @@ rendering, the report's players, and bad input (one ``error:`` line, exit 2, not
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from siren_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 F32_EPS = float(np.finfo(np.float32).eps)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def wav_bytes(fmt_tag: int, bits: int, channels: int, rate: int, payload: bytes,
@@ -176,9 +178,16 @@ def test_task_arrays_match_the_clip(tmp_path):
   np.testing.assert_array_equal(task.arrays["values"], task.reference)
 
 
-def test_fit_writes_audio_outputs_and_renders(tmp_path):
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+  """A finished tiny stereo fit: (workdir, summary, directory for extra files)."""
+  tmp_path = tmp_path_factory.mktemp("audio_fit")
   workdir = str(tmp_path / "run")
-  summary = train.train_and_evaluate(tiny_config(tmp_path), workdir)
+  return workdir, train.train_and_evaluate(tiny_config(tmp_path), workdir), tmp_path
+
+
+def test_fit_writes_audio_outputs(fitted):
+  workdir, summary, _ = fitted
   for name in ("reconstruction.wav", "original.wav", "waveform.png", "spectrogram.png", "curves.png",
                "report.html", "summary.json", "metrics.jsonl"):
     assert os.path.exists(os.path.join(workdir, name)), name
@@ -192,8 +201,13 @@ def test_fit_writes_audio_outputs_and_renders(tmp_path):
   err = (recon.astype(np.float64) - orig) / peak
   assert summary["mse"] == pytest.approx(float(np.mean(err ** 2)), rel=1e-4)
   assert summary["snr"] == pytest.approx(audio_task.snr_db(recon / peak, orig / peak), abs=1e-3)
-  # The render command at the clip's rate reproduces reconstruction.wav; at twice the rate, every
-  # other sample is the same time again.
+
+
+def test_render_reproduces_the_fit_at_any_rate(fitted):
+  """At the clip's rate the render command reproduces reconstruction.wav; at twice the rate, every
+  other sample is the same time again."""
+  workdir, _, tmp_path = fitted
+  _, recon = audio.read_wav(os.path.join(workdir, "reconstruction.wav"))
   assert audio_render.render_to_wav(render.load_run(workdir), str(tmp_path / "same.wav"), 3000) == 300
   proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
                          f"--out={tmp_path / 'double.wav'}", "--rate=6000"], cwd=ROOT,
@@ -206,9 +220,32 @@ def test_fit_writes_audio_outputs_and_renders(tmp_path):
   tol = 64 * F32_EPS * max(1.0, float(np.max(np.abs(recon))))
   np.testing.assert_allclose(same, recon, rtol=0, atol=tol)
   np.testing.assert_allclose(double[::2], recon, rtol=0, atol=tol)
+
+
+def test_report_plays_both_clips_in_chromium(fitted):
+  workdir, _, _ = fitted
   html = open(report.write_report(workdir), encoding="utf-8").read()
-  assert html.count('<audio controls') == 2 and "data:audio/wav;base64," in html
-  assert "waveform panel" in html and "spectrograms" in html and "SNR" in html
+  assert html.count("<audio controls") == 2 and "data:audio/wav;base64," in html
+  assert "waveform panel" in html and "spectrograms" in html and "SNR (dB)" in html
+  missing = pytest.fail if os.environ.get("CI") else pytest.skip
+  try:
+    from playwright import sync_api  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    missing("playwright is not installed (pip install -r requirements-test.txt)")
+  if not os.path.exists(CHROMIUM):
+    missing(f"no Chromium at {CHROMIUM}")
+  with sync_api.sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                args=["--headless", "--no-sandbox", "--disable-gpu"])
+    page = browser.new_page()
+    page.goto("file://" + os.path.join(workdir, "report.html"))
+    page.wait_for_function("Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1)")
+    durations = page.evaluate("Array.from(document.querySelectorAll('audio')).map(a => a.duration)")
+    shown = page.evaluate("Array.from(document.querySelectorAll('#audio img')).map(i => i.naturalWidth)")
+    browser.close()
+  # The browser decoded both embedded WAVs: 300 samples at 3000 Hz.
+  assert durations == [pytest.approx(0.1, abs=1 / 3000)] * 2
+  assert len(shown) == 2 and all(w > 0 for w in shown)  # waveform panel and spectrograms
 
 
 def test_resume_continues_an_audio_run(tmp_path):
