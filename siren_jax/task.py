@@ -8,12 +8,14 @@ The loop knows nothing of pixels, channels or PSNR. A task gives it:
 * ``out_features`` and ``grid_shape`` (the shape of the sample grid, for models that size an encoding
   from it);
 * ``prediction(values)``: the network's flat output at ``coords`` as the task's own signal;
-* ``headline(prediction)``: the headline metric logged every ``log_every`` steps, named by
+* ``headline(prediction)``: the headline metric (dB, higher is better) logged every ``log_every``
+  steps, under the task's key in ``tasks.HEADLINES`` ("psnr" for images, "snr" for audio), and named by
   ``headline_name``; ``summary_fields()`` for summary.json; ``describe()`` for the log;
 * ``finish(workdir, prediction, rows, summary, render_derivatives)``: final metrics into the summary and
   the task's outputs into the run directory.
 
-``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending).
+``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending),
+``siren_jax.audio_task.AudioTask`` the audio one (1-D time coordinates, one output per channel).
 """
 
 from typing import Any, Callable, Dict, Protocol, Sequence

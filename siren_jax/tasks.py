@@ -13,12 +13,26 @@ import importlib
 
 from siren_jax.errors import UserError
 
-NAMES = ("image",)  # each name N is the module siren_jax.N_task
+NAMES = ("image", "audio")  # each name N is the module siren_jax.N_task
+# What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better) and
+# its label, and the coordinate dimension its networks take. Static tables, so that the report and the
+# render command read them without importing a task module. Images keep "psnr".
+HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR")}
+COORD_DIMS = {"image": 2, "audio": 1}
 
 
 def name_of(config) -> str:
   """The config's task (runs written before tasks existed have none: they are images)."""
   return config.get("task", "image")
+
+
+def headline(config) -> tuple:
+  """(metric key, label) of the headline a run of ``config`` (a ConfigDict or config.json's dict) logs."""
+  return HEADLINES.get(name_of(config), HEADLINES["image"])
+
+
+def coord_dims(config) -> int:
+  return COORD_DIMS.get(name_of(config), 2)
 
 
 def module(config):
