@@ -176,7 +176,10 @@ LEGACY_VALUES = {"data.resize": "exact", "task": "image", "train.init_from": "",
 
 def check_resumable(saved: dict, current: dict) -> None:
   """Refuses to resume a workdir whose run used a different config (it would silently mix two runs)."""
-  a, b = {**LEGACY_VALUES, **flatten(saved)}, flatten(current)
+  b = flatten(current)
+  # A legacy default stands in only for a field the current config has: an audio config has no
+  # data.resize, and its saved config must not gain one.
+  a = {**{k: v for k, v in LEGACY_VALUES.items() if k in b}, **flatten(saved)}
   for key in sorted(set(a) | set(b)):
     if key in RESUMABLE_CHANGES:
       continue

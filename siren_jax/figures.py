@@ -61,9 +61,9 @@ def _finite(value) -> bool:
 
 
 def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str = "loss",
-                 headline_label: str = "PSNR (dB)") -> None:
-  """Loss and the headline (PSNR unless ``headline_label`` says otherwise) against step and against
-  training time, from metrics.jsonl rows."""
+                 metric: str = "psnr", metric_label: str = "PSNR (dB)") -> None:
+  """Loss and the headline (``metric``, PSNR for images) against step and against training time, from
+  metrics.jsonl rows."""
   plt = _pyplot()
   rows = [r for r in rows if "step" in r]
   fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
@@ -73,12 +73,12 @@ def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str =
     # The step-0 row has no loss (older files wrote the string "nan"): plot the rows that have one.
     has_loss = [_finite(r.get("loss")) for r in rows]
     loss = [float(r["loss"]) for r, ok in zip(rows, has_loss) if ok]
-    psnr = [float(r["psnr"]) for r in rows]
+    psnr = [float(r[metric]) for r in rows]
     for col, (x, label) in enumerate([(steps, "step"), (secs, "training time (s)")]):
       axes[0, col].semilogy([v for v, ok in zip(x, has_loss) if ok], loss)
       axes[0, col].set_ylabel(loss_label)
       axes[1, col].plot(x, psnr)
-      axes[1, col].set_ylabel(headline_label)
+      axes[1, col].set_ylabel(metric_label)
       for row in range(2):
         axes[row, col].set_xlabel(label)
         axes[row, col].grid(True, alpha=0.3)
@@ -178,13 +178,15 @@ def _suptitle(fig, title: str) -> None:
                  va="bottom")
 
 
-def write_sweep_plots(workdir: str, axes, results, title: str = "") -> None:
+def write_sweep_plots(workdir: str, axes, results, title: str = "", metric: str = "psnr",
+                      label: str = "PSNR") -> None:
   """psnr.png (one swept axis) or heatmap.png (the first two axes; with more, one panel per combination
   of the others, up to MAX_HEATMAP_PANELS), and curves.png: every point's PSNR vs step. ``title`` (what
-  the points share: image, steps, recipe) heads each figure."""
+  the points share: image, steps, recipe) heads each figure. ``metric`` is the results' and rows' key
+  of the headline (and the name of its one-axis plot), ``label`` its name on the axes."""
   plt = _pyplot()
   fields = [f for f, _ in axes]
-  psnr = {tuple(r[f] for f in fields): (r["psnr"] if r["status"] == "done" else float("nan"))
+  psnr = {tuple(r[f] for f in fields): (r[metric] if r["status"] == "done" else float("nan"))
           for r in results}
   if len(axes) == 1:
     (field, values), = axes
@@ -192,10 +194,10 @@ def write_sweep_plots(workdir: str, axes, results, title: str = "") -> None:
     ax.plot(range(len(values)), [psnr[(v,)] for v in values], "o-")
     ax.set_xticks(range(len(values)), [str(v) for v in values])
     ax.set_xlabel(field)
-    ax.set_ylabel("final PSNR (dB)")
+    ax.set_ylabel(f"final {label} (dB)")
     ax.grid(True, alpha=0.3)
     _suptitle(fig, title)
-    save_figure(fig, os.path.join(workdir, "psnr.png"))
+    save_figure(fig, os.path.join(workdir, f"{metric}.png"))
   else:
     (f0, v0), (f1, v1) = axes[:2]
     rest = list(itertools.product(*[values for _, values in axes[2:]]))
@@ -214,7 +216,7 @@ def write_sweep_plots(workdir: str, axes, results, title: str = "") -> None:
           ax.set_ylabel("")  # the rows are the same in every panel; their label stays at the left
       for ax in list(axs.flat)[len(rest):]:
         ax.axis("off")
-      fig.colorbar(im, ax=axs, label="final PSNR (dB)")
+      fig.colorbar(im, ax=axs, label=f"final {label} (dB)")
       _suptitle(fig, title)
       save_figure(fig, os.path.join(workdir, "heatmap.png"))
   fig, ax = plt.subplots(figsize=(8, 5))
@@ -224,10 +226,10 @@ def write_sweep_plots(workdir: str, axes, results, title: str = "") -> None:
     rows = read_jsonl(os.path.join(workdir, r["point"], "metrics.jsonl"))
     rows = [row for row in rows if row.get("step", 0) > 0]
     if rows:
-      ax.plot([row["step"] for row in rows], [float(row["psnr"]) for row in rows], label=r["point"],
+      ax.plot([row["step"] for row in rows], [float(row[metric]) for row in rows], label=r["point"],
               color=colours(i % colours.N), linestyle=styles[(i // colours.N) % len(styles)])
   ax.set_xlabel("step")
-  ax.set_ylabel("PSNR (dB)")
+  ax.set_ylabel(f"{label} (dB)")
   ax.grid(True, alpha=0.3)
   if len(results) <= 20:
     ax.legend(fontsize=7, ncol=2)

@@ -1,6 +1,7 @@
-"""Fit an image with a SIREN.
+"""Fit a signal with a SIREN: an image (or a set of images), or what the config's task names.
 
     python -m siren_jax.main --config=configs/default.py --workdir=runs/camera [--config.FIELD=VALUE ...]
+    python -m siren_jax.main --config=configs/kodak.py --workdir=runs/kodak --config.data.image=kodak
 
 Re-running the same command on the same workdir resumes from its last checkpoint.
 """
@@ -8,7 +9,7 @@ Re-running the same command on the same workdir resumes from its last checkpoint
 from absl import flags
 from ml_collections import config_flags
 
-from siren_jax import cli, train
+from siren_jax import cli, image_set, tasks, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -20,7 +21,11 @@ flags.DEFINE_string("workdir", None, "Directory for outputs and checkpoints (cre
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  config = FLAGS.config
+  if tasks.name_of(config) == "image" and image_set.is_set(config.data.image):
+    image_set.fit_set(config, FLAGS.workdir)
+  else:
+    train.train_and_evaluate(config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -155,9 +155,10 @@ class MLP(nn.Module):
     return nn.Dense(self.out_features, kernel_init=init, name="output")(h)
 
 
-def nyquist_frequencies(height: int, width: int) -> int:
-  """The official SIREN code's PE rule: log2 of the Nyquist rate of the shorter side."""
-  return max(1, int(np.floor(np.log2(min(height, width) / 4.0))))
+def nyquist_frequencies(*sides: int) -> int:
+  """The official SIREN code's PE rule: log2 of the Nyquist rate of the shortest side of the sample
+  grid (an image's (H, W), a clip's (N,))."""
+  return max(1, int(np.floor(np.log2(min(sides) / 4.0))))
 
 
 def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.Module:
@@ -174,7 +175,7 @@ def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.M
   if kind == "tanh":
     return MLP(w, d, out_features, "tanh", "xavier_normal")
   if kind == "relu_pe":
-    freqs = model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])
+    freqs = model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])  # (N,) for a clip
     return MLP(w, d, out_features, "relu", "glorot_uniform", encoding="pe", pe_frequencies=freqs)
   if kind == "rff":
     return MLP(w, d, out_features, "relu", "glorot_normal", encoding="rff",

@@ -37,8 +37,11 @@ class Progress:
   (metrics.jsonl keeps its rows at log_every steps), so runs and resumes stay bit-identical. Times are
   training seconds, as in metrics.jsonl. ``labels`` name the points of a sweep (their directories)."""
 
-  def __init__(self, num_steps: int, labels: Sequence[str], step: int, train_seconds: float):
-    self.num_steps, self.labels = num_steps, list(labels)
+  def __init__(self, num_steps: int, labels: Sequence[str], step: int, train_seconds: float,
+               metric: str = "PSNR", error: bool = False):
+    self.num_steps, self.labels, self.metric = num_steps, list(labels), metric.lower()
+    # dB to 2 decimals, or an error headline (``tasks.ERROR_HEADLINES``) to 3 significant digits
+    self.fmt, self.unit = ("{:.3g}", "") if error else ("{:.2f}", " dB")
     self.last_step, self.last_seconds = step, train_seconds
     self.next_line = train_seconds + PROGRESS_FIRST_SECONDS
 
@@ -57,13 +60,14 @@ class Progress:
   def row(self, step: int, train_seconds: float, loss: float, psnrs: Dict[int, float], lr: float):
     """The line of a metrics row; ``psnrs`` has the points that have not diverged."""
     if len(self.labels) == 1:
-      logging.info("step %d/%d  loss %.3e  psnr %.2f dB  lr %.2e  %s", step, self.num_steps, loss,
-                   psnrs[0], lr, self._speed(step, train_seconds))
-    else:
-      values = "; ".join(f"{name}: " + (f"{psnrs[i]:.2f}" if i in psnrs else "diverged")
-                         for i, name in enumerate(self.labels))
-      logging.info("step %d/%d  psnr (dB) %s  %s", step, self.num_steps, values,
+      logging.info("step %d/%d  loss %.3e  %s %s%s  lr %.2e  %s", step, self.num_steps, loss,
+                   self.metric, self.fmt.format(psnrs[0]), self.unit, lr,
                    self._speed(step, train_seconds))
+    else:
+      values = "; ".join(f"{name}: " + (self.fmt.format(psnrs[i]) if i in psnrs else "diverged")
+                         for i, name in enumerate(self.labels))
+      logging.info("step %d/%d  %s%s %s  %s", step, self.num_steps, self.metric,
+                   " (dB)" if self.unit else "", values, self._speed(step, train_seconds))
 
   def between(self, step: int, train_seconds: float, loss: Optional[float]):
     """A time-based line between rows (with the step's training loss when there is one point)."""

@@ -2,6 +2,7 @@
 
     python -m siren_jax.render --workdir=runs/camera --scale=4 --out=camera_x4.png
     python -m siren_jax.render --workdir=runs/camera --size=2048x2048 --window=-0.5,0,-0.5,0 --out=zoom.png
+    python -m siren_jax.render --workdir=runs/audio --out=fit.wav [--rate=48000]  (audio runs)
     python -m siren_jax.render --workdir=runs/sdf_csg --resolution=512 --out=mesh512.ply  (SDF runs)
 
 A fitted SIREN is a continuous function of (y, x), so it can be sampled on any grid. The grid follows the
@@ -37,7 +38,7 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir, sharding, step
+from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir, sharding, step, tasks
 from siren_jax.errors import UserError
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
@@ -75,16 +76,17 @@ def _saved_channels(saved_shapes: dict) -> int:
   return int(shape[0])
 
 
-def _model_config(config, saved_shapes: dict):
+def _model_config(config, saved_shapes: dict, dims: int = 2):
   """``config.model``, with the positional encoding's frequency count read off the checkpoint where
   the config leaves it to the image size (``pe_frequencies=0``, the Nyquist rule of the training
-  image): the first layer's fan-in is D + 2 D L for D = 2 coordinates."""
+  image): the first layer's fan-in is D + 2 D L for D = ``dims`` coordinates."""
   m = config.model
   if m.get("kind") != "relu_pe" or m.get("pe_frequencies"):
     return m
   fan_ins = {int(shape[0]) for key, shape in saved_shapes.items()
              if key.endswith("kernel") and len(shape) == 2 and int(shape[0]) != int(m.width)}
-  frequencies = sorted((f - 2) // 4 for f in fan_ins if f > 2 and (f - 2) % 4 == 0)
+  frequencies = sorted((f - dims) // (2 * dims) for f in fan_ins
+                       if f > dims and (f - dims) % (2 * dims) == 0)
   if not frequencies:
     raise UserError("cannot tell the positional encoding's frequencies from the checkpoint")
   m = ml_collections.ConfigDict(m.to_dict())
@@ -118,10 +120,11 @@ def load_run(workdir: str) -> TrainedRun:
     """The train state to restore into, built for the step about to be restored."""
     channels = int(summary.get("channels") or _saved_channels(saved_shapes))
     try:
-      built["model"] = models.build_model(_model_config(config, saved_shapes), out_features=channels)
+      dims = tasks.coord_dims(config)  # 2 for images, 1 for audio
+      built["model"] = models.build_model(_model_config(config, saved_shapes, dims),
+                                          out_features=channels)
       built["channels"] = channels
-      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config,
-                                     in_features=3 if config.get("task") == "sdf" else 2)
+      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config, in_features=dims)
     except (ValueError, AttributeError, KeyError, TypeError) as e:
       raise UserError(f"{config_path}: cannot build the model: {e}") from None
 
@@ -305,18 +308,36 @@ def render_to_png(run: TrainedRun, path: str, height: int, width: int, window=FU
                  iter_blocks(run, height, width, window, chunk_size), on_block=progress)
 
 
+def saved_task(workdir: str) -> str:
+  """The task of the run in ``workdir`` ("image" when its config.json cannot tell: ``load_run``
+  reports what is wrong with it)."""
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return "image"
+  return tasks.name_of(saved) if isinstance(saved, dict) else "image"
+
+
 def main(argv):
   f = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if saved_task(f.workdir) == "audio":  # a clip renders to a WAV (siren_jax.audio_render)
+    from siren_jax import audio_render  # pylint: disable=g-import-not-at-top
+    return audio_render.main(f)
+  if saved_task(f.workdir) == "sdf":  # a shape: its mesh (.ply) or sphere-traced views (.png)
+    from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+    rundir.check_output_file(f.out, "--out")
+    return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info)
+  if f.rate:
+    raise UserError("--rate is for audio runs; give --scale or --size for an image")
+  if f.resolution:
+    raise UserError("--resolution is for SDF runs; give --scale or --size for an image")
   if f.scale is not None and f.size:
     raise UserError("give either --scale or --size, not both")
   window = parse_window(f.window) if f.window else FULL_WINDOW
   size = parse_size(f.size) if f.size else None
-  if _is_sdf_run(f.workdir):  # a shape: its mesh (.ply) or sphere-traced views (.png)
-    from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
-    rundir.check_output_file(f.out, "--out")
-    return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info)
   if not f.out.lower().endswith(".png"):
     raise UserError(f"--out must be a .png path, got {f.out!r}")
   if f.chunk_size < 0:
@@ -329,12 +350,6 @@ def main(argv):
   render_to_png(run, f.out, height, width, window, f.chunk_size, log=logging.info)
 
 
-def _is_sdf_run(workdir: str) -> bool:
-  path = os.path.join(workdir, "config.json")
-  saved = _read_json(path) if os.path.exists(path) else {}
-  return isinstance(saved, dict) and saved.get("task") == "sdf"
-
-
 def _define_flags():
   flags.DEFINE_string("workdir", None, "A run directory written by siren_jax.main.")
   flags.DEFINE_string("out", None, "Output PNG path (written atomically).")
@@ -342,6 +357,7 @@ def _define_flags():
   flags.DEFINE_string("size", "", "Output size HxW in pixels (instead of --scale).")
   flags.DEFINE_string("window", "", "Region y0,y1,x0,x1 in [-1, 1] coordinates (default -1,1,-1,1).")
   flags.DEFINE_integer("chunk_size", 0, "Pixels per forward pass (0 = the run's eval.chunk_size).")
+  flags.DEFINE_integer("rate", 0, "Audio runs: output sample rate in Hz (0 = the clip's own).")
   flags.DEFINE_integer("resolution", 0, "SDF runs: marching-cubes grid per axis (--out=*.ply) or pixels per "
                        "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.")
 

@@ -45,12 +45,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from siren_jax import cli, outputs, rundir
+from siren_jax import cli, outputs, rundir, tasks
 from siren_jax.errors import UserError
 
 REPORT_NAME = "report.html"
 COMPRESSION_COLUMNS = ("method", "bytes", "bpp", "psnr")
-SUMMARY_HEADLINE = (("psnr", "PSNR (dB)"), ("psnr_protocol", "protocol"), ("steps", "steps"),
+SUMMARY_HEADLINE = (("psnr", "PSNR (dB)"), ("snr", "SNR (dB)"), ("mse", "MSE on [-1, 1]"),
+                    ("psnr_protocol", "protocol"), ("steps", "steps"),
                     ("train_seconds", "training time (s)"), ("num_params", "parameters"))
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
@@ -279,7 +280,7 @@ def svg_chart(xs: Sequence[float], ys: Sequence[float], title: str, xlabel: str,
   return "".join(parts)
 
 
-def _curves_section(page: _Page) -> str:
+def _curves_section(page: _Page, key: str = "psnr", label: str = "PSNR") -> str:
   rows = outputs.read_jsonl(page.path("metrics.jsonl"))
   rows = [r for r in rows if "step" in r]
   charts = ""
@@ -290,7 +291,7 @@ def _curves_section(page: _Page) -> str:
     charts = ('<div class="charts">'
               + svg_chart(steps, [_number(r.get("loss")) for r in rows], "loss (MSE on [-1, 1])",
                           "step", "loss", log_y=True, x_range=span)
-              + svg_chart(steps, [_number(r.get("psnr")) for r in rows], "PSNR", "step", "dB",
+              + svg_chart(steps, [_number(r.get(key)) for r in rows], label, "step", "dB",
                           x_range=span)
               + "</div>")
   png = page.image_uri("curves.png")
@@ -342,7 +343,7 @@ def _summary_section(page: _Page, summary: Optional[dict],
                     "training (or was stopped before it finished).</p>")
   def card(key):
     value = summary[key]
-    return f"{value:.2f}" if key == "psnr" and _number(value) is not None else _fmt(value)
+    return f"{value:.2f}" if key in ("psnr", "snr") and _number(value) is not None else _fmt(value)
 
   cards = "".join(f'<div class="card"><div class="v">{_esc(card(k))}</div>'
                   f'<div class="k">{_esc(label)}</div></div>'
@@ -424,7 +425,9 @@ def run_page(workdir: str) -> str:
   if isinstance(config, dict) and config.get("task") == "sdf":  # a shape: renders, slices, metrics
     from siren_jax import sdf_report  # pylint: disable=g-import-not-at-top
     return sdf_report.run_page(page, config, summary if isinstance(summary, dict) else None)
-  name = (summary or {}).get("image") or ((config or {}).get("data") or {}).get("image") or workdir
+  key, label = tasks.headline(config if isinstance(config, dict) else {})
+  name = ((summary or {}).get("image") or (summary or {}).get("audio")
+          or ((config or {}).get("data") or {}).get("image") or workdir)
   name = os.path.basename(str(name)) or str(name)
   if isinstance(summary, dict) and summary.get("warning"):  # e.g. it ended near its initial PSNR
     page.warnings.append(str(summary["warning"]))
@@ -432,13 +435,13 @@ def run_page(workdir: str) -> str:
     subtitle = (f"diverged at step {_esc(summary.get('steps', '?'))}: "
                 f"{_esc(summary.get('message') or 'the loss or parameters became non-finite')} "
                 f"&middot; {_esc(os.path.abspath(workdir))}")
-  elif summary and _number(summary.get("psnr")) is not None:
-    subtitle = (f"{float(summary['psnr']):.2f} dB ({_esc(summary.get('psnr_protocol', 'psnr'))}) after "
+  elif summary and _number(summary.get(key)) is not None:
+    subtitle = (f"{float(summary[key]):.2f} dB ({_esc(summary.get('psnr_protocol', key))}) after "
                 f"{_esc(summary.get('steps', '?'))} steps, {_esc(_fmt(summary.get('train_seconds')))} s "
                 f"of training &middot; {_esc(os.path.abspath(workdir))}")
   else:
     last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
-    progress = (f"in progress: step {_esc(last[0].get('step'))}, {_esc(_fmt(last[0].get('psnr')))} dB"
+    progress = (f"in progress: step {_esc(last[0].get('step'))}, {_esc(_fmt(last[0].get(key)))} dB"
                 if last else "no metrics yet")
     subtitle = f"{progress} &middot; {_esc(os.path.abspath(workdir))}"
   side_by_side, compare = _viewer_sections(page)
@@ -451,9 +454,12 @@ def run_page(workdir: str) -> str:
   derivatives_caption = ("top: copy-paste, the blended gradient field the network was trained on (its "
                          "magnitude) and that field's divergence; bottom: the network's" if blend else
                          "image, |gradient| and Laplacian: ground truth (top) and the network's (bottom)")
-  sections = [
-      ("images", "Zoom", side_by_side),
-      ("compare", "Compare", compare),
+  if tasks.name_of(config if isinstance(config, dict) else {}) == "audio":  # players, not image viewers
+    from siren_jax import audio_report  # pylint: disable=g-import-not-at-top
+    viewers = [("audio", "Audio", audio_report.section(page))]
+  else:
+    viewers = [("images", "Zoom", side_by_side), ("compare", "Compare", compare)]
+  sections = viewers + [
       ("error", "Error", _section("error", "Error heatmap", _figure(
           page.image_uri("error.png"), error_caption, "error heatmap"))),
       ("derivatives", "Derivatives", _section("derivatives", "Gradients and Laplacians", _figure(
@@ -461,7 +467,7 @@ def run_page(workdir: str) -> str:
       ("blend", "Blend", _section("blend", "Poisson blend", _figure(
           page.image_uri("blend.png"), "background, source, copy-paste and the SIREN blend",
           "Poisson blend panel"))),
-      ("curves", "Curves", _curves_section(page)),
+      ("curves", "Curves", _curves_section(page, key, label)),
       ("compression", "Compression", _compression_section(page)),
       ("summary", "Summary", _summary_section(page, summary)),
       ("config", "Config", _config_section(config)),
@@ -515,7 +521,8 @@ def sweep_page(workdir: str) -> str:
     page.warnings.append(f"could not read results.csv: {e}")
     header, rows = [], []
   linked = _link_points(workdir, header, rows)
-  table = (_table(header, linked, cls="sortable", highlight=_best_cell(header, rows))
+  key, label = next((h for h in tasks.HEADLINES.values() if h[0] in header), tasks.HEADLINES["image"])
+  table = (_table(header, linked, cls="sortable", highlight=_best_cell(header, rows, key))
            + '<p class="hint">click a column header to sort'
            + ("; a point's name links to its own report" if linked is not rows else "")
            + "</p>") if header else ""
@@ -523,14 +530,15 @@ def sweep_page(workdir: str) -> str:
       ("results", "Results", _section("results", f"Results ({len(rows)} runs)", table)),
       ("heatmap", "Heatmap", _section("heatmap", "Heatmap",
                                       _figure(page.image_uri("heatmap.png"), "heatmap.png", "heatmap"))),
-      ("psnr", "PSNR", _section("psnr", "PSNR against the swept value",
-                                _figure(page.image_uri("psnr.png"), "psnr.png", "PSNR plot"))),
+      (key, label, _section(key, f"{label} against the swept value",
+                            _figure(page.image_uri(f"{key}.png"), f"{key}.png", f"{label} plot"))),
       ("curves", "Curves", _section("curves", "Curves",
                                     _figure(page.image_uri("curves.png"), "curves.png", "curves"))),
   ]
   nav = [(sid, label) for sid, label, body in sections if body]
   name = os.path.basename(os.path.abspath(workdir))
-  return _shell(f"siren_jax sweep: {name}", f"{len(rows)} runs &middot; {_esc(os.path.abspath(workdir))}",
+  kind = "image set" if os.path.exists(page.path("set.json")) else "sweep"
+  return _shell(f"siren_jax {kind}: {name}", f"{len(rows)} runs &middot; {_esc(os.path.abspath(workdir))}",
                 nav, "".join(b for _, _, b in sections), page.warnings)
 
 

@@ -179,7 +179,7 @@ class _Loop:
     # The step-0 row has no training loss (no step has run): its key is left out, not faked.
     lr = step_metrics.get("lr", self.run.hypers[i]["lr"] * float(self.run.schedule(0)))
     row = {"step": self.step, **({"loss": step_metrics["loss"]} if "loss" in step_metrics else {}),
-           "psnr": self.run.task.headline(pred), "lr": lr,
+           tasks.headline(self.run.base)[0]: self.run.task.headline(pred), "lr": lr,
            "train_seconds": round(self.train_seconds, 4), "elapsed_s": round(self.wall(), 4)}
     row.update({n: v for n, v in step_metrics.items() if n not in ("loss", "lr")})
     outputs.append_jsonl(os.path.join(self.workdirs[i], "metrics.jsonl"), row)
@@ -248,8 +248,10 @@ def fit(run: Run, workdirs: Sequence[str], on_outputs: Callable[[str], None] = l
 def _train(loop: _Loop, compiled, state, hypers, perm, epoch: int, on_outputs: Callable):
   """The loop over steps; returns the final (stacked) state."""
   run, t = loop.run, loop.run.base.train
+  key, label = tasks.headline(run.base)
   report = progress.Progress(t.num_steps, [os.path.basename(os.path.normpath(w)) for w in loop.workdirs],
-                             loop.step, loop.train_seconds)
+                             loop.step, loop.train_seconds, metric=label,
+                             error=tasks.lower_is_better(run.base))
   last_report = interval_start = time.perf_counter()
   try:
     while loop.step < t.num_steps:
@@ -275,7 +277,7 @@ def _train(loop: _Loop, compiled, state, hypers, perm, epoch: int, on_outputs: C
       if not loop.live():
         break
       if log_now:
-        psnrs = {i: loop.log_row(i, per_point[i], loop.render(run.point(state, i).params, i))["psnr"]
+        psnrs = {i: loop.log_row(i, per_point[i], loop.render(run.point(state, i).params, i))[key]
                  for i in loop.live()}
         report.row(loop.step, loop.train_seconds, per_point[0]["loss"], psnrs, per_point[0]["lr"])
         if time.perf_counter() - last_report > progress.REPORT_EVERY_SECONDS:
@@ -314,6 +316,7 @@ def _interrupted(loop: _Loop, e: KeyboardInterrupt) -> None:
 def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) -> List[Dict[str, Any]]:
   """The final checkpoint (always, num_steps=0 too, so it can be rendered), outputs and summaries."""
   run = loop.run
+  key = tasks.headline(run.base)[0]
   for ck in loop.ckpts:
     ck.wait()
   for i in loop.live():
@@ -327,7 +330,7 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
   summaries = []
   for i, workdir in enumerate(loop.workdirs):
     if loop.diverged[i] is not None:
-      summary = dict(common, status="diverged", steps=loop.diverged[i], psnr=float("nan"),
+      summary = dict(common, status="diverged", steps=loop.diverged[i], **{key: float("nan")},
                      message=loop.messages[i])
     else:
       params = run.point(state, i).params
@@ -337,13 +340,15 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
                                 dict(common, status="done", steps=int(run.point(state, i).step)),
                                 lambda: run.derivatives(params, i), **network)
       summary["elapsed_s"] = round(loop.wall(), 3)
-      warning = (None if getattr(run.task, "lower_is_better", False)  # the check compares dB
-                 else no_progress_warning(loop.rows[i], summary))
+      # A fine-tune starts trained: ending near its start is what it may well do; an error headline
+      # (lower is better, not in dB) has no such check.
+      warning = (None if run.base.train.get("init_from") or tasks.lower_is_better(run.base)
+                 else no_progress_warning(loop.rows[i], summary, key))
       if warning:
         summary["warning"] = warning
         progress.warn(f"{workdir}: {warning}")
-      headline = getattr(run.task, "format_headline", lambda v: f"{v:.2f} dB")(summary["psnr"])
-      progress.info(f"Done: {run.task.name} {headline} ({summary['psnr_protocol']}) "
+      progress.info(f"Done: {run.task.name} {tasks.format_headline(run.base, summary[key])} "
+                    f"({summary.get('psnr_protocol', key)}) "
                     f"after {summary['steps']} steps, {loop.train_seconds:.1f} s of training; outputs "
                     f"in {workdir}")
     outputs.write_json(os.path.join(workdir, "summary.json"), summary)
@@ -361,12 +366,14 @@ def _all_finite(tree) -> bool:
 NO_PROGRESS_DB = 1.0  # a fit that ends less than this above its step-0 headline has learned nothing
 
 
-def no_progress_warning(rows: Sequence[dict], summary: Dict[str, Any]) -> Optional[str]:
-  """A warning when a run that took steps ends near (or below) its initial quality: too high a
-  learning rate can bounce around without ever producing a non-finite loss, and would end "done"."""
+def no_progress_warning(rows: Sequence[dict], summary: Dict[str, Any],
+                        key: str = "psnr") -> Optional[str]:
+  """A warning when a run that took steps ends near (or below) its initial quality (headline ``key``,
+  in dB): too high a learning rate can bounce around without ever producing a non-finite loss, and
+  would end "done"."""
   first = rows[0] if rows and rows[0].get("step") == 0 else {}
   try:
-    initial, final = float(first.get("psnr", "nan")), float(summary["psnr"])
+    initial, final = float(first.get(key, "nan")), float(summary[key])
   except (TypeError, ValueError):
     return None
   if summary.get("steps", 0) <= 0 or not (math.isfinite(initial) and math.isfinite(final)):

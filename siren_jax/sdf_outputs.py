@@ -120,8 +120,8 @@ def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[s
            f"{summary['steps']} steps")
   write_pictures(workdir, network, surface, s, chunk, title)
   figures.write_curves(os.path.join(workdir, "curves.png"), rows, title=title,
-                       loss_label="training loss (Eq. 6)",
-                       headline_label="mean |f| on the surface")
+                       loss_label="training loss (Eq. 6)", metric=task.headline_name,
+                       metric_label="mean |f| on the surface (input units)")
   return summary
 
 

@@ -4,8 +4,10 @@ Like ``report`` it only reads files and formats text (no JAX)."""
 
 import os
 
-from siren_jax import outputs
+from siren_jax import outputs, tasks
 from siren_jax import report as r
+
+KEY = tasks.HEADLINES["sdf"][0]
 
 METRICS = (("chamfer_l1", "Chamfer L1"), ("chamfer_l2", "Chamfer L2"),
            ("normal_consistency", "normal consistency"), ("fscore", "F-score"),
@@ -28,7 +30,7 @@ def _subtitle(page, summary) -> str:
     return f"diverged at step {r._esc(summary.get('steps', '?'))} &middot; {where}"
   last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
   state = (f"in progress: step {r._esc(last[0].get('step'))}, mean |f| on the surface "
-           f"{r._esc(r._fmt(last[0].get('psnr')))}" if last else "no metrics yet")
+           f"{r._esc(r._fmt(last[0].get(KEY)))}" if last else "no metrics yet")
   return f"{state} &middot; {where}"
 
 
@@ -53,7 +55,7 @@ def _curves_section(page) -> str:
       '<div class="charts">'
       + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], "loss (Eq. 6)", "step", "loss",
                     log_y=True, x_range=span)
-      + r.svg_chart(steps, [r._number(x.get("psnr")) for x in rows], "mean |f| on the surface",
+      + r.svg_chart(steps, [r._number(x.get(KEY)) for x in rows], "mean |f| on the surface",
                     "step", "input units", log_y=True, x_range=span)
       + "</div>"))
 

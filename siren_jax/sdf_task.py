@@ -12,8 +12,8 @@ from ``fold_in(key(seed), step)`` (``SdfLoss.sample``), and minimises the offici
 with the official weights 3e3, 1e2, 1e2, 5e1 and alpha = 100 (``sdf.weights``, ``sdf.alpha``). The input
 gradient comes from ``siren_jax.derivatives`` (``train.gradient_method``).
 
-The headline logged as the run's quality is the mean |f| over the surface sample, in the input's
-units (for analytic shapes, where sdf = 0 there, it is the mean |f - sdf| on the surface); the
+The headline logged as the run's quality (``surface_error``, lower is better) is the mean |f| over
+the surface sample, in the input's units (for analytic shapes, where sdf = 0 there, it is the mean |f - sdf| on the surface); the
 final metrics (Chamfer distance, normal consistency, F-score, and the analytic errors) are in
 summary.json (``siren_jax.sdf_outputs``).
 """
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, shapes
+from siren_jax import configuration, derivatives, shapes, tasks
 from siren_jax.errors import UserError
 
 LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")
@@ -104,7 +104,6 @@ class SdfTask:
   settings: Dict[str, Any]  # config.sdf as plain values: what the outputs are made with
   name: str = ""
   needs_network: bool = True  # finish() meshes and renders the network itself
-  lower_is_better: bool = True
 
   @property
   def out_features(self) -> int:
@@ -117,15 +116,12 @@ class SdfTask:
 
   @property
   def headline_name(self) -> str:
-    return "mean_abs_f_surface"
+    return tasks.HEADLINES["sdf"][0]
 
   def describe(self) -> str:
     s = self.surface
     return (f"signed distance of {s.name} ({s.source}): {len(s.points)} oriented surface points, "
             f"normalised by centre {np.round(s.center, 6).tolist()} and scale {s.scale:.6g}")
-
-  def format_headline(self, value: float) -> str:
-    return f"mean |f| on the surface {value:.3g} (input units)"
 
   def prediction(self, values: np.ndarray) -> np.ndarray:
     return values.reshape(-1)
@@ -137,14 +133,14 @@ class SdfTask:
     s = self.surface
     return {"shape": s.name, "source": s.source, "surface_points": len(s.points),
             "center": np.asarray(s.center).tolist(), "scale": float(s.scale), "sdf_weights": self.terms,
-            "sdf_alpha": self.loss.alpha, "psnr_protocol": self.headline_name}
+            "sdf_alpha": self.loss.alpha}
 
   def finish(self, workdir: str, prediction: np.ndarray, rows: Sequence[dict], summary: Dict[str, Any],
              render_derivatives: Callable, network=None) -> Dict[str, Any]:
     """Metrics into ``summary``; mesh.ply, renders, slices and curves into ``workdir``.
     ``network`` is (model with its ω₀s bound, params, mesh, microbatch)."""
     from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
-    summary["psnr"] = self.headline(prediction)
+    summary[self.headline_name] = self.headline(prediction)
     return sdf_outputs.write_all(workdir, self, network, rows, summary)
 
 

@@ -242,7 +242,7 @@ def load_surface(spec: str, num_points: int, extent: float, seed: int = 0) -> Su
   if ext not in EXTENSIONS:
     raise UserError(f"data.shape {spec!r}: one of {ANALYTIC} or a file ending in {EXTENSIONS}")
   if not os.path.isfile(spec):
-    raise UserError(f"data.shape: file not found: {spec}")
+    raise UserError(f"data.shape: shape file not found: {spec}")
   vertices = faces = None
   if ext == ".xyz":
     points, normals = read_xyz(spec)

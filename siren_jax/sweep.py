@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax import checkpoints, cli, configuration, figures, hyper, outputs, rundir, train
+from siren_jax import checkpoints, cli, configuration, figures, hyper, outputs, rundir, tasks, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -194,13 +194,15 @@ def _run_owned(base, workdir: str, axes, points, checked) -> List[Dict[str, Any]
 
 
 def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
+  """One result per point; the headline under the task's key ("psnr" for images, "snr" for audio)."""
   results = []
-  for name, assignment, _ in points:
+  for name, assignment, config in points:
+    key = tasks.headline(config)[0]
     path = os.path.join(workdir, name, "summary.json")
     with open(path) as f:
       summary = json.load(f)
-    psnr = summary.get("psnr")
-    results.append({**assignment, "point": name, "psnr": float(psnr) if psnr is not None else None,
+    psnr = summary.get(key)
+    results.append({**assignment, "point": name, key: float(psnr) if psnr is not None else None,
                     "status": summary.get("status", "done"), "steps": summary.get("steps"),
                     "train_seconds": summary.get("train_seconds"),
                     "num_params": summary.get("num_params"),
@@ -221,7 +223,8 @@ def describe_common(base, axes, results: Sequence[Dict[str, Any]]) -> str:
     parts.append(f"{name} {h}x{w} (HxW)")
   m, t = base.model, base.train
   batch = f"batch {t.batch_size}" if t.batch_size else "full batch"
-  for field, text in (("data.image", None if parts else f"image {base.data.image}"),
+  for field, text in (("data.image", None if parts or "image" not in base.data else
+                       f"image {base.data.image}"),
                       ("train.num_steps", f"{t.num_steps} steps"),
                       ("train.learning_rate", f"lr {t.learning_rate:g}"),
                       ("train.schedule", f"{t.schedule} schedule"), ("train.batch_size", batch),
@@ -236,7 +239,8 @@ def describe_common(base, axes, results: Sequence[Dict[str, Any]]) -> str:
 
 def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> None:
   fields = [f for f, _ in axes]
-  columns = fields + ["psnr", "steps", "train_seconds", "num_params", "status", "trained_together"]
+  key, label = tasks.headline(base)
+  columns = fields + [key, "steps", "train_seconds", "num_params", "status", "trained_together"]
   with outputs.atomic_path(os.path.join(workdir, "results.csv")) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=columns + ["point"])
     writer.writeheader()
@@ -244,12 +248,13 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
       writer.writerow({c: r.get(c) for c in columns + ["point"]})
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
   for r in results:
-    cells = [f"{r[c]:.2f}" if c == "psnr" and isinstance(r[c], float) else str(r.get(c))
+    cells = [f"{r[c]:.2f}" if c == key and isinstance(r[c], float) else str(r.get(c))
              for c in columns]
     lines.append("| " + " | ".join(cells) + " |")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
-  figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results))
+  figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results),
+                            metric=key, label=label)
   train.refresh_report(workdir)
 
 
@@ -257,10 +262,11 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   results = run_sweep(FLAGS.config, FLAGS.workdir, FLAGS.sweep)
-  best = max((r for r in results if r["psnr"] is not None and r["status"] == "done"),
-             key=lambda r: r["psnr"], default=None)
+  key = tasks.headline(FLAGS.config)[0]
+  best = max((r for r in results if r[key] is not None and r["status"] == "done"),
+             key=lambda r: r[key], default=None)
   if best is not None:
-    logging.info("Best point: %s at %.2f dB; results in %s", best["point"], best["psnr"],
+    logging.info("Best point: %s at %.2f dB; results in %s", best["point"], best[key],
                  os.path.join(FLAGS.workdir, "results.md"))
 
 

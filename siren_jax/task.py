@@ -8,20 +8,20 @@ The loop knows nothing of pixels, channels or PSNR. A task gives it:
 * ``out_features`` and ``grid_shape`` (the shape of the sample grid, for models that size an encoding
   from it);
 * ``prediction(values)``: the network's flat output at ``coords`` as the task's own signal;
-* ``headline(prediction)``: the headline metric logged every ``log_every`` steps, named by
+* ``headline(prediction)``: the headline metric (dB, higher is better) logged every ``log_every``
+  steps, under the task's key in ``tasks.HEADLINES`` ("psnr" for images, "snr" for audio), and named by
   ``headline_name``; ``summary_fields()`` for summary.json; ``describe()`` for the log;
 * ``finish(workdir, prediction, rows, summary, render_derivatives)``: final metrics into the summary and
   the task's outputs into the run directory.
 
-Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has all four):
+``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending),
+``siren_jax.audio_task.AudioTask`` the audio one (1-D time coordinates, one output per channel).
+
+Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has both):
 * ``loss``: the task's own loss in place of the targets above (``step.make_train_step``'s
   ``task_loss``: per-step samples and a summed loss);
 * ``needs_network``: ``finish`` also gets ``network=(model, params, mesh, microbatch)`` to evaluate the
-  network anywhere (meshes, renders);
-* ``lower_is_better``: the headline is an error, so the no-progress warning (in dB) does not apply;
-* ``format_headline(value)``: the headline as the "Done:" line shows it (default "X.XX dB").
-
-``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending).
+  network anywhere (meshes, renders).
 """
 
 from typing import Any, Callable, Dict, Protocol, Sequence

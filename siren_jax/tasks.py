@@ -13,12 +13,38 @@ import importlib
 
 from siren_jax.errors import UserError
 
-NAMES = ("image", "sdf")  # each name N is the module siren_jax.N_task
+NAMES = ("image", "audio", "sdf")  # each name N is the module siren_jax.N_task
+# What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better
+# unless the task is in ERROR_HEADLINES) and its label, and the coordinate dimension its networks take.
+# Static tables, so that the report and the render command read them without importing a task module.
+# Images keep "psnr".
+HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"),
+             "sdf": ("surface_error", "mean |f| on the surface")}
+COORD_DIMS = {"image": 2, "audio": 1, "sdf": 3}
+ERROR_HEADLINES = ("sdf",)  # lower is better, in the data's units (not dB)
 
 
 def name_of(config) -> str:
   """The config's task (runs written before tasks existed have none: they are images)."""
   return config.get("task", "image")
+
+
+def headline(config) -> tuple:
+  """(metric key, label) of the headline a run of ``config`` (a ConfigDict or config.json's dict) logs."""
+  return HEADLINES.get(name_of(config), HEADLINES["image"])
+
+
+def lower_is_better(config) -> bool:
+  return name_of(config) in ERROR_HEADLINES
+
+
+def format_headline(config, value: float) -> str:
+  """The headline as log lines show it: dB to 2 decimals, or an error to 3 significant digits."""
+  return f"{value:.3g}" if lower_is_better(config) else f"{value:.2f} dB"
+
+
+def coord_dims(config) -> int:
+  return COORD_DIMS.get(name_of(config), 2)
 
 
 def module(config):
