@@ -56,7 +56,8 @@ def parse_weights(spec: str) -> Dict[str, float]:
 class SdfLoss:
   """The task's own loss for ``step.make_train_step``: ``sample`` completes a step's batch with
   off-surface points, ``make_sse`` gives the summed per-sample loss (``step.loss_and_grad`` divides by
-  the number of samples)."""
+  the number of samples). The off-surface stream is seeded by the task's config (a sweep's points share
+  the task, hence the stream; their seeds still set their initialisations and batch orders)."""
   weights: Dict[str, float]
   alpha: float
   seed: int
