@@ -248,8 +248,8 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
       writer.writerow({c: r.get(c) for c in columns + ["point"]})
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
   for r in results:
-    cells = [f"{r[c]:.2f}" if c == key and isinstance(r[c], float) else str(r.get(c))
-             for c in columns]
+    cells = [tasks.format_headline(base, r[c]).removesuffix(" dB") if c == key and isinstance(r[c], float)
+             else str(r.get(c)) for c in columns]
     lines.append("| " + " | ".join(cells) + " |")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
@@ -263,11 +263,12 @@ def main(argv):
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   results = run_sweep(FLAGS.config, FLAGS.workdir, FLAGS.sweep)
   key = tasks.headline(FLAGS.config)[0]
-  best = max((r for r in results if r[key] is not None and r["status"] == "done"),
-             key=lambda r: r[key], default=None)
+  pick = min if tasks.lower_is_better(FLAGS.config) else max  # an error headline: the lowest
+  best = pick((r for r in results if r[key] is not None and r["status"] == "done"),
+              key=lambda r: r[key], default=None)
   if best is not None:
-    logging.info("Best point: %s at %.2f dB; results in %s", best["point"], best[key],
-                 os.path.join(FLAGS.workdir, "results.md"))
+    logging.info("Best point: %s at %s; results in %s", best["point"],
+                 tasks.format_headline(FLAGS.config, best[key]), os.path.join(FLAGS.workdir, "results.md"))
 
 
 if __name__ == "__main__":
