@@ -3,6 +3,8 @@
     python -m siren_jax.render --workdir=runs/camera --scale=4 --out=camera_x4.png
     python -m siren_jax.render --workdir=runs/camera --size=2048x2048 --window=-0.5,0,-0.5,0 --out=zoom.png
 
+Video runs (task=video) render clips, slow motion and single frames: see ``siren_jax.video_render``.
+
 A fitted SIREN is a continuous function of (y, x), so it can be sampled on any grid. The grid follows the
 training convention (``siren_jax/data.py``): each axis of the image spans [-1, 1] and pixels are sampled
 at their centres. ``--window=y0,y1,x0,x1`` (default the full square ``-1,1,-1,1``) picks the region and
@@ -36,7 +38,7 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir, sharding, step
+from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir, sharding, step, tasks
 from siren_jax.errors import UserError
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
@@ -74,16 +76,17 @@ def _saved_channels(saved_shapes: dict) -> int:
   return int(shape[0])
 
 
-def _model_config(config, saved_shapes: dict):
+def _model_config(config, saved_shapes: dict, dims: int = 2):
   """``config.model``, with the positional encoding's frequency count read off the checkpoint where
   the config leaves it to the image size (``pe_frequencies=0``, the Nyquist rule of the training
-  image): the first layer's fan-in is D + 2 D L for D = 2 coordinates."""
+  image): the first layer's fan-in is D + 2 D L for D = ``dims`` coordinates."""
   m = config.model
   if m.get("kind") != "relu_pe" or m.get("pe_frequencies"):
     return m
   fan_ins = {int(shape[0]) for key, shape in saved_shapes.items()
              if key.endswith("kernel") and len(shape) == 2 and int(shape[0]) != int(m.width)}
-  frequencies = sorted((f - 2) // 4 for f in fan_ins if f > 2 and (f - 2) % 4 == 0)
+  frequencies = sorted((f - dims) // (2 * dims) for f in fan_ins
+                       if f > dims and (f - dims) % (2 * dims) == 0)
   if not frequencies:
     raise UserError("cannot tell the positional encoding's frequencies from the checkpoint")
   m = ml_collections.ConfigDict(m.to_dict())
@@ -117,10 +120,12 @@ def load_run(workdir: str) -> TrainedRun:
     """The train state to restore into, built for the step about to be restored."""
     channels = int(summary.get("channels") or _saved_channels(saved_shapes))
     try:
-      built["model"] = models.build_model(_model_config(config, saved_shapes), out_features=channels)
+      dims = tasks.in_features_of(config)
+      built["model"] = models.build_model(_model_config(config, saved_shapes, dims),
+                                          out_features=channels)
       built["channels"] = channels
-      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config)
-    except (ValueError, AttributeError, KeyError, TypeError) as e:
+      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config, in_features=dims)
+    except (ValueError, AttributeError, KeyError, TypeError, UserError) as e:
       raise UserError(f"{config_path}: cannot build the model: {e}") from None
 
   try:
@@ -307,6 +312,11 @@ def main(argv):
   f = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from siren_jax import video_render  # pylint: disable=g-import-not-at-top  (it builds on this module)
+  if video_render.is_video_run(f.workdir):
+    return video_render.main(f)
+  if f.frames or f.time or f.t is not None or f.fps:
+    raise UserError("--frames, --time, --t and --fps are for video runs; this run is an image")
   if f.scale is not None and f.size:
     raise UserError("give either --scale or --size, not both")
   window = parse_window(f.window) if f.window else FULL_WINDOW
@@ -330,6 +340,8 @@ def _define_flags():
   flags.DEFINE_string("size", "", "Output size HxW in pixels (instead of --scale).")
   flags.DEFINE_string("window", "", "Region y0,y1,x0,x1 in [-1, 1] coordinates (default -1,1,-1,1).")
   flags.DEFINE_integer("chunk_size", 0, "Pixels per forward pass (0 = the run's eval.chunk_size).")
+  from siren_jax import video_render  # pylint: disable=g-import-not-at-top
+  video_render.define_flags()
 
 
 if __name__ == "__main__":

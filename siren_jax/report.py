@@ -45,14 +45,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from siren_jax import cli, outputs, rundir
+from siren_jax import cli, outputs, rundir, video_report
 from siren_jax.errors import UserError
 
 REPORT_NAME = "report.html"
 COMPRESSION_COLUMNS = ("method", "bytes", "bpp", "psnr")
 SUMMARY_HEADLINE = (("psnr", "PSNR (dB)"), ("psnr_protocol", "protocol"), ("steps", "steps"),
                     ("train_seconds", "training time (s)"), ("num_params", "parameters"))
-_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+_MIME = {".gif": "image/gif", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+         ".webp": "image/webp"}
 
 
 def write_report(workdir: str) -> str:
@@ -420,7 +421,8 @@ def run_page(workdir: str) -> str:
   page = _Page(workdir)
   config = page.json("config.json")
   summary = page.json("summary.json")
-  name = (summary or {}).get("image") or ((config or {}).get("data") or {}).get("image") or workdir
+  name = ((summary or {}).get("image") or (summary or {}).get("video")
+          or ((config or {}).get("data") or {}).get("image") or workdir)
   name = os.path.basename(str(name)) or str(name)
   if isinstance(summary, dict) and summary.get("warning"):  # e.g. it ended near its initial PSNR
     page.warnings.append(str(summary["warning"]))
@@ -448,6 +450,8 @@ def run_page(workdir: str) -> str:
                          "magnitude) and that field's divergence; bottom: the network's" if blend else
                          "image, |gradient| and Laplacian: ground truth (top) and the network's (bottom)")
   sections = [
+      ("video", "Video", _section("video", "Video: original and reconstruction",
+                                  video_report.body(page, summary))),
       ("images", "Zoom", side_by_side),
       ("compare", "Compare", compare),
       ("error", "Error", _section("error", "Error heatmap", _figure(

@@ -4,7 +4,10 @@ A task module provides:
 * ``validate_config(config)``: checks of its ``config.data`` fields that need no data (one-line
   UserError);
 * ``prepare(config) -> Task``: loads and checks the data (``siren_jax.task.Task``);
-* ``check_loaded(config, task, num_devices)``: checks that depend on the loaded data and the machine.
+* ``check_loaded(config, task, num_devices)``: checks that depend on the loaded data and the machine;
+* ``IN_FEATURES``: the coordinates' dimension (what a saved run's model is rebuilt with).
+A task too large for per-sample float arrays (video) gives a ``sampler`` (``step.Sampler``): its
+``arrays`` are then compact and the step gathers each batch from them.
 ``train.preflight`` runs all three before anything is written; ``run.setup`` and ``render`` prepare the
 task through ``prepare`` here, so a task is built in one place.
 """
@@ -13,7 +16,7 @@ import importlib
 
 from siren_jax.errors import UserError
 
-NAMES = ("image",)  # each name N is the module siren_jax.N_task
+NAMES = ("image", "video")  # each name N is the module siren_jax.N_task
 
 
 def name_of(config) -> str:
@@ -38,3 +41,23 @@ def prepare(config):
 
 def check_loaded(config, task, num_devices: int) -> None:
   module(config).check_loaded(config, task, num_devices)
+
+
+def in_features_of(config) -> int:
+  """The coordinates' dimension of the config's task, known before any data is loaded."""
+  return module(config).IN_FEATURES
+
+
+def sampler(task):
+  """The task's ``step.Sampler``, or None for a task of per-sample arrays."""
+  return getattr(task, "sampler", None)
+
+
+def num_samples(task) -> int:
+  s = sampler(task)
+  return s.num_samples if s is not None else task.arrays["coords"].shape[0]
+
+
+def in_features(task) -> int:
+  s = sampler(task)
+  return s.in_features if s is not None else task.arrays["coords"].shape[-1]
