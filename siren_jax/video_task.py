@@ -45,21 +45,22 @@ def gather(arrays, idx):
 
 @dataclasses.dataclass
 class VideoFit:
-  """The network's reconstruction of a clip, rendered a frame at a time on demand. ``evaluate``
-  maps (N, 3) coordinates to (N, C) network values (``evaluate.make_renderer``, chunked)."""
+  """The network's reconstruction of a clip, rendered on demand a few frames at a time (as many as
+  fill one ``eval.chunk_size`` call, so small frames are not each padded to a whole chunk).
+  ``evaluate`` maps (N, 3) coordinates to (N, C) network values (``evaluate.make_renderer``)."""
   task: Any
   evaluate: Callable
 
-  def frame01(self, i: int) -> np.ndarray:
-    """Frame i as unclipped (H, W, C) floats in [0, 1]."""
-    _, h, w, c = self.task.shape
-    coords = video.frame_coords(self.task.arrays["t"][i], h, w)  # the step's very coordinates
-    return data.to_unit(self.evaluate(coords).reshape(h, w, c))
-
   def frames(self) -> Iterator[tuple]:
-    """(i, fit frame, reference frame), both unclipped floats in [0, 1], for every frame."""
-    for i in range(self.task.shape[0]):
-      yield i, self.frame01(i), self.task.reference01(i)
+    """(i, fit frame, reference frame), both unclipped (H, W, C) floats in [0, 1], for every frame."""
+    num_frames, h, w, c = self.task.shape
+    per_call = max(1, self.task.chunk_size // (h * w))
+    for start in range(0, num_frames, per_call):
+      group = range(start, min(num_frames, start + per_call))
+      coords = np.concatenate([video.frame_coords(self.task.arrays["t"][i], h, w) for i in group])
+      values = data.to_unit(self.evaluate(coords).reshape(len(group), h, w, c))
+      for j, i in enumerate(group):  # the step's very coordinates, frame by frame
+        yield i, values[j], self.task.reference01(i)
 
 
 @dataclasses.dataclass
@@ -73,6 +74,7 @@ class VideoTask:
   time_scale: float
   arrays: Dict[str, np.ndarray]
   sampler: step.Sampler
+  chunk_size: int  # samples per evaluation call (``eval.chunk_size``)
   terms: Dict[str, float] = dataclasses.field(default_factory=lambda: {"values": 1.0})
 
   @property
@@ -165,4 +167,5 @@ def prepare(config) -> VideoTask:
             "y": np.ascontiguousarray(grid[::w, 0]), "x": np.ascontiguousarray(grid[:w, 1])}
   return VideoTask(name=clip.name, source=clip.source, frames=clip.frames, fps=d.fps or clip.fps,
                    native_shape=clip.native_shape, time_scale=scale, arrays=arrays,
-                   sampler=step.Sampler(num_samples=t * h * w, in_features=IN_FEATURES, gather=gather))
+                   sampler=step.Sampler(num_samples=t * h * w, in_features=IN_FEATURES, gather=gather),
+                   chunk_size=config.eval.chunk_size)
