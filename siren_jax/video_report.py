@@ -6,7 +6,7 @@ import html
 
 
 def _clip(uri: str, caption: str) -> str:
-  return (f'<figure class="plain"><img src="{uri}" style="width: 100%; image-rendering: pixelated" alt="{html.escape(caption)}">'
+  return (f'<figure class="plain"><img src="{uri}" style="width: 100%; max-width: 480px; image-rendering: pixelated" alt="{html.escape(caption)}">'
           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -22,7 +22,7 @@ def body(page, summary) -> str:
              + (f", SSIM {summary['ssim']:.3f}" if isinstance(summary.get("ssim"), float) else ""))
   shape = "&times;".join(html.escape(str(summary.get(k, "?"))) for k in ("frames", "height", "width"))
   parts = [f'<p class="note">{shape} (frames &times; H &times; W) at {html.escape(str(summary.get("fps", "?")))}'
-           f" fps; {html.escape(stats)}. The zoom and split views above show the middle frame.</p>"
+           f" fps; {html.escape(stats)}. The zoom and split views below show the middle frame.</p>"
            if summary else "",
            '<div class="pair">', _clip(original, "original (as fitted)"),
            _clip(recon, "reconstruction"), "</div>"]
