@@ -24,6 +24,8 @@ from siren_jax.errors import UserError
 
 IN_FEATURES = 3  # (t, y, x)
 HEADLINE = "psnr_frame_mean"  # the mean over frames of each frame's PSNR
+VIDEO_FIELDS = ("video", "frames", "frame_step", "fps")  # config.data fields of configs/video.py
+MAX_SAMPLES = 2 ** 31 - 1  # sample indices are int32
 
 
 def time_scale(model_config) -> float:
@@ -127,8 +129,10 @@ class VideoTask:
 def validate_config(config) -> None:
   """The video fields of ``config.data`` and ``model.time_omega_0`` (one-line UserError)."""
   d, m = config.data, config.model
-  if "video" not in d:
-    raise UserError("task=video needs data.video (see configs/video.py)")
+  missing = [f"data.{k}" for k in VIDEO_FIELDS if k not in d] + (
+      ["model.time_omega_0"] if "time_omega_0" not in m else [])
+  if missing:
+    raise UserError(f"task=video needs {', '.join(missing)}: start from configs/video.py")
   checks = [(d.frames >= 0, f"data.frames must be >= 0 (0 = all), got {d.frames}"),
             (d.frame_step >= 1, f"data.frame_step must be >= 1, got {d.frame_step}"),
             (d.height >= 0 and d.width >= 0, "data.height and data.width must be >= 0 (0 = native)"),
@@ -140,7 +144,7 @@ def validate_config(config) -> None:
       raise UserError(message)
   if set(supervision.parse(config.train.supervision)) != {"values"}:
     raise UserError("task=video fits values only: train.supervision must be 'values'")
-  t = m.get("time_omega_0")
+  t = m.time_omega_0
   if t is not None:
     if m.kind != "siren":
       raise UserError(f"model.time_omega_0 is a SIREN setting; model.kind={m.kind!r} takes none")
@@ -150,6 +154,9 @@ def validate_config(config) -> None:
 
 def check_loaded(config, task: VideoTask, num_devices: int) -> None:
   t, h, w, _ = task.shape
+  if t * h * w > MAX_SAMPLES:
+    raise UserError(f"{t} frames of {h}x{w} are {t * h * w} samples, over {MAX_SAMPLES} (int32 "
+                    f"indices): lower data.frames, data.height or data.width")
   configuration.check_batch(config, t * h * w, num_devices)
   if not math.isclose(time_scale(config.model), task.time_scale, rel_tol=1e-12):
     raise UserError("points trained together must share model.time_omega_0 / first omega_0; sweep "

@@ -18,6 +18,7 @@ from siren_jax import (configuration, data, render, report, step, sweep, train, 
 from siren_jax.errors import UserError
 from conftest import ROOT
 from floatbounds import EPS32, assert_within
+from test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
 
 T, H, W = 6, 12, 16
 VIDEO_CONFIG = os.path.join(ROOT, "configs", "video.py")
@@ -236,9 +237,18 @@ def test_resume_continues_with_the_same_batches(run_dir, tmp_path):
   assert resumed["psnr"] == original["psnr"]  # batches are a function of seed and step
 
 
-def test_report_plays_both_clips(run_dir):
-  page = open(report.write_report(run_dir), encoding="utf-8").read()
+def test_report_plays_both_clips(run_dir, request):
+  chromium = request.getfixturevalue("browser")  # test_report's: no Chromium skips (fails in CI)
+  path = report.write_report(run_dir)
+  page = open(path, encoding="utf-8").read()
   assert page.count('src="data:image/webp;base64,') == 2 and 'id="video"' in page
+  tab = chromium.new_page()
+  tab.goto("file://" + os.path.abspath(path))
+  tab.wait_for_load_state("load")
+  sizes = tab.eval_on_selector_all("#video .pair img",
+                                   "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+  tab.close()
+  assert sizes == [[W, H], [W, H]]  # both clips decode in the browser, from the page alone
 
 
 def test_sweep_over_omega_trains_points_together(tmp_path):
@@ -266,7 +276,17 @@ def _bad_inputs(tmp_path):
   garbage.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
   return [(str(empty), "holds no image files"), (mixed, "all frames must have one size"),
           (str(single), "at least 2"), (str(garbage), "cannot"),
+          (unknown_codec_avi(tmp_path / "unknown.avi"), "codec is not supported"),
           (str(tmp_path / "missing.mp4"), "not found")]
+
+
+def unknown_codec_avi(path):
+  """An AVI whose video stream's FourCC no decoder knows (an MPEG-4 file with its tag renamed)."""
+  video_files.write_clip(str(path), moving_frames(t=3), 10)
+  payload = path.read_bytes()
+  assert payload.count(b"FMP4") > 0
+  path.write_bytes(payload.replace(b"FMP4", b"ZZZZ"))
+  return str(path)
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path):
@@ -290,3 +310,10 @@ def test_bad_input_on_the_command_line_writes_nothing(tmp_path):
 def test_bad_video_configs(tmp_path, overrides, message):
   with pytest.raises(UserError, match=message):
     configuration.validate(tiny_video_config("astronaut_pan", **overrides))
+
+
+def test_an_image_config_switched_to_video_names_the_missing_fields():
+  config = configuration.load_config(os.path.join(ROOT, "configs", "default.py"))
+  config.task = "video"
+  with pytest.raises(UserError, match="needs data.video, data.frames.*configs/video.py"):
+    configuration.validate(config)
