@@ -24,7 +24,8 @@ from siren_jax.configuration import load_config
 def get_config() -> ml_collections.ConfigDict:
   config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
   config.task = "video"
-  config.data.video = "astronaut_pan"  # Built-in clip, a directory of frames, an animated image or a video file.
+  # Built-in clip, a directory of frames (sorted by name), an animated image or a video file.
+  config.data.video = "astronaut_pan"
   config.data.frames = 0  # Keep at most this many frames after frame_step (0 = all).
   config.data.frame_step = 1  # Keep every n-th frame of the source.
   config.data.height = 64  # Frames are resized like images (data.resize, "fit": never enlarged).

@@ -172,8 +172,8 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
 
   With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
   position in its epoch; with 0 it uses every pixel. With a ``sampler`` (``Sampler``), ``perm`` is the
-  point's data key and the batch is gathered from the compact arrays. ``num_points`` > 0 steps stacked states,
-  hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
+  point's data key and the batch is gathered from the compact arrays. ``num_points`` > 0 steps stacked
+  states, hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
   program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
   (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
   one after another without leaving the program (0: all points at once, -1: ``resolve_vmap_width``).

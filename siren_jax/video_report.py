@@ -6,7 +6,8 @@ import html
 
 
 def _clip(uri: str, caption: str) -> str:
-  return (f'<figure class="plain"><img src="{uri}" style="width: 100%; max-width: 480px; image-rendering: pixelated" alt="{html.escape(caption)}">'
+  style = "width: 100%; max-width: 480px; image-rendering: pixelated"  # small clips: big, sharp pixels
+  return (f'<figure class="plain"><img src="{uri}" style="{style}" alt="{html.escape(caption)}">'
           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -21,8 +22,9 @@ def body(page, summary) -> str:
     stats = (f"{summary['psnr_frame_mean']:.2f} ± {summary['psnr_frame_std']:.2f} dB per-frame PSNR"
              + (f", SSIM {summary['ssim']:.3f}" if isinstance(summary.get("ssim"), float) else ""))
   shape = "&times;".join(html.escape(str(summary.get(k, "?"))) for k in ("frames", "height", "width"))
-  parts = [f'<p class="note">{shape} (frames &times; H &times; W) at {html.escape(str(summary.get("fps", "?")))}'
-           f" fps; {html.escape(stats)}. The zoom and split views below show the middle frame.</p>"
+  fps = html.escape(str(summary.get("fps", "?")))
+  parts = [f'<p class="note">{shape} (frames &times; H &times; W) at {fps} fps; {html.escape(stats)}. '
+           "The zoom and split views below show the middle frame.</p>"
            if summary else "",
            '<div class="pair">', _clip(original, "original (as fitted)"),
            _clip(recon, "reconstruction"), "</div>"]
