@@ -217,7 +217,8 @@ def test_every_config_loads_and_validates(name):
 
 # The data field naming a task's input file, a missing path for it and the error it must give.
 MISSING_INPUT = {"image": ("image", "/nonexistent/x.png", "image file not found"),
-                 "audio": ("audio", "/nonexistent/x.wav", "audio file not found")}
+                 "audio": ("audio", "/nonexistent/x.wav", "audio file not found"),
+                 "video": ("video", "/nonexistent/x.mp4", "video not found")}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
