@@ -16,6 +16,8 @@ import numpy as np
 from siren_jax import configuration, data, figures, metrics, outputs, supervision, targets
 from siren_jax.errors import UserError
 
+IN_FEATURES = 2  # (y, x)
+
 
 @dataclasses.dataclass
 class ImageTask:

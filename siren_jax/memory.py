@@ -3,6 +3,7 @@
 swapping) after the run has started."""
 
 import os
+from typing import Optional
 
 from siren_jax.errors import UserError
 
@@ -21,10 +22,11 @@ def num_params_estimate(model_config, channels: int, in_features: int = 2) -> in
 
 
 def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
-                   microbatch: int = 0, in_features: int = 2) -> int:
+                   microbatch: int = 0, in_features: int = 2, data_bytes: Optional[int] = None) -> int:
   """Parameters, gradients and Adam's two moments (4 copies), plus the activations of one chunk of
   pixels: each layer keeps its pre-activation and sine (and cosine, derivatives) for the backward
-  pass; input-derivative supervision carries about three times as many."""
+  pass; input-derivative supervision carries about three times as many. The data is per-sample
+  float arrays unless ``data_bytes`` says what it takes (a compact video: a host and a device copy)."""
   params = num_params_estimate(config.model, channels, in_features)
   from siren_jax import configuration  # pylint: disable=g-import-not-at-top
   batch = configuration.effective_batch_size(config, num_pixels) or num_pixels
@@ -34,7 +36,8 @@ def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
   from siren_jax import supervision  # pylint: disable=g-import-not-at-top
   if set(supervision.parse(config.train.supervision)) != {"values"}:
     per_pixel *= 3
-  return num_points * (4 * params + pixels * per_pixel) * _BYTES + num_pixels * 16 * _BYTES
+  data = num_pixels * 16 * _BYTES if data_bytes is None else 2 * data_bytes
+  return num_points * (4 * params + pixels * per_pixel) * _BYTES + data
 
 
 def available_bytes() -> int:
@@ -49,8 +52,8 @@ def available_bytes() -> int:
 
 
 def check_fits(config, num_pixels: int, channels: int, num_points: int = 1,
-               microbatch: int = 0, in_features: int = 2) -> None:
-  need = training_bytes(config, num_pixels, channels, num_points, microbatch, in_features)
+               microbatch: int = 0, in_features: int = 2, data_bytes: Optional[int] = None) -> None:
+  need = training_bytes(config, num_pixels, channels, num_points, microbatch, in_features, data_bytes)
   have = available_bytes()
   if need > have:
     m = config.model

@@ -5,6 +5,8 @@
     python -m siren_jax.render --workdir=runs/audio --out=fit.wav [--rate=48000]  (audio runs)
     python -m siren_jax.render --workdir=runs/sdf_csg --resolution=512 --out=mesh512.ply  (SDF runs)
 
+Video runs (task=video) render clips, slow motion and single frames: see ``siren_jax.video_render``.
+
 A fitted SIREN is a continuous function of (y, x), so it can be sampled on any grid. The grid follows the
 training convention (``siren_jax/data.py``): each axis of the image spans [-1, 1] and pixels are sampled
 at their centres. ``--window=y0,y1,x0,x1`` (default the full square ``-1,1,-1,1``) picks the region and
@@ -120,12 +122,12 @@ def load_run(workdir: str) -> TrainedRun:
     """The train state to restore into, built for the step about to be restored."""
     channels = int(summary.get("channels") or _saved_channels(saved_shapes))
     try:
-      dims = tasks.coord_dims(config)  # 2 for images, 1 for audio
+      dims = tasks.coord_dims(config)  # 2 for images, 1 for audio, 3 for video
       built["model"] = models.build_model(_model_config(config, saved_shapes, dims),
                                           out_features=channels)
       built["channels"] = channels
       return step.create_train_state(jax.random.PRNGKey(0), built["model"], config, in_features=dims)
-    except (ValueError, AttributeError, KeyError, TypeError) as e:
+    except (ValueError, AttributeError, KeyError, TypeError, UserError) as e:
       raise UserError(f"{config_path}: cannot build the model: {e}") from None
 
   try:
@@ -323,15 +325,21 @@ def main(argv):
   f = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if saved_task(f.workdir) == "audio":  # a clip renders to a WAV (siren_jax.audio_render)
+  task = saved_task(f.workdir)
+  if task == "audio":  # a clip renders to a WAV (siren_jax.audio_render)
     from siren_jax import audio_render  # pylint: disable=g-import-not-at-top
     return audio_render.main(f)
-  if saved_task(f.workdir) == "sdf":  # a shape: its mesh (.ply) or sphere-traced views (.png)
+  if task == "sdf":  # a shape: its mesh (.ply) or sphere-traced views (.png)
     from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
     rundir.check_output_file(f.out, "--out")
     return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info)
+  if task == "video":  # frames, clips, slow motion (siren_jax.video_render, which builds on this module)
+    from siren_jax import video_render  # pylint: disable=g-import-not-at-top
+    return video_render.main(f)
   if f.rate:
     raise UserError("--rate is for audio runs; give --scale or --size for an image")
+  if f.frames or f.time or f.t is not None or f.fps:
+    raise UserError("--frames, --time, --t and --fps are for video runs; this run is an image")
   if f.resolution:
     raise UserError("--resolution is for SDF runs; give --scale or --size for an image")
   if f.scale is not None and f.size:
@@ -360,6 +368,8 @@ def _define_flags():
   flags.DEFINE_integer("rate", 0, "Audio runs: output sample rate in Hz (0 = the clip's own).")
   flags.DEFINE_integer("resolution", 0, "SDF runs: marching-cubes grid per axis (--out=*.ply) or pixels per "
                        "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.")
+  from siren_jax import video_render  # pylint: disable=g-import-not-at-top
+  video_render.define_flags()
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ COMPRESSION_COLUMNS = ("method", "bytes", "bpp", "psnr")
 SUMMARY_HEADLINE = (("psnr", "PSNR (dB)"), ("snr", "SNR (dB)"), ("mse", "MSE on [-1, 1]"),
                     ("psnr_protocol", "protocol"), ("steps", "steps"),
                     ("train_seconds", "training time (s)"), ("num_params", "parameters"))
-_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+_MIME = {".gif": "image/gif", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+         ".webp": "image/webp"}
 
 
 def write_report(workdir: str) -> str:
@@ -426,7 +427,7 @@ def run_page(workdir: str) -> str:
     from siren_jax import sdf_report  # pylint: disable=g-import-not-at-top
     return sdf_report.run_page(page, config, summary if isinstance(summary, dict) else None)
   key, label = tasks.headline(config if isinstance(config, dict) else {})
-  name = ((summary or {}).get("image") or (summary or {}).get("audio")
+  name = ((summary or {}).get("image") or (summary or {}).get("audio") or (summary or {}).get("video")
           or ((config or {}).get("data") or {}).get("image") or workdir)
   name = os.path.basename(str(name)) or str(name)
   if isinstance(summary, dict) and summary.get("warning"):  # e.g. it ended near its initial PSNR
@@ -454,11 +455,16 @@ def run_page(workdir: str) -> str:
   derivatives_caption = ("top: copy-paste, the blended gradient field the network was trained on (its "
                          "magnitude) and that field's divergence; bottom: the network's" if blend else
                          "image, |gradient| and Laplacian: ground truth (top) and the network's (bottom)")
-  if tasks.name_of(config if isinstance(config, dict) else {}) == "audio":  # players, not image viewers
+  task = tasks.name_of(config if isinstance(config, dict) else {})
+  if task == "audio":  # players, not image viewers
     from siren_jax import audio_report  # pylint: disable=g-import-not-at-top
     viewers = [("audio", "Audio", audio_report.section(page))]
   else:
     viewers = [("images", "Zoom", side_by_side), ("compare", "Compare", compare)]
+  if task == "video":  # both clips, then the middle frame in the image viewers
+    from siren_jax import video_report  # pylint: disable=g-import-not-at-top
+    viewers.insert(0, ("video", "Video", _section("video", "Video: original and reconstruction",
+                                                  video_report.body(page, summary))))
   sections = viewers + [
       ("error", "Error", _section("error", "Error heatmap", _figure(
           page.image_uri("error.png"), error_caption, "error heatmap"))),

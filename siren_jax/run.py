@@ -54,7 +54,7 @@ class Run:
 
   @property
   def num_samples(self) -> int:
-    return self.task.arrays["coords"].shape[0]
+    return tasks.num_samples(self.task)
 
   @property
   def steps_per_epoch(self) -> int:
@@ -66,6 +66,8 @@ class Run:
     return jax.device_put(tree, NamedSharding(self.mesh, P()))
 
   def permutations(self, epoch: int):
+    if tasks.sampler(self.task) is not None:  # each step draws its own batch from the data key
+      return self.place([data_key for _, data_key in self.keys])
     if not self.batch_size:
       return self.place([jnp.zeros((1,), jnp.int32)] * self.k)
     return self.place([step.epoch_permutation(data_key, epoch, self.num_samples)
@@ -81,7 +83,11 @@ class Run:
     """``render(params, i) -> prediction`` of point i over the task's coordinates."""
     values = evaluate.make_renderer(lambda ph, x: hyper.bind(self.model, ph[1]).apply(ph[0], x),
                                     self.mesh, chunk_size or self.base.eval.chunk_size, self.microbatch)
-    point_hypers, coords = self.device_hypers(), self.task.arrays["coords"]
+    point_hypers = self.device_hypers()
+    if tasks.sampler(self.task) is not None:  # the task evaluates what it needs, piece by piece
+      return lambda params, i: self.task.prediction(
+          lambda coords: values((params, point_hypers[i]), coords))
+    coords = self.task.arrays["coords"]
     return lambda params, i: self.task.prediction(values((params, point_hypers[i]), coords))
 
   def derivatives(self, params, i: int):
@@ -102,13 +108,15 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run
   mesh = mesh if mesh is not None else sharding.make_mesh()
   t = base.train
   model = models.build_model(base.model, out_features=task.out_features, image_shape=task.grid_shape)
-  batch_size = configuration.effective_batch_size(base, task.arrays["coords"].shape[0])
-  dataset = step.put_dataset(task.arrays, mesh, full_batch=batch_size == 0)
+  sampler = tasks.sampler(task)
+  batch_size = configuration.effective_batch_size(base, tasks.num_samples(task))
+  dataset = (step.put_compact(task.arrays, mesh) if sampler is not None
+             else step.put_dataset(task.arrays, mesh, full_batch=batch_size == 0))
   hypers = [hyper.resolve(cfg) for cfg in configs]
   keys = [jax.random.split(jax.random.PRNGKey(cfg.seed)) for cfg in configs]
   tx, schedule = optim.make(t)
   states = [step.create_train_state(init_key, model, cfg, tx=tx,
-                                    in_features=task.arrays["coords"].shape[-1])
+                                    in_features=tasks.in_features(task))
             for cfg, (init_key, _) in zip(configs, keys)]
   if t.get("init_from"):
     states = [start_from(t.init_from, st) for st in states]
@@ -119,6 +127,7 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run
   train_step = step.make_train_step(model, task.terms, grad_m, lap_m, batch_size, microbatch, mesh,
                                     schedule, num_points=k if k > 1 else 0, vmap_width=vmap_width,
                                     params_transform=qat_transform(t.get("qat_bits", 0)),
+                                    sampler=sampler,
                                     task_loss=getattr(task, "loss", None))
   return Run(configs=list(configs), task=task, model=model, mesh=mesh, dataset=dataset,
              hypers=hypers, keys=keys, states=states, schedule=schedule, batch_size=batch_size,

@@ -59,6 +59,33 @@ def put_dataset(arrays: Dict[str, np.ndarray], mesh: Mesh, full_batch: bool) -> 
   return Dataset({k: jax.device_put(np.asarray(v, np.float32), sharding) for k, v in arrays.items()})
 
 
+def put_compact(arrays: Dict[str, np.ndarray], mesh: Mesh) -> Dataset:
+  """A ``Sampler`` task's compact arrays (e.g. a uint8 video), replicated as they are: no per-sample
+  float copy, no weights (the sampler's batches carry their own)."""
+  return Dataset({k: jax.device_put(v, NamedSharding(mesh, P())) for k, v in arrays.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+  """How a task too large for per-sample float arrays (a video: 78.6M samples for 300 frames of
+  512x512) is trained: its ``arrays`` stay compact on the device (``put_compact``), and
+  ``gather(arrays, idx)`` turns flat sample indices into a batch (``coords`` (B, ``in_features``), the
+  targets of the terms and ``weights``) inside the step. Each step draws its batch uniformly with
+  replacement from ``fold_in(data_key, step)``, so no permutation of all samples is ever stored and a
+  resumed run still sees exactly the batches it would have seen; ``batch_size`` 0 takes every sample."""
+  num_samples: int
+  in_features: int
+  gather: Callable
+
+
+def sample_indices(data_key: jax.Array, step, batch_size: int, num_samples: int) -> jax.Array:
+  """A ``Sampler`` step's sample indices (every sample in order for ``batch_size`` 0)."""
+  if not batch_size:
+    return jnp.arange(num_samples, dtype=jnp.int32)
+  return jax.random.randint(jax.random.fold_in(data_key, step), (batch_size,), 0, num_samples,
+                            dtype=jnp.int32)
+
+
 def epoch_permutation(data_key: jax.Array, epoch: int, num_pixels: int) -> jax.Array:
   """The pixel order of one epoch. Sorting is slow on CPU (17 ms for 65k pixels), so it is computed
   once per epoch and each step slices its batch out of it."""
@@ -134,7 +161,8 @@ def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, 
 def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str,
                     batch_size: int, microbatch: int, mesh: Mesh, schedule: Callable,
                     num_points: int = 0, vmap_width: int = 0,
-                    params_transform: Optional[Callable] = None, task_loss=None) -> Callable:
+                    params_transform: Optional[Callable] = None,
+                    sampler: Optional[Sampler] = None, task_loss=None) -> Callable:
   """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
 
   ``metrics`` holds the loss, each term's loss and ``lr``, the learning rate this step applied
@@ -147,8 +175,9 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
   ``task_loss.make_sse(model, gradient_method)`` gives its summed loss ``sse(params, batch)``.
 
   With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
-  position in its epoch; with 0 it uses every pixel. ``num_points`` > 0 steps stacked states,
-  hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
+  position in its epoch; with 0 it uses every pixel. With a ``sampler`` (``Sampler``), ``perm`` is the
+  point's data key and the batch is gathered from the compact arrays. ``num_points`` > 0 steps stacked
+  states, hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
   program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
   (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
   one after another without leaving the program (0: all points at once, -1: ``resolve_vmap_width``).
@@ -157,7 +186,12 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
   batch_sharding = NamedSharding(mesh, P("data"))
 
   def train_step(state: TrainState, hyper, arrays, perm):
-    if batch_size:
+    if sampler is not None:
+      idx = sample_indices(perm, state.step, batch_size, sampler.num_samples)
+      arrays = sampler.gather(arrays, idx)
+      if not num_points and idx.shape[0] % mesh.size == 0:
+        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
+    elif batch_size:
       pos = state.step % (perm.shape[0] // batch_size)
       idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
       arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)

@@ -207,7 +207,8 @@ def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
                     "train_seconds": summary.get("train_seconds"),
                     "num_params": summary.get("num_params"),
                     "trained_together": summary.get("trained_together", 1),
-                    "image": summary.get("image"), "height": summary.get("height"),
+                    "image": summary.get("image") or summary.get("video"),
+                    "height": summary.get("height"),
                     "width": summary.get("width")})
   return results
 

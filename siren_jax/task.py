@@ -14,8 +14,14 @@ The loop knows nothing of pixels, channels or PSNR. A task gives it:
 * ``finish(workdir, prediction, rows, summary, render_derivatives)``: final metrics into the summary and
   the task's outputs into the run directory.
 
+A task too large for per-sample float arrays gives a ``sampler`` (``step.Sampler``): its ``arrays`` are
+then compact (a uint8 video), the step gathers each batch from them, and ``prediction`` receives, instead
+of the values, a function from (N, D) coordinates to the network's values, so that the task evaluates
+what it needs piece by piece.
+
 ``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending),
-``siren_jax.audio_task.AudioTask`` the audio one (1-D time coordinates, one output per channel).
+``siren_jax.audio_task.AudioTask`` the audio one (1-D time coordinates, one output per channel) and
+``siren_jax.video_task.VideoTask`` the video one (a sampler).
 
 Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has both):
 * ``loss``: the task's own loss in place of the targets above (``step.make_train_step``'s

@@ -4,7 +4,9 @@ A task module provides:
 * ``validate_config(config)``: checks of its ``config.data`` fields that need no data (one-line
   UserError);
 * ``prepare(config) -> Task``: loads and checks the data (``siren_jax.task.Task``);
-* ``check_loaded(config, task, num_devices)``: checks that depend on the loaded data and the machine.
+* ``check_loaded(config, task, num_devices)``: checks that depend on the loaded data and the machine;
+A task too large for per-sample float arrays (video) gives a ``sampler`` (``step.Sampler``): its
+``arrays`` are then compact and the step gathers each batch from them.
 ``train.preflight`` runs all three before anything is written; ``run.setup`` and ``render`` prepare the
 task through ``prepare`` here, so a task is built in one place.
 """
@@ -13,14 +15,14 @@ import importlib
 
 from siren_jax.errors import UserError
 
-NAMES = ("image", "audio", "sdf")  # each name N is the module siren_jax.N_task
+NAMES = ("image", "audio", "video", "sdf")  # each name N is the module siren_jax.N_task
 # What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better
 # unless the task is in ERROR_HEADLINES) and its label, and the coordinate dimension its networks take.
 # Static tables, so that the report and the render command read them without importing a task module.
 # Images keep "psnr".
-HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"),
+HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"), "video": ("psnr", "PSNR"),
              "sdf": ("surface_error", "mean |f| on the surface")}
-COORD_DIMS = {"image": 2, "audio": 1, "sdf": 3}
+COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3}
 ERROR_HEADLINES = ("sdf",)  # lower is better, in the data's units (not dB)
 
 
@@ -64,3 +66,18 @@ def prepare(config):
 
 def check_loaded(config, task, num_devices: int) -> None:
   module(config).check_loaded(config, task, num_devices)
+
+
+def sampler(task):
+  """The task's ``step.Sampler``, or None for a task of per-sample arrays."""
+  return getattr(task, "sampler", None)
+
+
+def num_samples(task) -> int:
+  s = sampler(task)
+  return s.num_samples if s is not None else task.arrays["coords"].shape[0]
+
+
+def in_features(task) -> int:
+  s = sampler(task)
+  return s.in_features if s is not None else task.arrays["coords"].shape[-1]

@@ -43,9 +43,11 @@ def preflight(configs: Sequence[Any]):
   mesh = sharding.make_mesh()
   for config in configs:
     tasks.check_loaded(config, fit, mesh.size)
-  memory.check_fits(configs[0], fit.arrays["coords"].shape[0], fit.out_features, len(configs),
+  compact = tasks.sampler(fit) is not None  # its arrays are what is held, not per-sample floats
+  memory.check_fits(configs[0], tasks.num_samples(fit), fit.out_features, len(configs),
                     sharding.resolve_microbatch(configs[0].train.microbatch),
-                    in_features=fit.arrays["coords"].shape[-1])
+                    in_features=tasks.in_features(fit),
+                    data_bytes=sum(a.nbytes for a in fit.arrays.values()) if compact else None)
   return fit, mesh
 
 
@@ -103,7 +105,7 @@ def _complete(config, workdir: str, task):
     return None
   model = models.build_model(config.model, task.out_features, task.grid_shape)
   like = jax.eval_shape(lambda: step.create_train_state(jax.random.PRNGKey(0), model, config,
-                                                        in_features=task.arrays["coords"].shape[-1]))
+                                                        in_features=tasks.in_features(task)))
   ckpt = checkpoints.Checkpointer(ckpt_dir, 1, restore_only=True)
   try:
     return summary if ckpt.is_final(config.train.num_steps, like) else None

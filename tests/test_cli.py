@@ -218,6 +218,7 @@ def test_every_config_loads_and_validates(name):
 # The data field naming a task's input file, a missing path for it and the error it must give.
 MISSING_INPUT = {"image": ("image", "/nonexistent/x.png", "image file not found"),
                  "audio": ("audio", "/nonexistent/x.wav", "audio file not found"),
+                 "video": ("video", "/nonexistent/x.mp4", "video not found"),
                  "sdf": ("shape", "/nonexistent/x.ply", "shape file not found")}
 
 
