@@ -1,8 +1,18 @@
 """Shared fixtures: tiny configs and synthetic images, so every test runs in seconds on 2 CPU cores."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+
+# Most tests compile the same few tiny programs, in this process and in the commands they start: one
+# persistent compilation cache for the session (inherited by subprocesses through the environment)
+# compiles each once. It is set before JAX is imported, which reads these variables then.
+_XLA_CACHE = tempfile.mkdtemp(prefix="siren_jax_tests_xla_")
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 import numpy as np
 import pytest
@@ -68,3 +78,7 @@ def run_main(workdir, *flags, env=None, timeout=300):
          f"--workdir={workdir}", *flags]
   full_env = dict(os.environ, **(env or {}))
   return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def pytest_unconfigure(config):
+  shutil.rmtree(_XLA_CACHE, ignore_errors=True)
