@@ -45,17 +45,38 @@ def _create_temp(directory: str, name: str, ext: str):
   raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
 
 
-def _block_signals():
-  """Blocks SIGINT and SIGTERM in this thread (the main thread is where Python runs their handlers);
-  returns the previous mask, or None where signals cannot be masked."""
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _hold_signals():
+  """Defers SIGINT and SIGTERM until ``_release_signals``: meanwhile their handlers only note them.
+  (Masking them would not do: the kernel hands a process's signal to any thread that does not mask it,
+  JAX's and other libraries' threads included, and Python then runs the handler in the main thread at
+  its next instruction.) Returns what ``_release_signals`` needs; None off the main thread, where
+  handlers cannot be set (and where Python never raises a signal's exception)."""
   if threading.current_thread() is not threading.main_thread():
     return None
-  return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+  arrived = []
+  previous = {s: signal.getsignal(s) for s in _HELD_SIGNALS}
+  previous = {s: h for s, h in previous.items() if h is not None}  # None: set outside Python; leave it
+  for s in previous:
+    signal.signal(s, lambda signum, frame: arrived.append((signum, frame)))
+  return previous, arrived
 
 
-def _restore_signals(mask) -> None:
-  if mask is not None:
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+def _release_signals(held) -> None:
+  """Puts the handlers back and gives each deferred signal to its handler, as if it arrived now."""
+  if held is None:
+    return
+  previous, arrived = held
+  for s, handler in previous.items():
+    signal.signal(s, handler)
+  for signum, frame in arrived:
+    handler = previous[signum]
+    if callable(handler):
+      handler(signum, frame)
+    elif handler == signal.SIG_DFL:
+      signal.raise_signal(signum)
 
 
 def _fsync_path(path: str) -> None:
@@ -87,14 +108,14 @@ def atomic_path(path: str):
   os.makedirs(directory, exist_ok=True)
   # SIGINT and SIGTERM wait while the temp file is created, so that their exception is raised inside
   # the block below, whose cleanup removes the file, never between its creation and that block.
-  mask = _block_signals()
+  held = _hold_signals()
   try:
     fd, tmp = _create_temp(directory, os.path.basename(path), os.path.splitext(path)[1])
   except BaseException:
-    _restore_signals(mask)
+    _release_signals(held)
     raise
   try:
-    _restore_signals(mask)
+    _release_signals(held)
     fcntl.flock(fd, fcntl.LOCK_EX)
     yield tmp
     _fsync_path(tmp)  # by path: the block may have replaced the file our fd refers to

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import stat
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -89,17 +91,29 @@ def test_stale_temp_files_are_removed_and_live_ones_kept(tmp_path):
   assert sorted(os.listdir(tmp_path)) == sorted(keep + ["summary.json"])  # the live one, renamed
 
 
-def test_an_interrupt_as_the_temp_file_is_created_leaves_no_temp_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("other_thread", [False, True])
+def test_an_interrupt_as_the_temp_file_is_created_leaves_no_temp_file(tmp_path, monkeypatch,
+                                                                      other_thread):
   """A signal landing just after the temp file exists (a loaded machine can pause a writer right
-  there) must raise inside atomic_path's cleanup, not before it: no temp file may be left."""
+  there) must raise inside atomic_path's cleanup, not before it: no temp file may be left. With
+  another thread alive (as JAX's are in a run) the kernel may hand the signal to that thread."""
   real = outputs._create_temp  # pylint: disable=protected-access
 
   def create_then_interrupt(*args):
     made = real(*args)
     os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at its next chance
+    time.sleep(0.1)  # time for another thread to take the signal, if the kernel hands it to one
     return made
 
   monkeypatch.setattr(outputs, "_create_temp", create_then_interrupt)
-  with pytest.raises(KeyboardInterrupt):
-    outputs.write_json(str(tmp_path / "x.json"), {"a": 1})
+  stop = threading.Event()
+  waiter = threading.Thread(target=stop.wait, daemon=True)
+  if other_thread:
+    waiter.start()
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      outputs.write_json(str(tmp_path / "x.json"), {"a": 1})
+  finally:
+    stop.set()
   assert os.listdir(tmp_path) == []
+  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
