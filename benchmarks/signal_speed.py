@@ -16,7 +16,9 @@ jitted step; PyTorch: an index gather), evaluate the network, the mean squared e
 one Adam update. The audio network is the paper's 3x256 SIREN with first-layer omega_0 3000 on [-1, 1]
 (the same arithmetic as the official coordinates on [-100, 100] with omega_0 30); the video network
 defaults to width 256 (the paper's 3x1024 is too large for a CPU benchmark; --video_width sets it).
-The data are random: a step's cost does not depend on the values.
+The data are random: a step's cost does not depend on the values. Each side's step is also put
+against the machine's fp32 ceiling for its matmul shapes (``benchmarks.matmuls``): a step at that
+ceiling is as fast as its matmuls alone, so no implementation can be much faster than it.
 """
 
 import dataclasses
@@ -27,7 +29,7 @@ from typing import Dict
 import numpy as np
 from absl import flags, logging
 
-from benchmarks import common
+from benchmarks import common, matmuls
 from siren_jax import cli, configuration, run, supervision
 from siren_jax.errors import UserError
 
@@ -149,9 +151,16 @@ def compare(torch, kind: str) -> dict:
             "out_features": channels, "width": m.width, "depth": m.depth, "first_omega_0": first,
             "num_params": fit.num_params, "jax_microbatch": fit.microbatch,
             "jax_step_ms": round(jax_s * 1e3, 2)}
+  shapes = matmuls.layer_shapes(dims, m.width, m.depth, channels)
+  n = result["batch"]
+  flops = matmuls.step_flops(n, shapes)
+  ceiling = matmuls.ceiling_gflops(n, shapes, min(fit.microbatch or n, n), _REPEATS.value)
+  result.update(gflop_per_step=round(flops / 1e9, 2), matmul_ceiling_gflops=round(ceiling, 1),
+                jax_fraction_of_ceiling=round(flops / jax_s / 1e9 / ceiling, 2))
   model = torch_siren(torch, dims, m.width, m.depth, channels, first, hidden)
   eager_s = time_torch(torch, model, task, fit.batch_size, compiled=False)
-  result.update(torch_eager_step_ms=round(eager_s * 1e3, 2), eager_over_jax=round(eager_s / jax_s, 2))
+  result.update(torch_eager_step_ms=round(eager_s * 1e3, 2), eager_over_jax=round(eager_s / jax_s, 2),
+                torch_eager_fraction_of_ceiling=round(flops / eager_s / 1e9 / ceiling, 2))
   if _COMPILE.value:
     try:
       compiled_s = time_torch(torch, model, task, fit.batch_size, compiled=True)

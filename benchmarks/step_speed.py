@@ -11,69 +11,15 @@ run alone (plain jnp.dot, jit, same shapes), measured here both on whole-image s
 chunk shapes; the better of the two is the ceiling. Prints JSON.
 """
 
-import time
-
-
-import jax
-import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
-from benchmarks import common
+from benchmarks import common, matmuls
 from siren_jax import configuration, run, sharding
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")
 _DEPTH = flags.DEFINE_integer("depth", 3, "Hidden layers.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps per variant (after one warm-up).")
-
-
-def time_calls(fn, *args, repeats):
-  out = fn(*args)
-  jax.block_until_ready(out)
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    out = fn(*args)
-    jax.block_until_ready(out)
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times)), out
-
-
-def layer_shapes(width, depth, channels):
-  """(fan_in, fan_out) of every dense layer."""
-  return [(2, width)] + [(width, width)] * depth + [(width, channels)]
-
-
-def step_flops(n, shapes):
-  fwd = sum(2 * n * a * b for a, b in shapes)
-  d_weights = fwd
-  d_inputs = sum(2 * n * a * b for a, b in shapes[1:])  # no gradient w.r.t. the coordinates
-  return fwd + d_weights + d_inputs
-
-
-def matmul_ceiling(n, shapes, rows, repeats):
-  """GFLOP/s of the step's matmul shapes run alone, with the pixel axis cut into ``rows``-row chunks
-  (scanned inside one jit, as the training step does)."""
-  key = jax.random.PRNGKey(0)
-  xs, ws = [], []
-  for a, b in shapes[1:]:  # the big ones; the 2-wide input layer is negligible
-    xs.append((jax.random.normal(key, (n // rows, rows, a)), jax.random.normal(key, (n // rows, rows, b))))
-    ws.append(jax.random.normal(key, (a, b)))
-
-  @jax.jit
-  def matmuls(xs, ws):
-    def body(acc, chunk):
-      total = acc
-      for (x, g), w in zip(chunk, ws):
-        total += jnp.sum(x @ w) + jnp.sum(g @ w.T) + jnp.sum(x.T @ g)  # forward, d-input, d-weight
-      return total, None
-    out, _ = jax.lax.scan(body, jnp.zeros(()), xs)
-    return out
-
-  seconds, _ = time_calls(matmuls, xs, ws, repeats=repeats)
-  flops = sum(2 * n * a * b * 3 for a, b in shapes[1:])
-  return flops / seconds / 1e9
 
 
 def variant_config(size, width, depth, sine, microbatch):
@@ -103,15 +49,15 @@ def main(_):
   n_side, width, depth, repeats = _SIZE.value, _WIDTH.value, _DEPTH.value, _REPEATS.value
   timed, (h, w, c) = time_variants(n_side, width, depth, repeats)
   n = h * w
-  shapes = layer_shapes(width, depth, c)
-  flops = step_flops(n, shapes)
+  shapes = matmuls.layer_shapes(2, width, depth, c)
+  flops = matmuls.step_flops(n, shapes)
   auto_micro = sharding.resolve_microbatch(-1)
   variants = {name: {"ms_per_step": round(sec * 1e3, 1), "gflops": round(flops / sec / 1e9, 1),
                      "microbatch": micro, "sine": sine}
               for name, (sec, micro, sine) in timed.items()}
 
-  ceiling_whole = matmul_ceiling(n, shapes, n, repeats)
-  ceiling_chunk = matmul_ceiling(n, shapes, auto_micro, repeats) if auto_micro else 0.0
+  ceiling_whole = matmuls.ceiling_gflops(n, shapes, n, repeats)
+  ceiling_chunk = matmuls.ceiling_gflops(n, shapes, auto_micro, repeats) if auto_micro else 0.0
   ceiling = max(ceiling_whole, ceiling_chunk)
   for v in variants.values():
     v["fraction_of_ceiling"] = round(v["gflops"] / ceiling, 3)

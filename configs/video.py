@@ -24,6 +24,8 @@ from siren_jax.configuration import load_config
 def get_config() -> ml_collections.ConfigDict:
   config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
   config.task = "video"
+  for image_only in ("image", "kodak_dir", "blend_source", "blend_mask", "blend_mode"):
+    del config.data[image_only]  # the size and resize fields stay: frames are resized like images
   # Built-in clip, a directory of frames (sorted by name), an animated image or a video file.
   config.data.video = "astronaut_pan"
   config.data.frames = 0  # Keep at most this many frames after frame_step (0 = all).
