@@ -6,11 +6,17 @@ import subprocess
 import sys
 import tempfile
 
-# Most tests compile the same few tiny programs, in this process and in the commands they start: one
-# persistent compilation cache for the session (inherited by subprocesses through the environment)
-# compiles each once. It is set before JAX is imported, which reads these variables then.
-_XLA_CACHE = tempfile.mkdtemp(prefix="siren_jax_tests_xla_")
-os.environ["JAX_COMPILATION_CACHE_DIR"] = _XLA_CACHE
+# Most tests compile the same few tiny programs, in this process and in the commands they start: a
+# persistent compilation cache for the session compiles each once. The first pytest process (with
+# pytest-xdist, the controller) makes its directory and removes it at the end; each worker keeps its
+# own subdirectory (JAX's cache files are not written atomically), which the commands a test starts
+# inherit through the environment. Set before JAX is imported, which reads these variables then.
+if "SIREN_JAX_TESTS_XLA_CACHE" not in os.environ:
+  os.environ["SIREN_JAX_TESTS_XLA_CACHE"] = _OWNED_CACHE = tempfile.mkdtemp(prefix="siren_jax_tests_xla_")
+else:
+  _OWNED_CACHE = None
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(os.environ["SIREN_JAX_TESTS_XLA_CACHE"],
+                                                       os.environ.get("PYTEST_XDIST_WORKER", "main"))
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
@@ -81,4 +87,5 @@ def run_main(workdir, *flags, env=None, timeout=300):
 
 
 def pytest_unconfigure(config):
-  shutil.rmtree(_XLA_CACHE, ignore_errors=True)
+  if _OWNED_CACHE:
+    shutil.rmtree(_OWNED_CACHE, ignore_errors=True)
