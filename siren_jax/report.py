@@ -527,13 +527,14 @@ def sweep_page(workdir: str) -> str:
     page.warnings.append(f"could not read results.csv: {e}")
     header, rows = [], []
   linked = _link_points(workdir, header, rows)
+  runs = len(rows) - (1 if rows and "point" in header and rows[-1][header.index("point")] == "mean" else 0)
   key, label = next((h for h in tasks.HEADLINES.values() if h[0] in header), tasks.HEADLINES["image"])
   table = (_table(header, linked, cls="sortable", highlight=_best_cell(header, rows, key))
            + '<p class="hint">click a column header to sort'
            + ("; a point's name links to its own report" if linked is not rows else "")
            + "</p>") if header else ""
   sections = [
-      ("results", "Results", _section("results", f"Results ({len(rows)} runs)", table)),
+      ("results", "Results", _section("results", f"Results ({runs} runs)", table)),
       ("heatmap", "Heatmap", _section("heatmap", "Heatmap",
                                       _figure(page.image_uri("heatmap.png"), "heatmap.png", "heatmap"))),
       (key, label, _section(key, f"{label} against the swept value",
@@ -544,7 +545,7 @@ def sweep_page(workdir: str) -> str:
   nav = [(sid, label) for sid, label, body in sections if body]
   name = os.path.basename(os.path.abspath(workdir))
   kind = "image set" if os.path.exists(page.path("set.json")) else "sweep"
-  return _shell(f"siren_jax {kind}: {name}", f"{len(rows)} runs &middot; {_esc(os.path.abspath(workdir))}",
+  return _shell(f"siren_jax {kind}: {name}", f"{runs} runs &middot; {_esc(os.path.abspath(workdir))}",
                 nav, "".join(b for _, _, b in sections), page.warnings)
 
 

@@ -86,6 +86,7 @@ def test_a_set_fits_each_image_writes_the_table_and_resumes(images, tmp_path):
   with open(os.path.join(workdir, "report.html")) as f:
     page = f.read()
   assert "image set" in page and 'href="a/report.html"' in page
+  assert "Results (3 runs)" in page  # the mean row is not a run
   # the same command again trains nothing and rewrites no member; more steps continue each one
   stamps = {p: os.path.getmtime(os.path.join(workdir, p, "metrics.jsonl")) for p in "abc"}
   assert _main([spec, "--config.train.num_steps=20"], workdir).returncode == 0
