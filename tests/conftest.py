@@ -6,20 +6,6 @@ import subprocess
 import sys
 import tempfile
 
-# Most tests compile the same few tiny programs, in this process and in the commands they start: a
-# persistent compilation cache for the session compiles each once. The first pytest process (with
-# pytest-xdist, the controller) makes its directory and removes it at the end; each worker keeps its
-# own subdirectory (JAX's cache files are not written atomically), which the commands a test starts
-# inherit through the environment. Set before JAX is imported, which reads these variables then.
-if "SIREN_JAX_TESTS_XLA_CACHE" not in os.environ:
-  os.environ["SIREN_JAX_TESTS_XLA_CACHE"] = _OWNED_CACHE = tempfile.mkdtemp(prefix="siren_jax_tests_xla_")
-else:
-  _OWNED_CACHE = None
-os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(os.environ["SIREN_JAX_TESTS_XLA_CACHE"],
-                                                       os.environ.get("PYTEST_XDIST_WORKER", "main"))
-os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -86,6 +72,25 @@ def run_main(workdir, *flags, env=None, timeout=300):
   return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+_OWNED_CACHE = []
+
+
+def pytest_configure(config):
+  """Most tests compile the same few tiny programs, in this process and in the commands they start: a
+  persistent compilation cache for the session compiles each once. The first pytest process (with
+  pytest-xdist, the controller) makes its directory and removes it at the end; each worker keeps its
+  own subdirectory (JAX's cache files are not written atomically), which the commands a test starts
+  inherit through the environment. This runs before the test modules import JAX, which reads these
+  variables then."""
+  if "SIREN_JAX_TESTS_XLA_CACHE" not in os.environ:
+    os.environ["SIREN_JAX_TESTS_XLA_CACHE"] = tempfile.mkdtemp(prefix="siren_jax_tests_xla_")
+    _OWNED_CACHE.append(os.environ["SIREN_JAX_TESTS_XLA_CACHE"])
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(os.environ["SIREN_JAX_TESTS_XLA_CACHE"],
+                                                         os.environ.get("PYTEST_XDIST_WORKER", "main"))
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+
 def pytest_unconfigure(config):
-  if _OWNED_CACHE:
-    shutil.rmtree(_OWNED_CACHE, ignore_errors=True)
+  for directory in _OWNED_CACHE:
+    shutil.rmtree(directory, ignore_errors=True)
