@@ -37,6 +37,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
 
+from siren_jax import outputs
 from siren_jax.errors import UserError
 
 def _quiet_orbax(record) -> bool:
@@ -222,10 +223,13 @@ class Checkpointer:
     return None
 
   def save(self, step: int, state: Any, meta: dict) -> None:
-    self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                     meta=ocp.args.JsonSave(meta)), force=True)
-    self._manager.wait_until_finished()  # the digest must describe the finished, renamed step
-    write_digest(self.step_dir(step))
+    # An interrupt waits for the save: orbax writes from threads of its own, which an exiting process
+    # would cut off mid-write (with a traceback from those threads) had the signal stopped the wait.
+    with outputs.signals_deferred():
+      self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                       meta=ocp.args.JsonSave(meta)), force=True)
+      self._manager.wait_until_finished()  # the digest must describe the finished, renamed step
+      write_digest(self.step_dir(step))
 
   def saved_shapes(self, step: int) -> Dict[str, Tuple[int, ...]]:
     """The array shapes a step's state was saved with, from orbax's metadata (no array is read)."""

@@ -79,6 +79,17 @@ def _release_signals(held) -> None:
       signal.raise_signal(signum)
 
 
+@contextlib.contextmanager
+def signals_deferred():
+  """SIGINT and SIGTERM that arrive inside the block are acted on as it ends (normally or not): for
+  work that must not be cut in the middle, such as a checkpoint being written by threads of its own."""
+  held = _hold_signals()
+  try:
+    yield
+  finally:
+    _release_signals(held)
+
+
 def _fsync_path(path: str) -> None:
   fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
   try:

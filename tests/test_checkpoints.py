@@ -10,8 +10,10 @@ import logging
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -252,3 +254,23 @@ def test_shape_mismatch_raises_without_falling_back(run_copy):
   with pytest.raises(UserError, match=r"checkpoint step 40 .* \(32,\) in the checkpoint, \(16,\)"):
     ckpt.restore_latest(like)
   assert sorted(os.listdir(os.path.join(run_copy, "checkpoints"))) == ["20", "40"]
+
+
+def test_an_interrupt_during_a_save_waits_for_the_save(tmp_path, monkeypatch):
+  """SIGINT while orbax's threads write a step: the step is finished and digested, then the interrupt
+  is raised (an interrupt that stopped the wait left those threads writing as the process exited)."""
+  ckpt = checkpoints.Checkpointer(str(tmp_path / "checkpoints"), 2)
+  real_save = ckpt._manager.save  # pylint: disable=protected-access
+
+  def save_then_interrupt(*args, **kwargs):
+    result = real_save(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGINT)  # lands while the save's threads may still be writing
+    time.sleep(0.1)
+    return result
+
+  monkeypatch.setattr(ckpt._manager, "save", save_then_interrupt)  # pylint: disable=protected-access
+  with pytest.raises(KeyboardInterrupt):
+    ckpt.save(7, {"w": np.arange(3.0)}, {"note": "x"})
+  monkeypatch.undo()
+  ckpt.close()
+  assert checkpoints.verify_digest(ckpt.step_dir(7))  # finished and digested before the interrupt
