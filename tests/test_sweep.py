@@ -81,8 +81,8 @@ def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_p
   base = _base(image_path)
   calls = []
   real = train.train_points
-  monkeypatch.setattr(train, "train_points",
-                      lambda cs, ws, *rest: calls.append([os.path.basename(w) for w in ws]) or real(cs, ws, *rest))
+  monkeypatch.setattr(train, "train_points", lambda cs, ws, *rest: (
+      calls.append([os.path.basename(w) for w in ws]) or real(cs, ws, *rest)))
   titles = {}
   real_save = figures.save_figure
 

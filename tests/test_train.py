@@ -259,18 +259,15 @@ def test_multi_device_matches_single_device(tmp_path, image_path):
   rows = {}
   assert jax.device_count() == 1  # this process: the one-device runs train here, the 8-device ones apart
   for devices in (1, 8):
-    env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     for batch in (0, 256):
       workdir = tmp_path / f"d{devices}b{batch}"
-      overrides = dict(train__num_steps=40, train__log_every=1, train__checkpoint_every=40,
-                       train__learning_rate=1e-3, train__batch_size=batch, train__microbatch=64)
+      overrides = {"train__num_steps": 40, "train__log_every": 1, "train__checkpoint_every": 40,
+                   "train__learning_rate": 1e-3, "train__batch_size": batch, "train__microbatch": 64}
       if devices == 1:
         train.train_and_evaluate(tiny_config(image_path, **overrides), str(workdir))
       else:
-        proc = subprocess.run(
-            [sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py",
-             f"--workdir={workdir}", *tiny_flags(image_path, **overrides)],
-            cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, **env))
+        proc = run_main(workdir, *tiny_flags(image_path, **overrides),
+                        env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
         assert proc.returncode == 0, proc.stderr[-2000:]
       assert json.load(open(workdir / "summary.json"))["devices"] == devices
       rows[devices, batch] = outputs.read_jsonl(str(workdir / "metrics.jsonl"))
