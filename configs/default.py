@@ -30,14 +30,16 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.blend_mode = "replace"  # replace: source gradients inside; mixed: the stronger of the two.
 
   config.model = ml_collections.ConfigDict()
-  config.model.kind = "siren"  # siren | relu | tanh | relu_pe (NeRF encoding) | rff (Fourier features).
+  # siren | relu | tanh | relu_pe (NeRF encoding) | rff (Fourier features) | siren_pe (NeRF encoding in
+  # front of a SIREN, as in Strümpler et al. 2022's codec).
+  config.model.kind = "siren"
   config.model.width = 256  # Units per hidden layer.
   config.model.depth = 3  # Hidden sine layers after the first one (the official code's hidden_layers).
   config.model.omega_0 = 30.0  # Frequency scale of every sine layer unless overridden below.
   config.model.first_omega_0 = config_dict.placeholder(float)  # First layer's omega_0 (None = omega_0).
   config.model.hidden_omega_0 = config_dict.placeholder(float)  # Later layers' omega_0 (None = omega_0).
   config.model.sine = "fast"  # fast: fused sin/cos, ~2x faster steps on CPU; xla: jnp.sin (reference).
-  config.model.pe_frequencies = 0  # relu_pe: encoding frequencies L (0 = Nyquist rule of the image size).
+  config.model.pe_frequencies = 0  # relu_pe, siren_pe: encoding frequencies L (0 = Nyquist rule of the size).
   config.model.rff_features = 256  # rff: number of Gaussian Fourier features (x2 for cos and sin).
   config.model.rff_scale = 10.0  # rff: standard deviation sigma of the Fourier matrix B.
 
@@ -49,6 +51,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.gradient_target = "sobel"  # Image gradient to fit: sobel (paper) | central | spectral.
   config.train.laplacian_target = "5point"  # Image Laplacian to fit: 5point | spectral.
   config.train.batch_size = 24576  # Random pixels per step (0 = the full image every step).
+  # Where each step's samples come from (siren_jax/sampling.py): uniform (without replacement within an
+  # epoch) | error (in proportion to each sample's squared error, importance-weighted so the loss stays
+  # unbiased; images and audio fitted to values). Measured against uniform: benchmarks/RESULTS.md.
+  config.train.sampling = "uniform"
+  config.train.sampling_mix = 0.5  # error: share of the error-proportional part (the rest is uniform).
+  config.train.sampling_every = 50  # error: steps between re-evaluations of the error map.
   config.train.microbatch = -1  # Pixels per gradient-accumulation chunk; -1 = auto (2048 on CPU, where
   #                               cache-sized chunks are ~1.4x faster; whole batch on accelerators), 0 = off.
   config.train.vmap_width = -1  # Sweep points one vmapped step batches (the rest loop inside the same

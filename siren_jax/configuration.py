@@ -171,7 +171,8 @@ def to_dict(config) -> dict:
 
 # Fields added after runs were first written, with the value that reproduces those runs: a saved
 # config without the field is read as having that value.
-LEGACY_VALUES = {"data.resize": "exact", "task": "image", "train.init_from": "", "train.qat_bits": 0}
+LEGACY_VALUES = {"data.resize": "exact", "task": "image", "train.init_from": "", "train.qat_bits": 0,
+                 "train.sampling": "uniform", "train.sampling_mix": 0.5, "train.sampling_every": 50}
 
 
 def check_resumable(saved: dict, current: dict) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax import (checkpoints, configuration, derivatives, evaluate, hyper, models, optim, outputs,
-                       progress, quantize, sharding, step, tasks)
+                       progress, quantize, sampling, sharding, step, tasks)
 from siren_jax.errors import Interrupted, UserError, signal_number
 
 
@@ -43,6 +43,7 @@ class Run:
   vmap_width: int
   train_step: Callable  # jitted; ``compile`` lowers it for the stacked states
   num_params: int
+  sampling_every: int = 0  # train.sampling=error: steps between sampling-map refreshes; 0 = uniform
 
   @property
   def k(self) -> int:
@@ -79,16 +80,30 @@ class Run:
   def device_hypers(self):
     return [{n: jnp.float32(v) for n, v in h.items()} for h in self.hypers]
 
-  def renderer(self, chunk_size: Optional[int] = None) -> Callable:
-    """``render(params, i) -> prediction`` of point i over the task's coordinates."""
+  def values_renderer(self, chunk_size: Optional[int] = None) -> Callable:
+    """``values(params, i, coords) -> (N, out)``: point i's network at ``coords``."""
     values = evaluate.make_renderer(lambda ph, x: hyper.bind(self.model, ph[1]).apply(ph[0], x),
                                     self.mesh, chunk_size or self.base.eval.chunk_size, self.microbatch)
     point_hypers = self.device_hypers()
+    return lambda params, i, coords: values((params, point_hypers[i]), coords)
+
+  def renderer(self, chunk_size: Optional[int] = None) -> Callable:
+    """``render(params, i) -> prediction`` of point i over the task's coordinates."""
+    values = self.values_renderer(chunk_size)
     if tasks.sampler(self.task) is not None:  # the task evaluates what it needs, piece by piece
-      return lambda params, i: self.task.prediction(
-          lambda coords: values((params, point_hypers[i]), coords))
+      return lambda params, i: self.task.prediction(lambda coords: values(params, i, coords))
     coords = self.task.arrays["coords"]
-    return lambda params, i: self.task.prediction(values((params, point_hypers[i]), coords))
+    return lambda params, i: self.task.prediction(values(params, i, coords))
+
+  def error_maps(self, state, values: Callable):
+    """train.sampling=error: each point's data key and sampling distribution from its parameters in
+    ``state`` (``values`` is ``values_renderer()``), placed like ``permutations``."""
+    coords, targets = self.task.arrays["coords"], self.task.arrays["values"]
+    mix = self.base.train.sampling_mix
+    return self.place([{"key": data_key,
+                        **sampling.error_distribution(values(self.point(state, i).params, i, coords),
+                                                      targets, mix)}
+                       for i, (_, data_key) in enumerate(self.keys)])
 
   def derivatives(self, params, i: int):
     """Point i's (values, |gradient|, Laplacian) over the task's coordinates."""
@@ -124,15 +139,17 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run
   vmap_width = step.resolve_vmap_width(int(t.get("vmap_width", -1)), k)
   grad_m, lap_m = derivatives.resolve_methods(model, task.out_features, t.gradient_method,
                                               t.laplacian_method)
+  sampling_every = t.sampling_every if t.get("sampling", "uniform") == "error" else 0
   train_step = step.make_train_step(model, task.terms, grad_m, lap_m, batch_size, microbatch, mesh,
                                     schedule, num_points=k if k > 1 else 0, vmap_width=vmap_width,
                                     params_transform=qat_transform(t.get("qat_bits", 0)),
                                     sampler=sampler,
-                                    task_loss=getattr(task, "loss", None))
+                                    task_loss=getattr(task, "loss", None),
+                                    error_sampling=sampling_every > 0)
   return Run(configs=list(configs), task=task, model=model, mesh=mesh, dataset=dataset,
              hypers=hypers, keys=keys, states=states, schedule=schedule, batch_size=batch_size,
              microbatch=microbatch, vmap_width=vmap_width, train_step=train_step,
-             num_params=models.num_params(states[0].params))
+             num_params=models.num_params(states[0].params), sampling_every=sampling_every)
 
 
 def qat_transform(bits: int) -> Optional[Callable]:
@@ -176,6 +193,8 @@ class _Loop:
   wall_start: float = 0.0
   diverged: List[Optional[int]] = dataclasses.field(default_factory=list)
   messages: List[str] = dataclasses.field(default_factory=list)
+  error_values: Optional[Callable] = None  # train.sampling=error: ``Run.values_renderer()``
+  order_step: int = -1  # the step whose parameters drew the current sampling maps
 
   def wall(self) -> float:
     return time.perf_counter() - self.wall_start
@@ -244,7 +263,11 @@ def fit(run: Run, workdirs: Sequence[str], on_outputs: Callable[[str], None] = l
   before_training()
   state, hypers = run.place(run.states), run.place(run.device_hypers())
   epoch = loop.step // run.steps_per_epoch
-  perm = run.permutations(epoch)
+  if run.sampling_every:  # the maps of a resumed run come from the checkpoint's parameters, as before
+    loop.error_values, loop.order_step = run.values_renderer(), loop.step
+    perm = run.error_maps(state, loop.error_values)
+  else:
+    perm = run.permutations(epoch)
   compiled, compile_seconds = compile_step(run, state, hypers, perm)
   loop.render = run.renderer()
   if loop.step == 0:
@@ -264,9 +287,7 @@ def _train(loop: _Loop, compiled, state, hypers, perm, epoch: int, on_outputs: C
   last_report = interval_start = time.perf_counter()
   try:
     while loop.step < t.num_steps:
-      if run.batch_size and loop.step // run.steps_per_epoch != epoch:
-        epoch = loop.step // run.steps_per_epoch
-        perm = run.permutations(epoch)
+      perm, epoch = _batch_order(loop, state, perm, epoch)
       state, step_metrics = compiled(state, hypers, run.dataset.arrays, perm)
       loop.step += 1
       log_now = loop.step % t.log_every == 0 or loop.step == t.num_steps
@@ -301,6 +322,22 @@ def _train(loop: _Loop, compiled, state, hypers, perm, epoch: int, on_outputs: C
   except KeyboardInterrupt as e:  # SIGINT, or SIGTERM (errors.Terminated)
     _interrupted(loop, e)
   return state
+
+
+def _batch_order(loop: _Loop, state, perm, epoch: int):
+  """(perm, epoch) for the next step: a new epoch's permutations, or under train.sampling=error the
+  sampling maps, refreshed from the parameters every ``sampling_every`` steps (inside the training
+  time: the refresh is part of what the sampling costs)."""
+  run = loop.run
+  if run.sampling_every:
+    if loop.step % run.sampling_every == 0 and loop.step != loop.order_step:
+      loop.order_step = loop.step
+      return run.error_maps(state, loop.error_values), epoch
+    return perm, epoch
+  if run.batch_size and loop.step // run.steps_per_epoch != epoch:
+    epoch = loop.step // run.steps_per_epoch
+    return run.permutations(epoch), epoch
+  return perm, epoch
 
 
 def _checkpoint(loop: _Loop, state) -> None:

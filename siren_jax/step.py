@@ -20,7 +20,7 @@ import optax
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from siren_jax import derivatives, optim, sharding
+from siren_jax import derivatives, optim, sampling, sharding
 from siren_jax import hyper as hyper_lib
 
 TrainState = train_state.TrainState
@@ -137,9 +137,12 @@ def make_sse_fn(model, terms: Dict[str, float], gradient_method: str, laplacian_
   return sse
 
 
-def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, mesh: Optional[Mesh]):
+def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, mesh: Optional[Mesh],
+                  count: Optional[int] = None):
   """(loss, per-term means, gradient) of the weighted mean loss over the batch, accumulated over
-  cache-sized chunks when ``microbatch`` > 0."""
+  cache-sized chunks when ``microbatch`` > 0. The weighted sum is divided by the sum of the weights
+  (padding has weight 0), or by ``count`` where given: importance weights (``sampling.draw``) keep the
+  loss unbiased only over the fixed sample count."""
   sse_and_grad = jax.value_and_grad(sse_fn, has_aux=True)
   num_devices = mesh.size if mesh is not None else 1
   if not microbatch or batch["coords"].shape[0] // num_devices <= microbatch:
@@ -153,7 +156,7 @@ def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, 
     zero = jax.tree_util.tree_map(
         jnp.zeros_like, jax.eval_shape(sse_and_grad, params, {k: v[0] for k, v in chunks.items()}))
     ((sse, per_term), grads), _ = jax.lax.scan(body, zero, chunks)
-  total = jnp.sum(batch["weights"])
+  total = jnp.sum(batch["weights"]) if count is None else count
   scale = lambda t: jax.tree_util.tree_map(lambda g: g / total, t)
   return sse / total, scale(per_term), scale(grads)
 
@@ -162,7 +165,8 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
                     batch_size: int, microbatch: int, mesh: Mesh, schedule: Callable,
                     num_points: int = 0, vmap_width: int = 0,
                     params_transform: Optional[Callable] = None,
-                    sampler: Optional[Sampler] = None, task_loss=None) -> Callable:
+                    sampler: Optional[Sampler] = None, task_loss=None,
+                    error_sampling: bool = False) -> Callable:
   """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
 
   ``metrics`` holds the loss, each term's loss and ``lr``, the learning rate this step applied
@@ -181,6 +185,9 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
   program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
   (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
   one after another without leaving the program (0: all points at once, -1: ``resolve_vmap_width``).
+  With ``error_sampling`` (``train.sampling=error``), ``perm`` is instead the point's data key and its
+  sampling distribution (``sampling.error_distribution``), and each step draws its batch from them
+  with ``fold_in(key, step)``, importance-weighted.
   """
   width = resolve_vmap_width(vmap_width, num_points)
   batch_sharding = NamedSharding(mesh, P("data"))
@@ -190,6 +197,11 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
       idx = sample_indices(perm, state.step, batch_size, sampler.num_samples)
       arrays = sampler.gather(arrays, idx)
       if not num_points and idx.shape[0] % mesh.size == 0:
+        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
+    elif error_sampling:
+      idx, weights = sampling.draw(jax.random.fold_in(perm["key"], state.step), perm, batch_size)
+      arrays = dict(jax.tree_util.tree_map(lambda a: a[idx], arrays), weights=weights)
+      if not num_points:
         arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
     elif batch_size:
       pos = state.step % (perm.shape[0] // batch_size)
@@ -209,7 +221,7 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
     loss, per_term, grads = loss_and_grad(
         sse_fn, state.params, arrays,
         max(128, microbatch // width) if (num_points and microbatch) else microbatch,
-        None if num_points else mesh)
+        None if num_points else mesh, count=batch_size if error_sampling else None)
     lr = hyper["lr"] * schedule(state.step)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = jax.tree_util.tree_map(lambda p, u: p - hyper["lr"] * u, state.params, updates)

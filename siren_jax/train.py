@@ -12,7 +12,7 @@ import jax
 from absl import logging
 
 from siren_jax import (checkpoints, configuration, memory, models, outputs, report, run, rundir,
-                       sharding, step, tasks)
+                       sampling, sharding, step, tasks)
 from siren_jax.errors import UserError
 
 
@@ -43,6 +43,9 @@ def preflight(configs: Sequence[Any]):
   mesh = sharding.make_mesh()
   for config in configs:
     tasks.check_loaded(config, fit, mesh.size)
+    sampling.validate(config, configuration.effective_batch_size(config, tasks.num_samples(fit)),
+                      has_sampler=tasks.sampler(fit) is not None,
+                      has_task_loss=getattr(fit, "loss", None) is not None)
   compact = tasks.sampler(fit) is not None  # its arrays are what is held, not per-sample floats
   memory.check_fits(configs[0], tasks.num_samples(fit), fit.out_features, len(configs),
                     sharding.resolve_microbatch(configs[0].train.microbatch),
@@ -135,8 +138,10 @@ def _describe(fit, mesh) -> None:
     logging.info("train.batch_size=%d is more than the %d samples: every step uses all of them (full "
                  "batch)", t.batch_size, fit.num_samples)
   logging.info("%s; supervision %s; model %s width %d depth %d, %d parameters; %d device(s); batch "
-               "%s%s", task.describe(), ",".join(f"{n}:{v:g}" for n, v in task.terms.items()),
+               "%s%s%s", task.describe(), ",".join(f"{n}:{v:g}" for n, v in task.terms.items()),
                base.model.kind, base.model.width, base.model.depth, fit.num_params, mesh.size,
                fit.batch_size or f"full ({fit.num_samples} samples)",
+               f" drawn by error (map refreshed every {fit.sampling_every} steps)"
+               if fit.sampling_every else "",
                f"; {fit.k} points trained together in one program, {fit.vmap_width} vmapped at a "
                f"time" if fit.k > 1 else "")
