@@ -40,8 +40,13 @@ def resolve_methods(model, channels: int, gradient_method: str, laplacian_method
   if gradient_method == "auto":
     gradient_method = "reverse" if channels <= 2 else "forward"
   if laplacian_method == "auto":
-    laplacian_method = "propagate" if isinstance(model, models.Siren) else "forward"
+    laplacian_method = "propagate" if _plain_siren(model) else "forward"
   return gradient_method, laplacian_method
+
+
+def _plain_siren(model) -> bool:
+  """A Siren whose first layer sees the coordinates themselves (propagation starts from them)."""
+  return isinstance(model, models.Siren) and not model.pe_frequencies
 
 
 def _axis_tangents(coords):
@@ -104,8 +109,9 @@ def propagate(model, params, coords, laplacian: bool = True):
 
   Returns (values (N, C), grads (N, C, D), Laplacian (N, C) or None).
   """
-  if not isinstance(model, models.Siren):
-    raise ValueError(f"method='propagate' needs a Siren, not {type(model).__name__}")
+  if not _plain_siren(model):
+    raise ValueError(f"method='propagate' needs a Siren without an input encoding, not "
+                     f"{type(model).__name__}")
   if model.sine == "fast":
     sc = sincos
   else:

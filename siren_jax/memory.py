@@ -16,7 +16,7 @@ def num_params_estimate(model_config, channels: int, in_features: int = 2) -> in
   fan_in = in_features
   if model_config.kind == "rff":
     fan_in = 2 * model_config.rff_features
-  elif model_config.kind == "relu_pe":  # 0 = Nyquist rule: a few, at most 16
+  elif model_config.kind in ("relu_pe", "siren_pe"):  # 0 = Nyquist rule: a few, at most 16
     fan_in = in_features * (1 + 2 * max(model_config.pe_frequencies, 16))
   return fan_in * w + w + d * (w * w + w) + w * channels + channels
 

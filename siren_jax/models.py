@@ -78,9 +78,12 @@ class Siren(nn.Module):
   first_omega_0: float = 30.0
   hidden_omega_0: float = 30.0
   sine: str = "fast"
+  pe_frequencies: int = 0  # > 0: NeRF's positional encoding in front (siren_pe; Strümpler et al. 2022)
 
   @nn.compact
   def __call__(self, coords):
+    if self.pe_frequencies:
+      coords = PositionalEncoding(self.pe_frequencies)(coords)
     h = SineLayer(self.width, self.first_omega_0, is_first=True, sine=self.sine, name="layer_0")(coords)
     for i in range(self.depth):
       h = SineLayer(self.width, self.hidden_omega_0, sine=self.sine, name=f"layer_{i + 1}")(h)
@@ -95,6 +98,8 @@ class Siren(nn.Module):
 #   relu_pe  NeRF positional encoding [x, sin(2^k pi x), cos(2^k pi x)], k < L, then a ReLU MLP with
 #            Glorot uniform weights (NeRF's TensorFlow default). L = 0 picks the official SIREN code's
 #            Nyquist rule: floor(log2(min(H, W) / 4)).
+#   siren_pe the same encoding in front of a SIREN (its first layer's init then sees fan-in D + 2 D L), as
+#            in Strümpler et al. 2022's image codec; L = 0 picks the Nyquist rule too.
 #   rff      Gaussian random Fourier features [cos(2 pi B x), sin(2 pi B x)], B ~ N(0, sigma^2) fixed
 #            (a "constants" collection, never trained), then a ReLU MLP with Glorot normal weights
 #            (the stax default in Tancik et al.'s code).
@@ -102,7 +107,8 @@ class Siren(nn.Module):
 _INITS = {"he_normal": nn.initializers.he_normal(), "xavier_normal": nn.initializers.xavier_normal(),
           "glorot_uniform": nn.initializers.glorot_uniform(), "glorot_normal": nn.initializers.glorot_normal()}
 _ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh}
-KINDS = ("siren", "relu", "tanh", "relu_pe", "rff")
+KINDS = ("siren", "relu", "tanh", "relu_pe", "rff", "siren_pe")
+PE_KINDS = ("relu_pe", "siren_pe")  # the kinds that read model.pe_frequencies
 
 
 class PositionalEncoding(nn.Module):
@@ -166,10 +172,13 @@ def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.M
   positional-encoding frequencies when ``model.pe_frequencies`` is 0."""
   kind = model_config.kind
   w, d = model_config.width, model_config.depth
-  if kind == "siren":
+  if kind in ("siren", "siren_pe"):
     first, hidden = hyper.omegas(model_config)
+    freqs = 0
+    if kind == "siren_pe":
+      freqs = model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])
     return Siren(width=w, depth=d, out_features=out_features, first_omega_0=first,
-                 hidden_omega_0=hidden, sine=model_config.sine)
+                 hidden_omega_0=hidden, sine=model_config.sine, pe_frequencies=freqs)
   if kind == "relu":
     return MLP(w, d, out_features, "relu", "he_normal")
   if kind == "tanh":

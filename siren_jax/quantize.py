@@ -10,7 +10,8 @@ The byte string is
 * a 14-byte header: the codec tag (2 bytes, below), the network's width (u16), depth (u8) and output
   channels (u8), the image height and width (u16 each) and the first and hidden omega_0 (float16 each).
   That is enough to rebuild a SIREN and render it at its native size; the family (SIREN, linear output)
-  is implied by the format. COIN counts the weights alone; the header is counted here.
+  is implied by the format. A SIREN with a positional encoding in front (``siren_pe``) sets tag bit 13
+  and adds one byte, its frequency count L. COIN counts the weights alone; the header is counted here.
 * the payload: the parameter leaves in ``jax.tree_util`` order (layers in name order, bias before
   kernel), each in the codec's representation:
 
@@ -67,6 +68,7 @@ KINDS = ("float32", "float16", "uniform")
 LEAF_MODES = ("float16", "uniform")  # how biases and the first layer's kernel are stored under uniform
 FIRST_LAYER = "layer_0"
 HEADER = struct.Struct("<HHBBHHee")  # tag, width, depth, channels, height, width, omega_0s
+PE_BIT = 13  # tag bit: a positional encoding's frequency count follows the header (one byte)
 # A 4 MiB window covers any stream here (2M float16 weights) and is much faster to set up than preset 9's
 # 64 MiB; the decoder needs the same filter chain (raw streams carry no header).
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 22}]
@@ -112,6 +114,7 @@ class Header:
   width_px: int
   first_omega_0: float = 30.0
   hidden_omega_0: float = 30.0
+  pe_frequencies: int = 0  # > 0: a positional encoding in front (model.kind=siren_pe); one more byte
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,7 +212,7 @@ def _tag(codec: Codec, coder: str, aligned: bool = False) -> int:
 
 def _codec_from_tag(tag: int) -> Tuple[Codec, str, bool]:
   kind, coder = (tag >> 8) & 0x3, (tag >> 6) & 0x3
-  if kind >= len(KINDS) or coder >= len(CODERS) or tag >> 13:
+  if kind >= len(KINDS) or coder >= len(CODERS) or tag >> 14:
     raise UserError(f"not a siren_jax weight stream (codec tag {tag:#06x})")
   codec = Codec(kind=KINDS[kind], bits=(tag & 0xF) or 8, per_channel=bool(tag >> 4 & 1),
                 entropy=bool(tag >> 5 & 1), bias="uniform" if tag >> 10 & 1 else "float16",
@@ -281,8 +284,15 @@ def pack_header(header: Header, tag: int) -> bytes:
     value = getattr(header, field)
     if not 0 <= value <= limit:
       raise UserError(f"header field {field}={value} does not fit the format (max {limit})")
-  return HEADER.pack(tag, header.width, header.depth, header.channels, header.height_px,
-                     header.width_px, header.first_omega_0, header.hidden_omega_0)
+  if not 0 <= header.pe_frequencies <= 0xFF:
+    raise UserError(f"header field pe_frequencies={header.pe_frequencies} does not fit the format "
+                    f"(max 255)")
+  # Tag bit 13 marks an encoding's frequency count in one byte after the fixed header, so streams
+  # without one keep the 14-byte header they always had.
+  pe = bytes([header.pe_frequencies]) if header.pe_frequencies else b""
+  return HEADER.pack(tag | (bool(pe) << PE_BIT), header.width, header.depth, header.channels,
+                     header.height_px, header.width_px, header.first_omega_0,
+                     header.hidden_omega_0) + pe
 
 
 def read_header(blob: bytes) -> Tuple[Codec, str, bool, Header]:
@@ -290,8 +300,17 @@ def read_header(blob: bytes) -> Tuple[Codec, str, bool, Header]:
   if len(blob) < HEADER.size:
     raise UserError(f"weight stream of {len(blob)} bytes is shorter than its {HEADER.size}-byte header")
   tag, w, d, c, hp, wp, o1, o2 = HEADER.unpack_from(blob)
-  codec, coder, aligned = _codec_from_tag(tag)
-  return codec, coder, aligned, Header(w, d, c, hp, wp, float(o1), float(o2))
+  codec, coder, aligned = _codec_from_tag(tag & ~(1 << PE_BIT))
+  pe = blob[HEADER.size] if tag >> PE_BIT & 1 and len(blob) > HEADER.size else 0
+  if tag >> PE_BIT & 1 and not pe:
+    raise UserError("weight stream's header announces a positional encoding but gives no frequency "
+                    "count")
+  return codec, coder, aligned, Header(w, d, c, hp, wp, float(o1), float(o2), int(pe))
+
+
+def header_size(header: Header) -> int:
+  """Bytes before the payload: the fixed header, and one more for an encoding's frequency count."""
+  return HEADER.size + (1 if header.pe_frequencies else 0)
 
 
 def decode(blob: bytes, template) -> Tuple[Codec, Header, Any]:
@@ -299,7 +318,7 @@ def decode(blob: bytes, template) -> Tuple[Codec, Header, Any]:
   (build it from the header's architecture)."""
   codec, coder, aligned, header = read_header(blob)
   code_bits = 8 if aligned else codec.bits
-  payload = blob[HEADER.size:]
+  payload = blob[header_size(header):]
   try:
     payload = entropy_decode(payload, coder)
   except (lzma.LZMAError, zlib.error) as e:

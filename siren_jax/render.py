@@ -83,7 +83,7 @@ def _model_config(config, saved_shapes: dict, dims: int = 2):
   the config leaves it to the image size (``pe_frequencies=0``, the Nyquist rule of the training
   image): the first layer's fan-in is D + 2 D L for D = ``dims`` coordinates."""
   m = config.model
-  if m.get("kind") != "relu_pe" or m.get("pe_frequencies"):
+  if m.get("kind") not in models.PE_KINDS or m.get("pe_frequencies"):
     return m
   fan_ins = {int(shape[0]) for key, shape in saved_shapes.items()
              if key.endswith("kernel") and len(shape) == 2 and int(shape[0]) != int(m.width)}

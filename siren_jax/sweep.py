@@ -231,7 +231,8 @@ def describe_common(base, axes, results: Sequence[Dict[str, Any]]) -> str:
                       ("train.schedule", f"{t.schedule} schedule"), ("train.batch_size", batch),
                       ("train.supervision", f"supervision {t.supervision}"), ("model.kind", m.kind),
                       ("model.width", f"width {m.width}"), ("model.depth", f"depth {m.depth}"),
-                      ("model.omega_0", f"omega_0 {m.omega_0:g}" if m.kind == "siren" else None),
+                      ("model.omega_0",
+                       f"omega_0 {m.omega_0:g}" if m.kind in ("siren", "siren_pe") else None),
                       ("seed", f"seed {base.seed}")):
     if text and field not in swept:
       parts.append(text)
