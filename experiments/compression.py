@@ -1,61 +1,70 @@
-"""Compression: SIRENs as image codecs against JPEG and WebP, on one rate–distortion plot.
+"""Compression: SIRENs as image codecs against JPEG, WebP, JPEG 2000, AVIF and published INR codecs,
+on one rate–distortion plot.
 
     python -m experiments.compression --workdir=runs/compression [--images=kodim01,kodim23]
         [--sizes=28x5,40x5,56x5,80x5] [--steps=1500] [--batch=16384] [--bits=8,6]
-        [--qat_steps=0 --qat_bits=6]
+        [--pe_frequencies=0] [--qat_steps=0 --qat_bits=6] [--jpeg_qualities=...] [--webp_qualities=...]
+        [--jp2_ratios=...] [--avif_qualities=...]
 
 For every image and every SIREN size (WIDTHxDEPTH, depth = hidden layers as in ``model.depth``) the
-script trains a normal run in ``WORKDIR/IMAGE/WxD/`` (skipped when its summary.json says it finished
+script trains a normal run in ``WORKDIR/IMAGE/WxD[-peL]/`` (skipped when its summary.json says it finished
 the same config; a larger --steps continues it) and stores the trained weights with the codecs of
 ``siren_jax/quantize.py``: float32, float16, float16 + entropy coding, and for each --bits B, B-bit
 uniform quantisation (a min/max grid per tensor; biases and the first layer's kernel stay float16,
 which ``quantize.py`` explains and measures), alone and + entropy coding. Entropy coding is a generic
 stdlib coder (LZMA2 or DEFLATE, whichever is shorter, else stored). Every size is the length of the
-byte string that ``quantize.decode`` turns back into the rendered weights, its 14 header bytes
-(architecture, image size, omega_0) included; the strings are kept in ``RUN/compressed/``.
+byte string that ``quantize.decode`` turns back into the rendered weights, its header (14 bytes, 15
+with --pe_frequencies: architecture, image size, omega_0) included; kept in ``RUN/compressed/``.
 
 Quantisation-aware choices. At equal bpp an 8-bit network has twice the parameters of a float16 one
 (and a 6-bit one 2.7x), so the default sizes step the parameter count by about 2x: the 8-bit point of
 each size lands at the bpp of the float16 point of the next, and the plot compares them directly.
 --qat_steps > 0 adds a quantisation-aware fine-tune for each --qat_bits width B: rows "B-bit QAT". It
-is a run of its own in ``RUN/finetune/from-step-S/qat-Bbit/`` trained by the project's loop from the run's final
-weights (``train.init_from``) with the loss seeing the weights on the B-bit grid (``train.qat_bits``,
-straight-through gradients): Adam, cosine decay from --qat_lr, batches of --batch pixels. Those are
-extra training steps, so the same fine-tune without quantisation in the loop (``.../plain/``),
-quantised afterwards, is the control: rows "B-bit +FT"; QAT's own gain is QAT minus +FT. What that gain
-was when measured is in benchmarks/RESULTS.md; it is off by default.
+is a run of its own in ``RUN/finetune/from-step-S/qat-Bbit/`` trained by the project's loop from the
+run's final weights (``train.init_from``) with the loss seeing the weights on the B-bit grid
+(``train.qat_bits``, straight-through gradients): Adam, cosine decay from --qat_lr, batches of --batch
+pixels. Those are extra training steps, so the same fine-tune without quantisation in the loop
+(``.../plain/``), quantised afterwards, is the control: rows "B-bit +FT"; QAT's own gain is QAT minus
++FT. What that gain was when measured is in benchmarks/RESULTS.md; it is off by default.
 
 Rate is bits per pixel, bpp = 8 * bytes / (H * W), COIN's convention (per pixel, not per channel
 value). Distortion is PSNR (dB, ``siren_jax.metrics.psnr``) of the decoded 8-bit image against the
 original on [0, 1] over the whole image: the SIREN is rendered from the decoded weights and rounded to
-8 bits, as a JPEG decoder's output is (summary.json's PSNR is of the unrounded output). JPEG and WebP
-come from Pillow on the same 8-bit image, sizes being the whole in-memory file, headers and tables
-included: JPEG with Pillow's defaults (4:2:0 chroma subsampling, baseline, no Huffman optimisation),
-WebP lossy with ``method=6`` (its slowest, best mode).
+8 bits, as a JPEG decoder's output is (summary.json's PSNR is of the unrounded output). The image
+codecs come from Pillow on the same 8-bit image, sizes being the whole in-memory file, headers and
+tables included: JPEG with Pillow's defaults (4:2:0 chroma subsampling, baseline, no Huffman
+optimisation), WebP lossy with ``method=6`` (its slowest, best mode), JPEG 2000 (OpenJPEG; the 9/7
+wavelet with the colour transform, the bare codestream) at each --jp2_ratios compression ratio to the
+raw 8-bit image (24 / ratio bpp for RGB), AVIF (libavif, 4:2:0, speed 6) at each --avif_qualities. A
+codec this Pillow cannot encode (JPEG 2000 and AVIF are optional in Pillow) is skipped with a logged
+note, and table.md's header names it.
 
 Writes to --workdir: ``table.md`` and ``table.json`` (every row per image, and the mean over images per
 method and size or quality; for each SIREN point the PSNR difference to JPEG and WebP at the same
 bpp, read off their curves by linear interpolation in log bpp), ``rd.png`` (mean bpp against mean PSNR
-of the SIREN formats, JPEG and WebP; what it leaves off, such as codec points beyond its x range, is
-listed under it), and each run's ``compression.json`` (its rows plus JPEG and WebP on its image), which
-``siren_jax.report`` shows as a table. COIN's published numbers are Kodak means, so they are compared
-with ("vs COIN" column) and drawn only when every image is a Kodak image; other images get no COIN
-comparison. When the images are Kodak, JPEG and WebP also run on all 24 Kodak images
-(--kodak_reference), which says how the chosen subset compares with the full set that COIN's means are
-over.
+of the SIREN formats and the image codecs; what it leaves off, such as codec points beyond its x range,
+is listed under it), and each run's ``compression.json`` (its rows plus the image codecs on its image),
+which ``siren_jax.report`` shows as a table. The published curves of experiments/compression_references.py
+(COIN, COIN++, Strümpler et al. 2022 basic and meta-learned, with their sources) are Kodak means, so
+they are drawn, and COIN and Strümpler et al.'s basic method compared with ("vs COIN", "vs Strümpler
+basic" columns), only when every image is a Kodak image; table.md lists them either way. When the
+images are Kodak, the image codecs also run on all 24 Kodak images (--kodak_reference), which says how
+the chosen subset compares with the full set that the published means are over.
 
 COIN (Dupont et al. 2021: SIREN omega_0 = 30, float16 weights, 50k full-image steps at lr 2e-4) reports
-Kodak means of 24.64 dB at 0.160 bpp, 26.41 dB at 0.307 bpp and 28.41 dB at 0.611 bpp. The recipe here
-is the project's default (Adam 1.5e-3, cosine decay to 1 %, random-pixel batches) for far fewer steps;
-it has not been tuned for these small networks.
+Kodak means from 22.41 dB at 0.037 bpp to 30.64 dB at 1.209 bpp (24.64 dB at 0.160 bpp, 26.41 dB at
+0.307 bpp, 28.41 dB at 0.611 bpp). The recipe here is the project's default (Adam 1.5e-3, cosine
+decay to 1 %, random-pixel batches) for far fewer steps; it has not been tuned for these small
+networks.
 
 Its run time grows with the parameters times the batch pixels times the steps; the measured time of
-the defaults is in benchmarks/RESULTS.md. Interrupted, the same command resumes (finished runs are skipped, others continue from their last
-checkpoint).
+the defaults is in benchmarks/RESULTS.md. Interrupted, the same command resumes (finished runs are
+skipped, others continue from their last checkpoint).
 
 This module fits the SIRENs, encodes and scores their weights and holds the command line;
-experiments/compression_tables.py holds JPEG and WebP, COIN's reference points, the mean rows, table.md
-and rd.png (two modules, so that neither exceeds the codebase's 400 lines).
+experiments/compression_tables.py holds the image codecs, the mean rows, table.md and rd.png (two
+modules, so that neither exceeds the codebase's 400 lines); experiments/compression_references.py the
+published curves.
 """
 
 import dataclasses
@@ -70,6 +79,7 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
+from experiments import compression_references as references
 from experiments import compression_tables as tables
 from siren_jax import cli, configuration, data, hyper, metrics, models, outputs, quantize, render, train
 from siren_jax.errors import UserError
@@ -77,8 +87,7 @@ from siren_jax.errors import UserError
 DEFAULT_KODAK = ("kodim01", "kodim23")
 DEFAULT_SIZES = ("28x5", "40x5", "56x5", "80x5")
 
-# ---------------------------------------------------------------------------------------------------
-# Parsing
+# Parsing ------------------------------------------------------------------------------------------
 
 
 def parse_sizes(items: Sequence[str]) -> List[Tuple[int, int]]:
@@ -125,9 +134,12 @@ def siren_codecs(bits: Sequence[int]) -> List[quantize.Codec]:
 
 
 def run_config(image: str, width: int, depth: int, steps: int, batch: int, lr: float, omega_0: float,
-               num_pixels: int, kodak_dir: str = "", seed: int = 0):
-  """The default config with this experiment's image, size and recipe (native resolution)."""
+               num_pixels: int, kodak_dir: str = "", seed: int = 0, pe_frequencies: int = 0):
+  """The default config with this experiment's image, size and recipe (native resolution); a SIREN
+  with an L-frequency positional encoding in front (siren_pe) for ``pe_frequencies`` L > 0."""
   config = configuration.repo_config("default")
+  if pe_frequencies:
+    config.model.kind, config.model.pe_frequencies = "siren_pe", pe_frequencies
   config.seed = seed
   config.data.image = image
   config.data.kodak_dir = kodak_dir
@@ -195,7 +207,7 @@ def header_of(run: render.TrainedRun, height: int, width: int) -> quantize.Heade
   first_omega, hidden_omega = hyper.omegas(m)  # the one rule: each defaults to model.omega_0
   return quantize.Header(width=int(m.width), depth=int(m.depth), channels=run.channels,
                          height_px=height, width_px=width, first_omega_0=first_omega,
-                         hidden_omega_0=hidden_omega)
+                         hidden_omega_0=hidden_omega, pe_frequencies=run.model.pe_frequencies)
 
 
 def _slug(text: str) -> str:
@@ -215,7 +227,7 @@ def compress_run(workdir: str, pixels01: np.ndarray, codecs: Sequence[quantize.C
     raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} (HxWxC) image, "
                     f"not {h}x{w}x{c}")
   header = header_of(run, h, w)
-  size = f"{header.width}x{header.depth}"
+  size = f"{header.width}x{header.depth}" + (f" PE{header.pe_frequencies}" if header.pe_frequencies else "")
   n_params = models.num_params(run.params)
   rendered = make_render(run, h, w)
   variants = [(codec, run.params, "") for codec in codecs]
@@ -263,47 +275,60 @@ def _define_flags():
   flags.DEFINE_integer("batch", 16384, "Random pixels per step (0 or >= the image = full).")
   flags.DEFINE_float("lr", 1.5e-3, "Peak Adam learning rate (cosine decay to 1 %).")
   flags.DEFINE_float("omega_0", 30.0, "SIREN omega_0 (COIN uses 30).")
+  flags.DEFINE_integer("pe_frequencies", 0, "L > 0: a positional encoding of L frequencies in front of "
+                       "each SIREN (model.kind=siren_pe, as Strümpler et al. 2022); 0: plain SIRENs.")
   flags.DEFINE_list("bits", ["8", "6"], "Bit widths of the uniform weight quantisation.")
   flags.DEFINE_integer("qat_steps", 0, "Quantisation-aware fine-tune steps (0 = off).")
   flags.DEFINE_list("qat_bits", ["6"], "Bit widths that get a quantisation-aware fine-tune.")
   flags.DEFINE_float("qat_lr", 1e-4, "Peak learning rate of the fine-tunes (cosine decay).")
   flags.DEFINE_list("jpeg_qualities", ["2", "5", "10", "20", "30", "50", "75", "90"], "JPEG qualities.")
   flags.DEFINE_list("webp_qualities", ["0", "5", "10", "20", "30", "50", "75", "90"], "WebP qualities.")
-  flags.DEFINE_bool("kodak_reference", True, "With Kodak images: JPEG and WebP on all 24 Kodak images "
+  # 24 / ratio bpp for RGB: 0.1 to 1.5 bpp (measured on the 24 Kodak images: 0.099 to 1.500), the
+  # range of the SIRENs and the published curves.
+  flags.DEFINE_list("jp2_ratios", ["16", "24", "32", "48", "64", "96", "128", "192", "240"],
+                    "JPEG 2000 compression ratios to the raw 8-bit image (empty: no JPEG 2000).")
+  # Measured on the 24 Kodak images: 0.069 to 1.24 bpp in the mean (0.046 to 2.34 per image).
+  flags.DEFINE_list("avif_qualities", ["0", "10", "20", "30", "40", "50", "60", "70"],
+                    "AVIF qualities (empty: no AVIF).")
+  flags.DEFINE_bool("kodak_reference", True, "With Kodak images: the image codecs on all 24 Kodak images "
                     "too, to compare the subset with the full set.")
   flags.DEFINE_integer("seed", 0, "Seed of initialisation and batches.")
 
 
 def _parse_flags(F):
-  """(sizes, bits, qat_bits, jpeg qualities, webp qualities) of the flags, every check before work."""
+  """(sizes, bits, qat_bits, codec sweeps) of the flags, every check before work; the sweeps are the
+  keyword arguments of ``tables.image_codec_rows`` after the image."""
   sizes = parse_sizes(F.sizes)
   bits = parse_ints("bits", F.bits, 1, 8)
   qat_bits = parse_ints("qat_bits", F.qat_bits, 1, 8)
-  jpeg_q = parse_ints("jpeg_qualities", F.jpeg_qualities, 0, 100)
-  webp_q = parse_ints("webp_qualities", F.webp_qualities, 0, 100)
-  if F.steps < 1 or F.batch < 0 or F.qat_steps < 0:
-    raise UserError("--steps must be >= 1, --batch and --qat_steps >= 0")
+  sweeps = {"jpeg_qualities": parse_ints("jpeg_qualities", F.jpeg_qualities, 0, 100),
+            "webp_qualities": parse_ints("webp_qualities", F.webp_qualities, 0, 100),
+            "jp2_ratios": parse_ints("jp2_ratios", F.jp2_ratios, 1, 10000),
+            "avif_qualities": parse_ints("avif_qualities", F.avif_qualities, 0, 100)}
+  if F.steps < 1 or F.batch < 0 or F.qat_steps < 0 or not 0 <= F.pe_frequencies <= 255:
+    raise UserError("--steps must be >= 1, --batch and --qat_steps >= 0, --pe_frequencies in [0, 255]")
   quantize.check_positive("--lr", F.lr)
   quantize.check_positive("--qat_lr", F.qat_lr)
   quantize.check_positive("--omega_0", F.omega_0)
-  return sizes, bits, qat_bits, jpeg_q, webp_q
+  return sizes, bits, qat_bits, sweeps
 
 
-def _fit_and_compress(F, names, images, sizes, codecs, qat_bits, jpeg_q, webp_q):
-  """(rows, runs): JPEG and WebP on each image, then each size trained (or reused) and compressed."""
+def _fit_and_compress(F, names, images, sizes, codecs, qat_bits, sweeps):
+  """(rows, runs): the image codecs on each image, then each size trained (or reused) and compressed."""
   workdir = F.workdir
   rows, runs = [], []
   for spec, image in zip(names, images):
     pixels = image.pixels
     h, w, _ = pixels.shape
-    baseline = tables.image_codec_rows(pixels, jpeg_q, webp_q)
+    baseline = tables.image_codec_rows(pixels, **sweeps)
     rows += [dict(r, image=image.name) for r in baseline]
     for width, depth in sizes:
-      run_dir = os.path.join(workdir, image.name, f"{width}x{depth}")
+      size = f"{width}x{depth}" + (f"-pe{F.pe_frequencies}" if F.pe_frequencies else "")
+      run_dir = os.path.join(workdir, image.name, size)
       config = run_config(spec, width, depth, F.steps, F.batch, F.lr, F.omega_0,
-                          h * w, F.kodak_dir, F.seed)
+                          h * w, F.kodak_dir, F.seed, F.pe_frequencies)
       if not finished(config, run_dir):
-        print(f"training {image.name} {width}x{depth} ({F.steps} steps)", file=sys.stderr, flush=True)
+        print(f"training {image.name} {size} ({F.steps} steps)", file=sys.stderr, flush=True)
         train.train_and_evaluate(config, run_dir)
       with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)
@@ -311,33 +336,39 @@ def _fit_and_compress(F, names, images, sizes, codecs, qat_bits, jpeg_q, webp_q)
                               F.batch, F.seed, extra_rows=baseline)
       train.refresh_report(run_dir)
       rows += [dict(r, image=image.name) for r in run_rows]
-      runs.append({"image": image.name, "size": f"{width}x{depth}", "params": summary["num_params"],
+      runs.append({"image": image.name, "size": size, "params": summary["num_params"],
                    "steps": summary["steps"], "train_seconds": summary["train_seconds"],
                    "psnr": summary["psnr"]})
-      print(f"{image.name} {width}x{depth}: " + ", ".join(
+      print(f"{image.name} {size}: " + ", ".join(
           f"{r['family'][6:]} {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for r in run_rows),
           file=sys.stderr, flush=True)
   return rows, runs
 
 
-def _write_results(F, images, rows, runs, bits, qat_bits, kodak, t_start) -> None:
+def _write_results(F, images, rows, runs, bits, qat_bits, kodak, t_start, missing) -> None:
   """table.md, table.json and rd.png in --workdir; the mean table on stdout."""
   workdir = F.workdir
   means = tables.add_comparisons(tables.mean_rows(rows), kodak)
   shown = [r for r in rows if not r["family"].endswith("(all 24 Kodak)")]
   header = (f"Images: {', '.join(i.name for i in images)}; SIREN sizes {', '.join(F.sizes)} "
-            f"(width x hidden layers), omega_0 {F.omega_0:g}, {F.steps} steps of "
+            f"(width x hidden layers"
+            + (f", a {F.pe_frequencies}-frequency positional encoding in front" if F.pe_frequencies else "")
+            + f"), omega_0 {F.omega_0:g}, {F.steps} steps of "
             f"{F.batch or 'all'} random pixels, Adam {F.lr:g} cosine"
             + (f", QAT {F.qat_steps} steps at {F.qat_lr:g}" if F.qat_steps else "")
-            + f"; {time.perf_counter() - t_start:.0f} s wall time (this invocation).")
+            + f"; {time.perf_counter() - t_start:.0f} s wall time (this invocation)."
+            + (f" Not run, this Pillow has no encoder for: {', '.join(missing)}." if missing else ""))
   with outputs.atomic_path(os.path.join(workdir, "table.md")) as tmp, open(tmp, "w") as f:
     f.write(tables.markdown(means, shown, runs, header, kodak))
   outputs.write_json(os.path.join(workdir, "table.json"),
                      {"images": [i.name for i in images], "sizes": F.sizes, "steps": F.steps,
-                      "batch": F.batch, "lr": F.lr, "omega_0": F.omega_0, "bits": bits,
+                      "batch": F.batch, "lr": F.lr, "omega_0": F.omega_0,
+                      "pe_frequencies": F.pe_frequencies, "bits": bits,
                       "qat_steps": F.qat_steps, "qat_bits": qat_bits, "qat_lr": F.qat_lr,
-                      "coin": tables.COIN_POINTS, "coin_compared": kodak, "runs": runs, "mean": means,
-                      "rows": rows})
+                      "coin": tables.COIN_POINTS, "coin_compared": kodak,
+                      "references": [dataclasses.asdict(r) for r in references.REFERENCES],
+                      "references_compared": kodak, "missing_codecs": missing, "runs": runs,
+                      "mean": means, "rows": rows})
   tables.plot(os.path.join(workdir, "rd.png"), means,
               f"{', '.join(i.name for i in images)}: mean over {len(images)} image(s), {F.steps} steps",
               kodak)
@@ -346,7 +377,7 @@ def _write_results(F, images, rows, runs, bits, qat_bits, kodak, t_start) -> Non
 
 def main(_):
   F = flags.FLAGS
-  sizes, bits, qat_bits, jpeg_q, webp_q = _parse_flags(F)
+  sizes, bits, qat_bits, sweeps = _parse_flags(F)
   names = F.images or default_images(F.kodak_dir)
   images = [data.load_image(n, F.kodak_dir) for n in names]  # all errors before any training
   if len({i.name for i in images}) != len(images):
@@ -355,11 +386,13 @@ def main(_):
   codecs = siren_codecs(bits)
   os.makedirs(F.workdir, exist_ok=True)
   t_start = time.perf_counter()
-  rows, runs = _fit_and_compress(F, names, images, sizes, codecs, qat_bits, jpeg_q, webp_q)
+  rows, runs = _fit_and_compress(F, names, images, sizes, codecs, qat_bits, sweeps)
   kodak = tables.kodak_images(names)
   if kodak and F.kodak_reference:
-    rows += tables.kodak_reference_rows(F.kodak_dir, jpeg_q, webp_q)
-  _write_results(F, images, rows, runs, bits, qat_bits, kodak, t_start)
+    rows += tables.kodak_reference_rows(F.kodak_dir, **sweeps)
+  missing = tables.missing_codecs(JPEG=sweeps["jpeg_qualities"], WEBP=sweeps["webp_qualities"],
+                                  JPEG2000=sweeps["jp2_ratios"], AVIF=sweeps["avif_qualities"])
+  _write_results(F, images, rows, runs, bits, qat_bits, kodak, t_start, missing)
 
 
 if __name__ == "__main__":

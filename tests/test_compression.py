@@ -1,9 +1,11 @@
 """Compression (issue 5): the weight codecs round-trip within their error bounds and their sizes are the
-real byte strings, JPEG/WebP rates grow with quality, and the experiment's per-run step writes a
-compression.json the report can read, with float16 scoring like float32."""
+real byte strings, JPEG/WebP/JPEG 2000/AVIF rates grow with quality, the published Kodak curves are the
+released numbers, and the experiment's per-run step writes a compression.json the report can read, with
+float16 scoring like float32."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -19,6 +21,7 @@ import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
 
 from experiments import compression as experiment
+from experiments import compression_references as references
 from experiments import compression_tables as tables
 
 
@@ -92,6 +95,22 @@ def test_sizes_are_the_serialised_lengths_and_grow_with_parameters():
   assert all(a < b for a, b in zip(sizes["8-bit"], sizes["float16"]))
   assert all(a <= b for a, b in zip(sizes["8-bit + entropy"], sizes["8-bit"]))  # stored if not smaller
   assert quantize.bits_per_pixel(1000, 32, 25) == 10.0
+
+
+@pytest.mark.parametrize("codec", CODECS[::3], ids=lambda c: c.name)
+def test_a_positional_encoding_costs_one_header_byte_and_roundtrips(codec):
+  params = siren_params(16, scale=3.0)
+  encoded = quantize.Header(16, 2, 3, 32, 24, pe_frequencies=7)
+  blob, plain = quantize.encode(params, codec, encoded), quantize.encode(params, codec, HEADER)
+  assert len(blob) == len(plain) + 1 and blob[quantize.HEADER.size] == 7
+  assert blob[quantize.HEADER.size + 1:] == plain[quantize.HEADER.size:]  # the same payload after it
+  got_codec, header, decoded = quantize.decode(blob, params)
+  assert got_codec == codec and header == encoded
+  for (_, y), (_, r) in zip(quantize.leaves(decoded), quantize.leaves(quantize.roundtrip(params, codec))):
+    np.testing.assert_array_equal(y, r)
+  assert quantize.decode(plain, params)[1].pe_frequencies == 0  # streams without one read as before
+  with pytest.raises(UserError, match="gives no frequency count"):
+    quantize.read_header(blob[:quantize.HEADER.size])
 
 
 def test_entropy_coding_shrinks_redundant_weights():
@@ -169,10 +188,80 @@ def test_jpeg_and_webp_rate_grows_with_quality():
   assert decoded.shape == img.shape and metrics.psnr(decoded, img) > 20  # aligned, not shifted
 
 
+@pytest.mark.parametrize("fmt", ["JPEG2000", "AVIF"])
+def test_jpeg2000_and_avif_sizes_are_real_files_that_decode(fmt):
+  """Each row's bytes are a file Pillow decodes to the input's shape, and more bytes buy more PSNR: a
+  wrong size (e.g. the target rate instead of the file), a misaligned or undecodable file fails."""
+  if not tables.codec_available(fmt):
+    pytest.skip(f"this Pillow has no {fmt} encoder")
+  rng = np.random.default_rng(1)
+  img = np.clip(smooth_image(32, 32) + 0.02 * rng.standard_normal((32, 32, 3)), 0, 1).astype(np.float32)
+  sweep = {"JPEG2000": {"jp2_ratios": [48, 12, 3]}, "AVIF": {"avif_qualities": [10, 50, 90]}}[fmt]
+  rows = tables.image_codec_rows(img, [], [], **sweep)
+  label = "JPEG 2000" if fmt == "JPEG2000" else "AVIF"
+  assert [r["family"] for r in rows] == [label] * 3
+  assert [r["setting"] for r in rows] == (["1:48", "1:12", "1:3"] if fmt == "JPEG2000"
+                                          else ["q=10", "q=50", "q=90"])
+  bpp, psnr = [r["bpp"] for r in rows], [r["psnr"] for r in rows]
+  assert 0 < bpp[0] < bpp[1] < bpp[2] and psnr[0] < psnr[1] < psnr[2], (bpp, psnr)
+  assert all(r["bpp"] == 8 * r["bytes"] / (32 * 32) for r in rows)
+  for r, q in zip(rows, next(iter(sweep.values()))):
+    size, decoded = tables.pil_codec(img, fmt, q)
+    assert size == r["bytes"] and decoded.shape == img.shape and decoded.dtype == np.float32
+    assert metrics.psnr(decoded, img) == r["psnr"]
+  assert psnr[-1] > 30  # aligned: transposed it scores 11.5 dB, shifted by a row 20.5 dB
+  gray = img[..., :1]
+  size, decoded = tables.pil_codec(gray, fmt, next(iter(sweep.values()))[-1])
+  assert size > 0 and decoded.shape == gray.shape and metrics.psnr(decoded, gray) > 25
+
+
+def test_jpeg2000_rate_is_the_asked_ratio_on_a_kodak_sized_image():
+  """--jp2_ratios are compression ratios to the raw 24-bit image: 24 / ratio bpp on 768x512 RGB."""
+  if not tables.codec_available("JPEG2000"):
+    pytest.skip("this Pillow has no JPEG 2000 encoder")
+  rng = np.random.default_rng(2)  # noise: a plain smooth image could fit under the target losslessly
+  img = np.clip(smooth_image(512, 768) + 0.05 * rng.standard_normal((512, 768, 3)), 0, 1).astype(np.float32)
+  for ratio in (16, 240):
+    size, _ = tables.pil_codec(img, "JPEG2000", ratio)
+    assert quantize.bits_per_pixel(size, 512, 768) == pytest.approx(24 / ratio, rel=0.05)
+
+
+def test_a_codec_pillow_lacks_is_skipped_with_a_note(monkeypatch, caplog):
+  real = tables.features.check
+  monkeypatch.setattr(tables.features, "check", lambda f: False if f in ("jpg_2000", "avif") else real(f))
+  tables._note_missing.cache_clear()  # pylint: disable=protected-access
+  img = smooth_image(16, 16)
+  with caplog.at_level("WARNING"):
+    rows = tables.image_codec_rows(img, [50], [], jp2_ratios=[8], avif_qualities=[50])
+  assert [r["family"] for r in rows] == ["JPEG"]
+  assert "JPEG 2000 skipped" in caplog.text and "AVIF skipped" in caplog.text
+  assert tables.missing_codecs(JPEG=[50], JPEG2000=[8], AVIF=[]) == ["JPEG 2000"]
+  tables._note_missing.cache_clear()  # pylint: disable=protected-access
+
+
+def test_published_references_are_the_released_numbers():
+  """The curves are sorted pairs with a repository, path and commit each; the project's former COIN
+  points are the released ones rounded, and the 'vs' column keys stay what table.json has held."""
+  names = [r.name for r in references.REFERENCES]
+  assert names == ["COIN", "COIN++", "Strümpler et al. 2022 (basic)",
+                   "Strümpler et al. 2022 (meta-learned)"]
+  for ref in references.REFERENCES:
+    assert list(ref.points) == sorted(ref.points) and len(ref.points) >= 4
+    assert all(0 < b < 2 and 20 < p < 35 for b, p in ref.points)
+    assert re.search(r"@[0-9a-f]{40}", ref.source) and "/" in ref.source
+  assert references.by_name("COIN") is references.COIN and tables.COIN_POINTS == references.COIN.points
+  released = {round(b, 3): round(p, 2) for b, p in references.COIN.points}
+  assert all(released[b] == p for b, p in ((0.160, 24.64), (0.307, 26.41), (0.611, 28.41)))
+  assert references.STRUMPLER_BASIC.points[0] == (0.09959665934244792, 25.63693747855067)
+  assert tables.vs_key("COIN") == "vs_coin_db" and tables.vs_key("JPEG") == "vs_jpeg_db"
+  assert tables.vs_key("Strümpler basic") == "vs_strumpler_basic_db"
+
+
 def test_rate_distortion_helpers():
-  assert tables.psnr_at(tables.COIN_POINTS, 0.307) == pytest.approx(26.41)
-  assert 24.64 < tables.psnr_at(tables.COIN_POINTS, 0.2) < 26.41
-  assert np.isnan(tables.psnr_at(tables.COIN_POINTS, 0.7))
+  assert tables.psnr_at(tables.COIN_POINTS, 0.3074) == pytest.approx(26.412125)
+  assert 24.6410833 < tables.psnr_at(tables.COIN_POINTS, 0.2) < 26.412125
+  assert np.isnan(tables.psnr_at(tables.COIN_POINTS, 1.3))  # beyond its last point, 1.209 bpp
+  assert np.isnan(tables.psnr_at(tables.COIN_POINTS, 0.03))  # below its first, 0.0368 bpp
   rows = [{"image": i, "family": "JPEG", "setting": "q=5", "bytes": b, "bpp": b / 10, "psnr": p}
           for i, b, p in (("a", 10, 20.0), ("b", 30, 30.0))]
   rows.append({"image": "a", "family": "SIREN 8-bit", "setting": "8x2", "bytes": 3, "bpp": 0.3,
@@ -202,18 +291,24 @@ def _rd_means():
 
 
 def test_coin_is_compared_only_for_kodak_images():
-  """COIN's published numbers are Kodak means: a cameraman (or any non-Kodak) table has no 'vs COIN'."""
+  """The published numbers are Kodak means: a cameraman (or any non-Kodak) table has no 'vs COIN' and
+  no 'vs Strümpler basic', and lists the curves with their sources either way."""
   assert tables.kodak_images(["kodim01", "kodim23"])
   assert not tables.kodak_images(["camera"]) and not tables.kodak_images(["kodim01", "camera"])
   for kodak in (False, True):
     means = tables.add_comparisons(_rd_means(), kodak)
     siren = next(r for r in means if r["family"] == "SIREN 8-bit" and r["setting"] == "8x2")
-    assert ("vs_coin_db" in siren) == kodak
-    if kodak:  # COIN at 0.2 bpp, interpolated in log bpp between its first two points
+    assert ("vs_coin_db" in siren) == kodak and ("vs_strumpler_basic_db" in siren) == kodak
+    if kodak:  # the curves at 0.2 bpp, interpolated in log bpp between their points
       assert siren["vs_coin_db"] == pytest.approx(25.0 - tables.psnr_at(tables.COIN_POINTS, 0.2))
+      assert siren["vs_strumpler_basic_db"] == pytest.approx(
+          25.0 - tables.psnr_at(references.STRUMPLER_BASIC.points, 0.2))
     table = tables.markdown(means, [], [], "header", kodak)
     header = next(line for line in table.splitlines() if line.startswith("| method"))
-    assert ("vs COIN" in header) == kodak and "vs JPEG" in header
+    assert ("vs COIN" in header) == kodak and ("vs Strümpler basic" in header) == kodak
+    assert "vs JPEG" in header and "vs COIN++" not in header
+    for ref in references.REFERENCES:
+      assert any(line.startswith(f"| {ref.name} |") and ref.source in line for line in table.splitlines())
     assert all(line.count("|") == header.count("|") for line in table.splitlines()
                if line.startswith("| SIREN"))
     assert ("not Kodak images" in table) != kodak
@@ -224,13 +319,16 @@ def test_rd_plot_labels_references_and_says_what_it_leaves_off(tmp_path):
     fig = tables.rd_figure(tables.add_comparisons(_rd_means(), kodak), "title", kodak)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     note = " ".join(t.get_text() for t in fig.texts)
-    assert (tables.COIN_LABEL in labels) == kodak and "Kodak mean" in tables.COIN_LABEL
-    assert ("COIN" in note) != kodak  # said to be left off when it is
-    # JPEG q=90 (3 bpp) lies beyond the x range (1.15 x the largest SIREN or COIN bpp): named, not
-    # silently dropped; float32 is not drawn either, and says so.
+    for ref in references.REFERENCES:
+      assert (tables.reference_label(ref) in labels) == kodak and "Kodak mean" in tables.reference_label(ref)
+    assert tables.COIN_LABEL == tables.reference_label(references.COIN)
+    assert ("these images are not Kodak images" in note) != kodak  # said to be left off when it is
+    # JPEG q=90 (3 bpp) lies beyond the x range (1.15 x the largest SIREN bpp): named, not silently
+    # dropped, as are the published points beyond it; float32 is not drawn either, and says so.
     xmax = fig.axes[0].get_xlim()[1]
-    assert xmax == pytest.approx(1.15 * (0.611 if kodak else 0.5))
+    assert xmax == pytest.approx(1.15 * 0.5)
     assert "JPEG q=90 (up to 3.00 bpp, beyond the x range" in note and "SIREN float32" in note
+    assert ("COIN at 0.611, 1.209 bpp (beyond the x range" in note) == kodak
     assert "q=50" not in note
     figures.save_figure(fig, str(tmp_path / f"rd_kodak{kodak}.png"))
 
@@ -297,6 +395,34 @@ def test_compress_run_writes_a_report_table(trained):
   assert abs(by_family["SIREN float16"]["psnr"] - reference) < 0.1
   assert by_family["SIREN float16"]["bytes"] < 0.51 * by_family["SIREN float32"]["bytes"]
   assert by_family["SIREN 8-bit"]["psnr"] > reference - 1.0
+
+
+def test_a_siren_with_positional_encoding_compresses_and_decodes(tmp_path):
+  pixels01 = smooth_image(32, 24)
+  path = tmp_path / "smooth.png"
+  Image.fromarray((pixels01 * 255).round().astype(np.uint8)).save(path)
+  pixels01 = np.asarray(Image.open(path), np.float32) / 255.0
+  config = experiment.run_config(str(path), 16, 2, 120, 0, 3e-3, 30.0, 32 * 24, pe_frequencies=3)
+  run_dir = str(tmp_path / "16x2-pe3")
+  train.train_and_evaluate(config, run_dir)
+  rows = experiment.compress_run(run_dir, pixels01, [quantize.Codec("float32"), quantize.Codec("uniform")])
+  by_family = {r["family"]: r for r in rows}
+  run = render.load_run(run_dir)
+  assert run.model.pe_frequencies == 3
+  assert run.params["params"]["layer_0"]["dense"]["kernel"].shape == (2 + 4 * 3, 16)
+  with open(os.path.join(run_dir, "compressed", "float32.bin"), "rb") as f:
+    blob = f.read()
+  assert len(blob) == quantize.HEADER.size + 1 + 4 * models.num_params(run.params)
+  _, header, decoded = quantize.decode(blob, run.params)
+  assert header.pe_frequencies == 3 and by_family["SIREN float32"]["setting"] == "16x2 PE3"
+  # the decoded weights, rebuilt from the header alone, render what was scored
+  model = models.Siren(width=header.width, depth=header.depth, out_features=3,
+                       pe_frequencies=header.pe_frequencies)
+  coords = np.stack(np.meshgrid(np.linspace(-1, 1, 32), np.linspace(-1, 1, 24), indexing="ij"), -1)
+  ours = np.asarray(model.apply(decoded, coords.reshape(-1, 2).astype(np.float32)))
+  theirs = np.asarray(run.model.apply(run.params, coords.reshape(-1, 2).astype(np.float32)))
+  np.testing.assert_array_equal(ours, theirs)
+  assert by_family["SIREN float32"]["psnr"] > 25
 
 
 def test_command_line_bad_input_is_one_line(tmp_path):
