@@ -138,7 +138,8 @@ def table(path: str, t_seconds: float = 0.0) -> str:
     lines.append(f"| {image} | {recipe} | {describe(r['overrides'])} | {r['num_steps']} | "
                  + " | ".join(_cell(r[f"to_{db:g}db"], t) for db in TARGETS_DB)
                  + f" | {r['final_psnr']:.2f} | {r['train_seconds']:.0f} |")
-  lines += ["", "At equal training time (each invocation's recipes, when its shortest run finished):", ""]
+  lines += ["", "Mid-run readings at equal training time (each invocation's recipes when its shortest run "
+            "finished; a run whose schedule has not decayed yet reads low):", ""]
   for e in equal:
     lines.append(f"* {e['image']}, {e['equal_time_seconds']:.0f} s: " + "; ".join(
         f"{n} {a['psnr']:.2f} dB (step {a['step']})" for n, a in e["at_equal_time"].items()))
