@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,11 @@ def pytest_configure(config):
                                                          os.environ.get("PYTEST_XDIST_WORKER", "main"))
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
   os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  # A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored, and
+  # so would every command a test starts: the interrupt tests would then test nothing and fail. A
+  # handler here is reset to the default in each command at exec, as a user's terminal would give it.
+  if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config):
