@@ -73,6 +73,45 @@ def run_main(workdir, *flags, env=None, timeout=300):
   return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def crash_after_save_then_resume(monkeypatch, config, workdir: str, crash_step: int):
+  """Trains ``config`` in ``workdir``, crashing right after the step-``crash_step`` checkpoint is written,
+  then re-runs it to resume from there (what a crashed run's user does)."""
+  from siren_jax import checkpoints, train  # pylint: disable=g-import-not-at-top
+  real_save = checkpoints.Checkpointer.save
+
+  def save_then_crash(self, step, state, meta):
+    real_save(self, step, state, meta)
+    if step == crash_step:
+      raise RuntimeError("simulated crash")
+
+  monkeypatch.setattr(checkpoints.Checkpointer, "save", save_then_crash)
+  with pytest.raises(RuntimeError, match="simulated crash"):
+    train.train_and_evaluate(config, workdir)
+  monkeypatch.setattr(checkpoints.Checkpointer, "save", real_save)
+  return train.train_and_evaluate(config, workdir)
+
+
+def final_state(workdir: str, config=None):
+  """(step, train state) of ``workdir``'s newest checkpoint, for a 3-channel fit of ``config``
+  (default: ``tiny_config``'s model)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from siren_jax import checkpoints, models, step  # pylint: disable=g-import-not-at-top
+  config = config if config is not None else tiny_config("x")
+  model = models.build_model(config.model, out_features=3)
+  like = step.create_train_state(jax.random.PRNGKey(0), model, config)
+  ckpt = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
+  try:
+    return ckpt.latest_step(), ckpt.restore_latest(like)[0]
+  finally:
+    ckpt.close()
+
+
+def loss_distance(rows_a, rows_b) -> float:
+  """Largest relative difference between two runs' logged training losses, step by step."""
+  a, b = (np.array([r["loss"] for r in rows[1:]]) for rows in (rows_a, rows_b))
+  return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
+
+
 _OWNED_CACHE = []
 
 

@@ -1,16 +1,15 @@
 """train.sampling=error: the distribution, the importance-weighted draw, training and resuming with it,
 and the settings it refuses."""
 
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import checkpoints, models, outputs, sampling, step, train
+from siren_jax import outputs, sampling, train
 from siren_jax.errors import UserError
-from conftest import tiny_config
+from conftest import crash_after_save_then_resume, final_state, loss_distance, tiny_config
 
 N_DRAWS = 200_000
 
@@ -44,41 +43,20 @@ def test_draw_follows_the_distribution_and_weights_it_back_to_uniform():
   assert abs(estimate - err.mean()) < 6 * spread
 
 
-def _final_state(workdir, config):
-  model = models.build_model(config.model, out_features=3)
-  like = step.create_train_state(jax.random.PRNGKey(0), model, config)
-  ck = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
-  try:
-    return ck.restore_latest(like)[0]
-  finally:
-    ck.close()
-
-
 def test_error_sampling_trains_and_resumes_to_identical_parameters(tmp_path, image_path, monkeypatch):
   config = tiny_config(image_path, train__sampling="error", train__sampling_every=10,
                        train__batch_size=256, train__num_steps=60, train__checkpoint_every=30)
   summary = train.train_and_evaluate(config, str(tmp_path / "straight"))
   rows = outputs.read_jsonl(str(tmp_path / "straight" / "metrics.jsonl"))
   assert summary["status"] == "done" and summary["psnr"] > rows[0]["psnr"] + 5.0
-  real_save = checkpoints.Checkpointer.save
-
-  def save_then_crash(self, step_, state, meta):
-    real_save(self, step_, state, meta)
-    if step_ == 30:
-      raise RuntimeError("simulated crash")
-
-  monkeypatch.setattr(checkpoints.Checkpointer, "save", save_then_crash)
-  with pytest.raises(RuntimeError, match="simulated crash"):
-    train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  monkeypatch.setattr(checkpoints.Checkpointer, "save", real_save)
-  train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  a, b = (_final_state(str(tmp_path / d), config) for d in ("straight", "resumed"))
+  crash_after_save_then_resume(monkeypatch, config, str(tmp_path / "resumed"), 30)
+  a, b = (final_state(str(tmp_path / d), config)[1] for d in ("straight", "resumed"))
   for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   # The error maps change the batches: the same seed with uniform batches ends elsewhere.
   uniform = tiny_config(image_path, train__batch_size=256, train__num_steps=60, train__checkpoint_every=30)
   train.train_and_evaluate(uniform, str(tmp_path / "uniform"))
-  c = _final_state(str(tmp_path / "uniform"), uniform)
+  c = final_state(str(tmp_path / "uniform"), uniform)[1]
   assert not all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in
                  zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(c.params)))
 
@@ -100,12 +78,6 @@ def test_bad_sampling_settings_are_refused_before_anything_is_written(tmp_path, 
   assert not (tmp_path / "run").exists()
 
 
-def _distance(rows_a, rows_b):
-  """Largest relative difference between two runs' logged training losses, step by step."""
-  a, b = (np.array([r["loss"] for r in rows[1:]]) for rows in (rows_a, rows_b))
-  return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
-
-
 def test_points_of_a_sweep_draw_their_own_error_maps(tmp_path, image_path):
   from siren_jax import sweep  # pylint: disable=g-import-not-at-top
   base = tiny_config(image_path, train__sampling="error", train__sampling_every=10, train__batch_size=256,
@@ -119,4 +91,4 @@ def test_points_of_a_sweep_draw_their_own_error_maps(tmp_path, image_path):
   single = outputs.read_jsonl(str(tmp_path / "alone" / "metrics.jsonl"))
   # Vmapping changes summation order, which training amplifies beyond any rounding bound: the point
   # must stay far closer to its own run alone than the other point is.
-  assert _distance(rows[1], single) < 0.1 * _distance(rows[0], single)
+  assert loss_distance(rows[1], single) < 0.1 * loss_distance(rows[0], single)

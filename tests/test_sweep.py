@@ -8,25 +8,17 @@ import re
 import urllib.parse
 
 import jax
-import numpy as np
 import pytest
 from PIL import Image
 
 from siren_jax import figures, outputs, sweep, train
 from siren_jax.errors import UserError
-from conftest import ROOT, tiny_config
+from conftest import ROOT, loss_distance, tiny_config
 
 
 def _base(image_path, **kw):
   return tiny_config(image_path, **{"train__num_steps": 60, "train__batch_size": 256,
                                     "train__log_every": 20, "train__checkpoint_every": 60, **kw})
-
-
-def _distance(rows_a, rows_b):
-  """Largest relative difference between two runs' logged training losses, step by step."""
-  a = np.array([r["loss"] for r in rows_a[1:]])
-  b = np.array([r["loss"] for r in rows_b[1:]])
-  return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
 
 
 def test_points_trained_together_match_separate_runs(tmp_path, image_path):
@@ -55,8 +47,8 @@ def test_points_trained_together_match_separate_runs(tmp_path, image_path):
       together = outputs.read_jsonl(str(tmp_path / f"sweep{width}" / r["point"] / "metrics.jsonl"))
       # Vmapping changes summation order, and training amplifies that beyond any rounding bound; so
       # the point trained together must stay far closer to its own run alone than any other point is.
-      assert _distance(together, single) < 0.1 * min(
-          _distance(single, outputs.read_jsonl(str(tmp_path / "sweep-1" / o["point"] / "metrics.jsonl")))
+      assert loss_distance(together, single) < 0.1 * min(
+          loss_distance(single, outputs.read_jsonl(str(tmp_path / "sweep-1" / o["point"] / "metrics.jsonl")))
           for j, o in enumerate(sweeps[-1]) if j != i), (width, r["point"])
 
 

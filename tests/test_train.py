@@ -1,7 +1,6 @@
 """The training loop: equivalences, determinism, outputs and resumption."""
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from PIL import Image
 from siren_jax import checkpoints, models, optim, outputs, render, run, sharding, step, train
 from siren_jax.errors import UserError
 import floatbounds
-from conftest import ROOT, run_main, tiny_config, tiny_flags
+from conftest import ROOT, crash_after_save_then_resume, final_state, run_main, tiny_config, tiny_flags
 
 
 def test_chunks_round_trip_with_padding():
@@ -115,12 +114,7 @@ def test_fit_outputs_and_determinism(tmp_path, image_path):
 
 
 def _final_params(workdir):
-  ck = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
-  config = tiny_config("x")
-  model = models.build_model(config.model, out_features=3)
-  like = step.create_train_state(jax.random.PRNGKey(0), model, config)
-  state, _ = ck.restore_latest(like)
-  return ck.latest_step(), state
+  return final_state(workdir)
 
 
 def _assert_bit_identical(state_a, state_b):
@@ -135,18 +129,7 @@ def test_resume_after_crash_is_bit_identical(tmp_path, image_path, monkeypatch):
                        train__checkpoint_every=40, train__log_every=40)
   train.train_and_evaluate(config, str(tmp_path / "straight"))
   # Crash right after the step-80 checkpoint has been written.
-  real_save = checkpoints.Checkpointer.save
-
-  def save_then_crash(self, step, state, meta):
-    real_save(self, step, state, meta)
-    if step == 80:
-      raise RuntimeError("simulated crash")
-
-  monkeypatch.setattr(checkpoints.Checkpointer, "save", save_then_crash)
-  with pytest.raises(RuntimeError, match="simulated crash"):
-    train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  monkeypatch.setattr(checkpoints.Checkpointer, "save", real_save)
-  train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  crash_after_save_then_resume(monkeypatch, config, str(tmp_path / "resumed"), 80)
   step_a, a = _final_params(str(tmp_path / "straight"))
   step_b, b = _final_params(str(tmp_path / "resumed"))
   assert step_a == step_b == 120
