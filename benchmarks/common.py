@@ -64,3 +64,27 @@ def time_run(fit, repeats: int = 5, warmups: int = 2):
 
 def emit(result: dict) -> None:
   print(json.dumps(result, indent=2, sort_keys=True))
+
+
+def time_to(rows, db: float):
+  """Training seconds and step of the first logged row (after step 0) at or above ``db`` dB, else None."""
+  for r in rows:
+    if r["step"] > 0 and float(r["psnr"]) >= db:
+      return {"train_seconds": r["train_seconds"], "step": r["step"]}
+  return None
+
+
+def at_time(rows, seconds: float) -> dict:
+  """The last logged row with train_seconds <= seconds."""
+  row = [r for r in rows if r["train_seconds"] <= seconds + 1e-9][-1]
+  return {"step": row["step"], "train_seconds": row["train_seconds"], "psnr": round(row["psnr"], 2)}
+
+
+def fit_rows(config):
+  """(summary, metrics rows) of one fit of ``config`` in a throw-away run directory."""
+  import os  # pylint: disable=g-import-not-at-top,reimported
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from siren_jax import outputs, train  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as workdir:
+    summary = train.train_and_evaluate(config, workdir)
+    return summary, outputs.read_jsonl(os.path.join(workdir, "metrics.jsonl"))

@@ -36,12 +36,6 @@ def read_run(run_dir: str) -> dict:
           "config": config}
 
 
-def at_time(rows, seconds: float) -> dict:
-  """The last logged row with train_seconds <= seconds."""
-  row = [r for r in rows if r["train_seconds"] <= seconds + 1e-9][-1]
-  return {"step": row["step"], "train_seconds": row["train_seconds"], "psnr": round(row["psnr"], 2)}
-
-
 def main(argv):
   if len(argv) < 2:
     raise UserError("give one or more run directories")
@@ -56,7 +50,7 @@ def main(argv):
         "recipe": {k: t[k] for k in ("learning_rate", "schedule", "batch_size", "num_steps")},
         "final": {"step": final["step"], "train_seconds": final["train_seconds"],
                   "psnr": round(final["psnr"], 2)},
-        "at_equal_time": at_time(r["rows"], seconds)})
+        "at_equal_time": common.at_time(r["rows"], seconds)})
   common.emit({"benchmark": "equal_time", "machine": common.machine(), "seconds": round(seconds, 1),
                "runs": results})
 

@@ -13,13 +13,12 @@ appended to --out as soon as it finishes, so a long sweep that is stopped keeps 
 
 import json
 import os
-import tempfile
 from typing import Any, Dict
 
 from absl import app, flags
 
-from benchmarks import common, equal_time
-from siren_jax import configuration, outputs, train
+from benchmarks import common
+from siren_jax import configuration, outputs
 
 KODAK_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "kodak.py")
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
@@ -69,14 +68,6 @@ _TABLE = flags.DEFINE_bool("table", False, "Train nothing: print --out's rows as
                            "(the last row of each image and recipe; T from --t_seconds if given).")
 
 
-def time_to(rows, db: float):
-  """Training seconds and step of the first evaluation at or above ``db`` dB, else None."""
-  for r in rows:
-    if r["step"] > 0 and float(r["psnr"]) >= db:
-      return {"train_seconds": r["train_seconds"], "step": r["step"]}
-  return None
-
-
 def recipe_config(name: str, image: str):
   config = configuration.load_config(KODAK_CONFIG)
   config.data.image = image
@@ -91,17 +82,10 @@ def recipe_config(name: str, image: str):
   return config
 
 
-def fit(config):
-  """(summary, metrics rows) of one fit in a throw-away run directory."""
-  with tempfile.TemporaryDirectory() as workdir:
-    summary = train.train_and_evaluate(config, workdir)
-    return summary, outputs.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-
-
 def measure_t() -> float:
   config = configuration.load_config(DEFAULT_CONFIG)
   config.train.log_every = config.train.num_steps
-  return fit(config)[0]["train_seconds"]
+  return common.fit_rows(config)[0]["train_seconds"]
 
 
 def _cell(reached, t_seconds: float) -> str:
@@ -160,9 +144,9 @@ def main(argv):
     curves = {}
     for name in _RECIPES.value:
       config = recipe_config(name, image)
-      summary, rows = fit(config)
+      summary, rows = common.fit_rows(config)
       curves[name] = rows
-      reached = {f"to_{db:g}db": time_to(rows, db) for db in TARGETS_DB}
+      reached = {f"to_{db:g}db": common.time_to(rows, db) for db in TARGETS_DB}
       if t_seconds:
         for v in reached.values():
           if v is not None:
@@ -178,7 +162,7 @@ def main(argv):
     if len(curves) > 1:  # the recipes at equal training time: when the shortest one finished
       seconds = min(rows[-1]["train_seconds"] for rows in curves.values())
       _write({"benchmark": "kodak_recipes", "image": image, "equal_time_seconds": seconds,
-              "at_equal_time": {n: equal_time.at_time(rows, seconds) for n, rows in curves.items()},
+              "at_equal_time": {n: common.at_time(rows, seconds) for n, rows in curves.items()},
               "git": common.git_rev()})
 
 

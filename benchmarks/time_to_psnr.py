@@ -7,41 +7,30 @@ Prints JSON. Targets (issue 2): >= 30 dB within 20 s and >= 40 dB within 150 s o
 """
 
 import os
-import tempfile
 
 
 from absl import app, flags
 from ml_collections import config_flags
 
 from benchmarks import common
-from siren_jax import outputs, train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "..", "configs", "default.py"), "Config.")
 _LOG_EVERY = flags.DEFINE_integer("log_every", 20, "Steps between PSNR evaluations.")
 
 
-def time_to(rows, db):
-  for r in rows:
-    if r["step"] > 0 and float(r["psnr"]) >= db:
-      return {"train_seconds": r["train_seconds"], "step": r["step"]}
-  return None
-
-
 def main(_):
   common.git_rev()  # the commit this run starts from
   config = _CONFIG.value
   config.train.log_every = _LOG_EVERY.value
-  with tempfile.TemporaryDirectory() as workdir:
-    summary = train.train_and_evaluate(config, workdir)
-    rows = outputs.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  summary, rows = common.fit_rows(config)
   t = config.train
   common.emit({
       "benchmark": "time_to_psnr", "config_image": config.data.image, "machine": common.machine(), "git": common.git_rev(),
       "recipe": {"batch_size": t.batch_size, "learning_rate": t.learning_rate, "schedule": t.schedule,
                  "num_steps": t.num_steps, "final_lr_fraction": t.final_lr_fraction,
                  "warmup_steps": t.warmup_steps, "omega_0": config.model.omega_0},
-      "to_30db": time_to(rows, 30.0), "to_40db": time_to(rows, 40.0),
+      "to_30db": common.time_to(rows, 30.0), "to_40db": common.time_to(rows, 40.0),
       "final_psnr": summary["psnr"], "train_seconds": summary["train_seconds"],
       "steps": summary["steps"]})
 
