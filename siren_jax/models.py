@@ -167,6 +167,11 @@ def nyquist_frequencies(*sides: int) -> int:
   return max(1, int(np.floor(np.log2(min(sides) / 4.0))))
 
 
+def _pe_frequencies(model_config, image_shape) -> int:
+  """``model.pe_frequencies``, or 0's Nyquist rule of the sample grid ((H, W), or (N,) for a clip)."""
+  return model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])
+
+
 def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.Module:
   """The model a config describes. ``image_shape`` (the sample grid's (H, W)) sets the number of
   positional-encoding frequencies when ``model.pe_frequencies`` is 0."""
@@ -174,9 +179,7 @@ def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.M
   w, d = model_config.width, model_config.depth
   if kind in ("siren", "siren_pe"):
     first, hidden = hyper.omegas(model_config)
-    freqs = 0
-    if kind == "siren_pe":
-      freqs = model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])
+    freqs = _pe_frequencies(model_config, image_shape) if kind == "siren_pe" else 0
     return Siren(width=w, depth=d, out_features=out_features, first_omega_0=first,
                  hidden_omega_0=hidden, sine=model_config.sine, pe_frequencies=freqs)
   if kind == "relu":
@@ -184,7 +187,7 @@ def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.M
   if kind == "tanh":
     return MLP(w, d, out_features, "tanh", "xavier_normal")
   if kind == "relu_pe":
-    freqs = model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])  # (N,) for a clip
+    freqs = _pe_frequencies(model_config, image_shape)
     return MLP(w, d, out_features, "relu", "glorot_uniform", encoding="pe", pe_frequencies=freqs)
   if kind == "rff":
     return MLP(w, d, out_features, "relu", "glorot_normal", encoding="rff",

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, shapes, tasks
+from siren_jax import configuration, derivatives, models, shapes, tasks
 from siren_jax.errors import UserError
 
 LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")
@@ -164,7 +164,7 @@ def validate_config(config) -> None:
             (s.trace_steps >= 1, f"sdf.trace_steps must be >= 1, got {s.trace_steps}"),
             (s.fscore_tau > 0, f"sdf.fscore_tau must be > 0, got {s.fscore_tau}"),
             (s.metric_points >= 1, f"sdf.metric_points must be >= 1, got {s.metric_points}"),
-            (config.model.kind not in ("relu_pe", "siren_pe") or config.model.pe_frequencies >= 1,
+            (config.model.kind not in models.PE_KINDS or config.model.pe_frequencies >= 1,
              f"model.kind={config.model.kind} on a shape needs model.pe_frequencies >= 1 (no image "
              f"size to derive it from)")]
   for ok, message in checks:

@@ -198,15 +198,15 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
       arrays = sampler.gather(arrays, idx)
       if not num_points and idx.shape[0] % mesh.size == 0:
         arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
-    elif error_sampling:
-      idx, weights = sampling.draw(jax.random.fold_in(perm["key"], state.step), perm, batch_size)
-      arrays = dict(jax.tree_util.tree_map(lambda a: a[idx], arrays), weights=weights)
-      if not num_points:
-        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
     elif batch_size:
-      pos = state.step % (perm.shape[0] // batch_size)
-      idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+      if error_sampling:
+        idx, weights = sampling.draw(jax.random.fold_in(perm["key"], state.step), perm, batch_size)
+      else:
+        pos = state.step % (perm.shape[0] // batch_size)
+        idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
       arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
+      if error_sampling:  # importance weights in place of the data's
+        arrays = dict(arrays, weights=weights)
       if not num_points:
         arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
     if task_loss is None:
