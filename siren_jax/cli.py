@@ -12,6 +12,7 @@ Exit statuses, the same at start-up and during training:
   other  a bug: Python's traceback (and status 1).
 """
 
+import ast
 import logging as std_logging
 import os
 import re
@@ -73,6 +74,56 @@ def _unknown_field(e: Exception) -> str:
           + "; configs/default.py lists every field")
 
 
+HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")
+COMMANDS = (("siren_jax.main", "fit one signal (or a set of images): --config, --workdir"),
+            ("siren_jax.sweep", "the Cartesian product of config fields: --sweep=FIELD=V1,V2,..."),
+            ("siren_jax.render", "sample a fitted run at any resolution: --workdir, --out"),
+            ("siren_jax.report", "rebuild a run's or sweep's report.html: --workdir"))
+
+
+def _first_doc_line(path: str) -> str:
+  """A module's docstring's first line, read without running it (a config could be anything)."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      doc = ast.get_docstring(ast.parse(f.read())) or ""
+  except (OSError, SyntaxError, ValueError):
+    return ""
+  return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _listing(directory: str, prefix: str, need_main: bool) -> list:
+  lines = []
+  for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
+    path = os.path.join(directory, name)
+    if not name.endswith(".py") or name.startswith("_"):
+      continue
+    if need_main:
+      with open(path, encoding="utf-8") as f:
+        if "\ndef main(" not in f.read():
+          continue
+    label, text = f"{prefix}{name[:-3] if need_main else name}", _first_doc_line(path)
+    text = text if len(text) <= 70 else text[:69].rstrip(" ,;:(") + "…"
+    lines.append(f"  {label:<42} {text}")
+  return lines
+
+
+def help_epilogue() -> str:
+  """What --help adds to absl's flag list: the other commands, the configs and the experiments of
+  the checkout (found beside the package, or in the working directory)."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  if not os.path.isdir(os.path.join(root, "configs")):
+    root = os.getcwd()
+  lines = ["", "commands (python -m NAME --help for each one's flags):"]
+  lines += [f"  {'python -m ' + name:<42} {text}" for name, text in COMMANDS]
+  configs = _listing(os.path.join(root, "configs"), "configs/", need_main=False)
+  if configs:
+    lines += ["", f"configs (--config=PATH; in {os.path.join(root, 'configs')}):"] + configs
+  experiments = _listing(os.path.join(root, "experiments"), "python -m experiments.", need_main=True)
+  if experiments:
+    lines += ["", "experiments (from a checkout):"] + experiments
+  return "\n".join(lines)
+
+
 def parse_flags(argv: Sequence[str]):
   """absl's parser, but a bad flag, config file or override (unknown key, wrong type) is one line
   instead of a usage dump or a traceback. Config files are checked first: ml_collections defers a
@@ -85,6 +136,11 @@ def parse_flags(argv: Sequence[str]):
     _fail(str(e))
   try:
     return flags.FLAGS(argv)
+  except SystemExit:  # absl's --help prints the usage, then exits 1: asking for help is not an error
+    if not any(arg in HELP_FLAGS for arg in argv[1:]):
+      raise
+    print(help_epilogue())
+    sys.exit(0)
   except flags.Error as e:
     _fail(str(e))
   except (KeyError, AttributeError) as e:
@@ -114,6 +170,7 @@ def run(main: Callable, required: Sequence[str] = ()) -> None:
   raised as ``Terminated`` (a KeyboardInterrupt); exit statuses as in the module docstring."""
 
   def wrapped(argv):
+    missing = []
     for name in required:
       try:
         value = getattr(flags.FLAGS, name)  # config files load lazily: load them here, guarded
@@ -126,7 +183,10 @@ def run(main: Callable, required: Sequence[str] = ()) -> None:
           _fail(f"--{name}: config file not found: {path}")
         _fail(f"--{name}: {e}")
       if value is None:
-        _fail(f"--{name} is required")
+        missing.append(f"--{name}")
+    if missing:
+      _fail(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
+            f"(--help lists the flags, configs and commands)")
     # JAX logs its (expected) failure to find a TPU at INFO on every start.
     std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
     handler = logging.get_absl_handler()

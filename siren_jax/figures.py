@@ -30,14 +30,15 @@ def save_figure(fig, path: str, dpi: int = 100) -> None:
 def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: str = "",
                         compared: str = "reconstruction − original",
                         mask: Optional[np.ndarray] = None) -> None:
-  """|pred - target| (mean over channels, in [0, 1] units) as a heatmap with a colour bar. The default
-  title names the two images (``compared``). With a (H, W) boolean ``mask`` (a Poisson blend's region,
+  """|pred - target| (mean over channels, in [0, 1] units) as a heatmap with a labelled colour bar. The
+  default title names the two images (``compared``) on one line; the statistics go under the map, so
+  nothing wraps however narrow the image. With a (H, W) boolean ``mask`` (a Poisson blend's region,
   where pred is meant to differ from target) the mask is outlined and the mean is taken outside it."""
   plt = _pyplot()
   err = np.abs(np.clip(pred, 0, 1) - target).mean(axis=-1)
   h, w = err.shape
   scale = 6.0 / max(h, w)
-  fig, ax = plt.subplots(figsize=(w * scale + 1.5, h * scale + 0.6))
+  fig, ax = plt.subplots(figsize=(max(w * scale, 4.0) + 1.5, h * scale + 0.9))
   vmax = max(float(np.percentile(err, 99.5)), 1e-6)  # a few outliers must not wash out the map
   im = ax.imshow(err, cmap="inferno", vmin=0.0, vmax=vmax, interpolation="nearest")
   ax.set_axis_off()
@@ -46,10 +47,26 @@ def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: 
     mean = f"mean outside the mask {err[~mask].mean():.2e}" if (~mask).any() else "mean –"
   else:
     mean = f"mean {err.mean():.2e}"
-  title = title or f"|{compared}| ({mean}, max {err.max():.2e}; colours clip at p99.5)"
-  ax.set_title(textwrap.fill(title, max(40, int(12 * w * scale))), fontsize=9)
-  fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+  ax.set_title(title or f"|{compared}|", fontsize=10)
+  ax.text(0.5, -0.02, f"{mean}, max {err.max():.2e}; colours clip at the 99.5th percentile",
+          transform=ax.transAxes, ha="center", va="top", fontsize=8)
+  bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+  bar.set_label("absolute error (values in [0, 1], mean over channels)", fontsize=8)
   save_figure(fig, path)
+
+
+def plain_log_ticks(axis) -> None:
+  """Tick labels of a log-scaled ``axis`` (ax.yaxis, ax.xaxis) as plain numbers (13.5, 0.002, 1e+04)
+  rather than matplotlib's mathtext (1.35×10¹), including the minor ticks it labels when the data span
+  less than a decade or two."""
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+
+  class Plain(ticker.LogFormatter):
+    def _num_to_string(self, x, vmin, vmax):
+      return f"{x:.3g}"
+
+  axis.set_major_formatter(Plain())
+  axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def _finite(value) -> bool:
@@ -76,6 +93,7 @@ def write_curves(path: str, rows: List[dict], title: str = "", loss_label: str =
     psnr = [float(r[metric]) for r in rows]
     for col, (x, label) in enumerate([(steps, "step"), (secs, "training time (s)")]):
       axes[0, col].semilogy([v for v, ok in zip(x, has_loss) if ok], loss)
+      plain_log_ticks(axes[0, col].yaxis)
       axes[0, col].set_ylabel(loss_label)
       axes[1, col].plot(x, psnr)
       axes[1, col].set_ylabel(metric_label)
@@ -101,21 +119,24 @@ def _show(ax, img, title, cmap="gray", vmin=0.0, vmax=1.0):
   return im
 
 
-def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_ref, lap_fit,
+def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_mag, lap_ref, lap_fit,
                            gradient_name: str = "sobel", laplacian_name: str = "5point",
-                           top_titles: Optional[Sequence[str]] = None) -> None:
+                           top_titles: Optional[Sequence[str]] = None, title: str = "",
+                           note: str = "") -> None:
   """2x3 panel: image / gradient magnitude / Laplacian, ground truth (top) vs the fit (bottom).
-  Derivatives are per unit of the [-1, 1] coordinate; both rows share each column's colour scale.
-  ``top_titles`` (three) replace the top row's titles when it shows something other than the image and
-  its derivatives (a Poisson blend's composite gradient field)."""
+  Derivatives are per unit of the [-1, 1] coordinate, of values on the [-1, 1] scale (the units the
+  network is trained in); both rows share each column's colour scale. ``top_titles`` (three) replace
+  the top row's titles when it shows something other than the image and its derivatives (a Poisson
+  blend's composite gradient field). ``title`` heads the figure; ``note`` (a line under it) says what
+  was not supervised, so that a values-only fit's noisy Laplacian is not read as a failure."""
   plt = _pyplot()
   h, w = np.asarray(image01).shape[:2]
   scale = 3.2 / max(h, w)
-  fig, axes = plt.subplots(2, 3, figsize=(3 * w * scale + 1.8, 2 * h * scale + 0.8))
+  fig, axes = plt.subplots(2, 3, figsize=(3 * w * scale + 2.4, 2 * h * scale + 1.0))
   gmax = max(float(np.percentile(grad_ref, 99.5)), 1e-6)
   lmax = max(float(np.percentile(np.abs(lap_ref), 99.0)), 1e-6)
   for row, (img, g, lap, label) in enumerate([(image01, grad_ref, lap_ref, "image"),
-                                              (fit01, grad_fit, lap_fit, "fit")]):
+                                              (fit01, grad_mag, lap_fit, "fit")]):
     titles = ([label, f"{label} |gradient| ({gradient_name})", f"{label} Laplacian ({laplacian_name})"]
               if row == 0 else ["fit", "fit |gradient|", "fit Laplacian"])
     if row == 0 and top_titles:
@@ -123,9 +144,15 @@ def write_derivative_panel(path: str, image01, fit01, grad_ref, grad_fit, lap_re
     _show(axes[row, 0], img, titles[0])
     gi = _show(axes[row, 1], np.asarray(g).mean(-1), titles[1], cmap="magma", vmin=0.0, vmax=gmax)
     li = _show(axes[row, 2], np.asarray(lap).mean(-1), titles[2], cmap="RdBu_r", vmin=-lmax, vmax=lmax)
-    fig.colorbar(gi, ax=axes[row, 1], fraction=0.046, pad=0.04)
-    fig.colorbar(li, ax=axes[row, 2], fraction=0.046, pad=0.04)
+    fig.colorbar(gi, ax=axes[row, 1], fraction=0.046, pad=0.04).set_label("|∇f| per unit coordinate",
+                                                                         fontsize=7)
+    fig.colorbar(li, ax=axes[row, 2], fraction=0.046, pad=0.04).set_label("Δf per unit coordinate²",
+                                                                         fontsize=7)
   fig.tight_layout()
+  heading = title or "image, gradient magnitude and Laplacian: target (top), network (bottom)"
+  lines = [heading, "values on [-1, 1], derivatives per unit of the [-1, 1] coordinate; colours clip "
+                    "at the 99.5th (|gradient|) and 99th (|Laplacian|) percentiles of the target"]
+  fig.suptitle("\n".join(lines + ([note] if note else [])), fontsize=8, y=1.0, va="bottom")
   save_figure(fig, path)
 
 
@@ -144,9 +171,10 @@ def write_blend_panel(path: str, blend: dict, result01) -> None:
   save_figure(fig, path)
 
 
-def _heatmap(ax, grid, rows, cols, row_field, col_field, title="", clim=None):
-  """PSNR grid with every cell's value written in it (diverged cells say so). ``clim`` (low, high)
-  fixes the colour scale, so several panels can share one; by default it spans this grid."""
+def _heatmap(ax, grid, rows, cols, row_field, col_field, title="", clim=None, marks=()):
+  """PSNR grid with every cell's value written in it (diverged cells say so, and the (row, col) cells
+  in ``marks``, points that did not learn, are hatched and say so). ``clim`` (low, high) fixes the
+  colour scale, so several panels can share one; by default it spans this grid."""
   finite = grid[np.isfinite(grid)]
   if clim is None:
     clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -161,6 +189,10 @@ def _heatmap(ax, grid, rows, cols, row_field, col_field, title="", clim=None):
   for i in range(len(rows)):
     for j in range(len(cols)):
       text = "diverged" if not np.isfinite(grid[i, j]) else f"{grid[i, j]:.1f}"
+      if (i, j) in marks:
+        text += f"\n{NOT_LEARNED}"
+        ax.add_patch(_pyplot().Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//",
+                                         edgecolor="red", linewidth=0))
       ax.text(j, i, text, ha="center", va="center", fontsize=8,
               color="white" if not np.isfinite(grid[i, j]) or grid[i, j] < mid else "black")
   return im
@@ -178,26 +210,63 @@ def _suptitle(fig, title: str) -> None:
                  va="bottom")
 
 
+NOT_LEARNED = "not learned"  # a sweep point's status when it ended near its step-0 headline
+
+
+def _numeric_axis(values) -> Optional[str]:
+  """How to space swept values on an x axis: "log" (positive numbers spanning a factor of 4 or more:
+  omega_0 10, 30, 90; learning rates), "linear" (other numbers), or None (categories: names, bools)."""
+  if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+    return None
+  if min(values) > 0 and max(values) >= 4 * min(values):
+    return "log"
+  return "linear"
+
+
+def _one_axis_plot(path: str, field: str, values, headline: dict, stuck: set, label: str,
+                   title: str) -> None:
+  """The final headline against the one swept field, its values placed by number (on a log axis when
+  they span a wide range) and labelled as given; points that did not learn drawn as red crosses."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  scale = _numeric_axis(values)
+  xs = list(values) if scale else list(range(len(values)))
+  ax.plot(xs, [headline[(v,)] for v in values], "o-")
+  bad = [(x, headline[(v,)]) for x, v in zip(xs, values) if (v,) in stuck]
+  if bad:
+    ax.plot(*zip(*bad), "x", color="red", markersize=10, mew=2, label=NOT_LEARNED)
+    ax.legend(fontsize=8)
+  if scale == "log":
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(_plain_formatter(""))
+  ax.set_xticks(xs, [str(v) for v in values])
+  ax.set_xlabel(field + (" (log scale)" if scale == "log" else ""))
+  ax.set_ylabel(f"final {label}")
+  ax.grid(True, alpha=0.3)
+  _suptitle(fig, title)
+  save_figure(fig, path)
+
+
+def _plain_formatter(text: str):
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+  return ticker.FuncFormatter(lambda value, pos: text)
+
+
 def write_sweep_plots(workdir: str, axes, results, title: str = "", metric: str = "psnr",
-                      label: str = "PSNR") -> None:
+                      label: str = "PSNR (dB)") -> None:
   """psnr.png (one swept axis) or heatmap.png (the first two axes; with more, one panel per combination
-  of the others, up to MAX_HEATMAP_PANELS), and curves.png: every point's PSNR vs step. ``title`` (what
-  the points share: image, steps, recipe) heads each figure. ``metric`` is the results' and rows' key
-  of the headline (and the name of its one-axis plot), ``label`` its name on the axes."""
+  of the others, up to MAX_HEATMAP_PANELS), and curves.png: every point's PSNR vs step, from step 0.
+  ``title`` (what the points share: image, steps, recipe) heads each figure. ``metric`` is the
+  results' and rows' key of the headline (and the name of its one-axis plot), ``label`` its name on
+  the axes. Points that did not learn (status ``NOT_LEARNED``) are marked in each figure."""
   plt = _pyplot()
   fields = [f for f, _ in axes]
-  psnr = {tuple(r[f] for f in fields): (r[metric] if r["status"] == "done" else float("nan"))
-          for r in results}
+  psnr = {tuple(r[f] for f in fields): (r[metric] if r["status"] in ("done", NOT_LEARNED)
+                                        else float("nan")) for r in results}
+  stuck = {tuple(r[f] for f in fields) for r in results if r["status"] == NOT_LEARNED}
   if len(axes) == 1:
     (field, values), = axes
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(len(values)), [psnr[(v,)] for v in values], "o-")
-    ax.set_xticks(range(len(values)), [str(v) for v in values])
-    ax.set_xlabel(field)
-    ax.set_ylabel(f"final {label} (dB)")
-    ax.grid(True, alpha=0.3)
-    _suptitle(fig, title)
-    save_figure(fig, os.path.join(workdir, f"{metric}.png"))
+    _one_axis_plot(os.path.join(workdir, f"{metric}.png"), field, values, psnr, stuck, label, title)
   else:
     (f0, v0), (f1, v1) = axes[:2]
     rest = list(itertools.product(*[values for _, values in axes[2:]]))
@@ -211,12 +280,13 @@ def write_sweep_plots(workdir: str, axes, results, title: str = "", metric: str 
       clim = (float(finite.min()), float(finite.max())) if finite.size else None  # shared by all
       for ax, grid, extra in zip(axs.flat, grids, rest):
         panel = ", ".join(f"{f}={v}" for (f, _), v in zip(axes[2:], extra))
-        im = _heatmap(ax, grid, v0, v1, f0, f1, panel, clim)
+        marks = {(i, j) for i, a in enumerate(v0) for j, b in enumerate(v1) if (a, b) + extra in stuck}
+        im = _heatmap(ax, grid, v0, v1, f0, f1, panel, clim, marks)
         if ax not in axs[:, 0]:
           ax.set_ylabel("")  # the rows are the same in every panel; their label stays at the left
       for ax in list(axs.flat)[len(rest):]:
         ax.axis("off")
-      fig.colorbar(im, ax=axs, label=f"final {label} (dB)")
+      fig.colorbar(im, ax=axs, label=f"final {label}")
       _suptitle(fig, title)
       save_figure(fig, os.path.join(workdir, "heatmap.png"))
   fig, ax = plt.subplots(figsize=(8, 5))
@@ -224,12 +294,13 @@ def write_sweep_plots(workdir: str, axes, results, title: str = "", metric: str 
   styles = ["-", "--", ":", "-."]  # beyond 20 points colours repeat; the line style tells them apart
   for i, r in enumerate(results):
     rows = read_jsonl(os.path.join(workdir, r["point"], "metrics.jsonl"))
-    rows = [row for row in rows if row.get("step", 0) > 0]
+    rows = [row for row in rows if "step" in row and _finite(row.get(metric))]
     if rows:
-      ax.plot([row["step"] for row in rows], [float(row[metric]) for row in rows], label=r["point"],
+      name = r["point"] + (f" ({NOT_LEARNED})" if r["status"] == NOT_LEARNED else "")
+      ax.plot([row["step"] for row in rows], [float(row[metric]) for row in rows], label=name,
               color=colours(i % colours.N), linestyle=styles[(i // colours.N) % len(styles)])
   ax.set_xlabel("step")
-  ax.set_ylabel(f"{label} (dB)")
+  ax.set_ylabel(label)
   ax.grid(True, alpha=0.3)
   if len(results) <= 20:
     ax.legend(fontsize=7, ncol=2)

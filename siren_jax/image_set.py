@@ -103,8 +103,9 @@ def fit_set(config, workdir: str) -> List[Dict[str, Any]]:
     write_results(workdir, rows)
   mean = mean_row(rows)
   if mean["psnr"] is not None:
-    logging.info("Mean over %s: %.2f dB PSNR, SSIM %.4f; results in %s", mean["status"], mean["psnr"],
-                 mean["ssim"], os.path.join(workdir, "results.md"))
+    logging.info("Mean over %s: %.2f dB PSNR, SSIM %.4f; results in %s; open %s", mean["status"],
+                 mean["psnr"], mean["ssim"], os.path.join(workdir, "results.md"),
+                 os.path.join(workdir, "report.html"))
   failed = [r["point"] for r in rows if r["status"] != "done"]
   if failed:  # the others' results are written; the exit status says the set is incomplete
     raise UserError(f"{len(failed)} of {len(rows)} images did not finish ({', '.join(failed)}: see their "

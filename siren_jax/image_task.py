@@ -96,7 +96,9 @@ class ImageTask:
     figures.write_derivative_panel(
         os.path.join(workdir, "derivatives.png"), image01, shown, grad_ref, grad_mag.reshape(h, w, c),
         lap_ref, lap.reshape(h, w, c), gradient_name=self.gradient_target,
-        laplacian_name=self.laplacian_target, top_titles=top_titles)
+        laplacian_name=self.laplacian_target, top_titles=top_titles,
+        title=f"{self.name}: image, |gradient| and Laplacian, target (top) and network (bottom)",
+        note=unsupervised_note(self.terms))
     return summary
 
   def _final_metrics(self, workdir: str, pred01: np.ndarray, summary: Dict[str, Any]) -> np.ndarray:
@@ -200,6 +202,16 @@ def _blend(config, terms, image, arrays):
   naive = np.where(mask[..., None], src, background)
   return background, {"background": background, "source": np.asarray(src), "mask": mask,
                       "naive": naive}
+
+
+def unsupervised_note(terms: Dict[str, float]) -> str:
+  """What derivatives.png shows that the loss never saw (empty when both derivatives were trained)."""
+  missing = [name for name in ("gradient", "laplacian") if name not in terms]
+  if not missing:
+    return ""
+  what = " and ".join({"gradient": "gradient", "laplacian": "Laplacian"}[m] for m in missing)
+  return (f"Not supervised: this run's loss never saw the {what} (supervision "
+          f"{', '.join(terms)}); the network's {what} is whatever fitting the rest left")
 
 
 def panel_targets(fit):

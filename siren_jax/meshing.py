@@ -33,11 +33,14 @@ def slab_planes(resolution: int, max_points: int) -> int:
 
 
 def extract_mesh(field: Callable[[np.ndarray], np.ndarray], resolution: int, level: float = 0.0,
-                 max_points: int = 1 << 21) -> Tuple[np.ndarray, np.ndarray]:
+                 max_points: int = 1 << 21,
+                 progress: Callable[[int, int], None] = lambda done, total: None
+                 ) -> Tuple[np.ndarray, np.ndarray]:
   """(vertices (V, 3), faces (F, 3)) of {field = level} on a ``resolution``^3 grid of [-1, 1]^3.
 
-  ``field(points (n, 3)) -> (n,)`` is called one slab at a time (at most ``max_points`` points). Axes
-  are (x, y, z) = coordinates 0, 1, 2. Returns empty arrays if the level is never crossed."""
+  ``field(points (n, 3)) -> (n,)`` is called one slab at a time (at most ``max_points`` points);
+  ``progress(planes done, planes)`` after each slab. Axes are (x, y, z) = coordinates 0, 1, 2.
+  Returns empty arrays if the level is never crossed."""
   from skimage import measure  # pylint: disable=g-import-not-at-top
   axis = grid_axis(resolution)
   h = 2.0 / (resolution - 1)
@@ -49,6 +52,7 @@ def extract_mesh(field: Callable[[np.ndarray], np.ndarray], resolution: int, lev
     pts = np.stack([np.repeat(xx[..., None], len(zs), -1), np.repeat(yy[..., None], len(zs), -1),
                     np.broadcast_to(zs, xx.shape + (len(zs),))], axis=-1).reshape(-1, 3)
     vol = np.asarray(field(pts.astype(np.float32)), np.float32).reshape(resolution, resolution, len(zs))
+    progress(z0 + len(zs), resolution)
     if len(zs) < 2 or not (vol.min() <= level <= vol.max()):
       continue
     v, f, _, _ = measure.marching_cubes(vol, level=level)  # in grid-index units

@@ -1,8 +1,10 @@
 """Progress in the log: a line per metrics row and, between rows, time-based lines with the rate and
 ETA, so that slow steps still show progress within seconds."""
 
+import contextlib
 import math
-from typing import Dict, Optional, Sequence
+import time
+from typing import Callable, Dict, Optional, Sequence
 
 from absl import logging
 
@@ -18,6 +20,31 @@ def info(message: str) -> None:
 
 def warn(message: str) -> None:
   logging.warning("%s", message)
+
+
+PHASE_PROGRESS_SECONDS = 5.0  # a long phase after training logs its progress at most this often
+
+
+@contextlib.contextmanager
+def phase(what: str):
+  """Logs ``what`` as a phase after training begins (meshing, metrics, renders, encoding) and its
+  seconds when it ends, so that no minute after the last step passes in silence."""
+  logging.info("%s ...", what)
+  start = time.perf_counter()
+  yield
+  logging.info("%s: done in %.1f s", what, time.perf_counter() - start)
+
+
+def counter(what: str, unit: str) -> Callable[[int, int], None]:
+  """``report(done, total)`` for a long phase's loop: a line at most every PHASE_PROGRESS_SECONDS."""
+  last = [time.perf_counter()]
+
+  def report(done: int, total: int) -> None:
+    if time.perf_counter() - last[0] >= PHASE_PROGRESS_SECONDS and done < total:
+      last[0] = time.perf_counter()
+      logging.info("%s: %d/%d %s (%d%%)", what, done, total, unit, 100 * done // max(total, 1))
+
+  return report
 
 
 def _format_duration(seconds: float) -> str:

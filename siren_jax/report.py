@@ -54,7 +54,7 @@ SUMMARY_HEADLINE = (("psnr", "PSNR (dB)"), ("snr", "SNR (dB)"), ("mse", "MSE on 
                     ("psnr_protocol", "protocol"), ("steps", "steps"),
                     ("train_seconds", "training time (s)"), ("num_params", "parameters"))
 _MIME = {".gif": "image/gif", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-         ".webp": "image/webp"}
+         ".webp": "image/webp", ".webm": "video/webm", ".mp4": "video/mp4"}
 
 
 def write_report(workdir: str) -> str:
@@ -527,6 +527,7 @@ def sweep_page(workdir: str) -> str:
     page.warnings.append(f"could not read results.csv: {e}")
     header, rows = [], []
   linked = _link_points(workdir, header, rows)
+  from siren_jax import sweep_report  # pylint: disable=g-import-not-at-top
   runs = len(rows) - (1 if rows and "point" in header and rows[-1][header.index("point")] == "mean" else 0)
   key, label = next((h for h in tasks.HEADLINES.values() if h[0] in header), tasks.HEADLINES["image"])
   table = (_table(header, linked, cls="sortable", highlight=_best_cell(header, rows, key))
@@ -541,11 +542,11 @@ def sweep_page(workdir: str) -> str:
                             _figure(page.image_uri(f"{key}.png"), f"{key}.png", f"{label} plot"))),
       ("curves", "Curves", _section("curves", "Curves",
                                     _figure(page.image_uri("curves.png"), "curves.png", "curves"))),
+      ("thumbnails", "Points", sweep_report.thumbnails_section(page, header, rows, key, label)),
   ]
   nav = [(sid, label) for sid, label, body in sections if body]
-  name = os.path.basename(os.path.abspath(workdir))
   kind = "image set" if os.path.exists(page.path("set.json")) else "sweep"
-  return _shell(f"siren_jax {kind}: {name}", f"{runs} runs &middot; {_esc(os.path.abspath(workdir))}",
+  return _shell(sweep_report.title(page, kind), f"{runs} runs &middot; {_esc(os.path.abspath(workdir))}",
                 nav, "".join(b for _, _, b in sections), page.warnings)
 
 

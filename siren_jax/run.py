@@ -189,7 +189,10 @@ class _Loop:
   rows: List[List[dict]]
   render: Callable
   step: int = 0
-  train_seconds: float = 0.0
+  train_seconds: float = 0.0  # the program's measured training time (all its points together)
+  # Each point's share of it: the points of one program do identical work (same shapes and batch),
+  # so each live point is charged 1/k of every measured interval (``add_training``).
+  shares: List[float] = dataclasses.field(default_factory=list)
   wall_start: float = 0.0
   diverged: List[Optional[int]] = dataclasses.field(default_factory=list)
   messages: List[str] = dataclasses.field(default_factory=list)
@@ -199,8 +202,15 @@ class _Loop:
   def wall(self) -> float:
     return time.perf_counter() - self.wall_start
 
+  def add_training(self, seconds: float) -> None:
+    """A measured interval of the program's training: the clock, and each live point's share."""
+    self.train_seconds += seconds
+    for i in self.live():
+      self.shares[i] += seconds / self.run.k
+
   def save(self, i: int, state) -> None:
-    self.ckpts[i].save(self.step, state, {"train_seconds": self.train_seconds,
+    self.ckpts[i].save(self.step, state, {"train_seconds": self.shares[i],
+                                          "group_train_seconds": self.train_seconds,
                                           "elapsed_s": self.wall()})
 
   def log_row(self, i: int, step_metrics: Dict[str, float], pred) -> dict:
@@ -208,7 +218,7 @@ class _Loop:
     lr = step_metrics.get("lr", self.run.hypers[i]["lr"] * float(self.run.schedule(0)))
     row = {"step": self.step, **({"loss": step_metrics["loss"]} if "loss" in step_metrics else {}),
            tasks.headline(self.run.base)[0]: self.run.task.headline(pred), "lr": lr,
-           "train_seconds": round(self.train_seconds, 4), "elapsed_s": round(self.wall(), 4)}
+           "train_seconds": round(self.shares[i], 4), "elapsed_s": round(self.wall(), 4)}
     row.update({n: v for n, v in step_metrics.items() if n not in ("loss", "lr")})
     outputs.append_jsonl(os.path.join(self.workdirs[i], "metrics.jsonl"), row)
     self.rows[i].append(row)
@@ -232,14 +242,17 @@ def _restore(run: Run, workdirs: Sequence[str]) -> _Loop:
   ckpts = [checkpoints.Checkpointer(os.path.join(wd, "checkpoints"), run.base.train.max_checkpoints)
            for wd in workdirs]
   loop = _Loop(run=run, workdirs=workdirs, ckpts=ckpts, rows=[[] for _ in workdirs], render=None,
-               diverged=[None] * run.k, messages=[""] * run.k)
+               diverged=[None] * run.k, messages=[""] * run.k, shares=[0.0] * run.k)
   elapsed_offset = 0.0
   for i, wd in enumerate(workdirs):
     metrics_path = os.path.join(wd, "metrics.jsonl")
     restored = ckpts[i].restore_latest(run.states[i])
     if restored is not None:
       run.states[i], meta = restored
-      loop.train_seconds, elapsed_offset = meta["train_seconds"], meta["elapsed_s"]
+      # Checkpoints from before shares were kept hold the group's time only: split it evenly.
+      group = meta.get("group_train_seconds", meta["train_seconds"])
+      loop.shares[i] = meta["train_seconds"] if "group_train_seconds" in meta else group / run.k
+      loop.train_seconds, elapsed_offset = group, meta["elapsed_s"]
       loop.rows[i] = [r for r in outputs.read_jsonl(metrics_path)
                       if r.get("step", 0) <= int(run.states[i].step)]
       progress.info(f"Resuming {wd} from step {int(run.states[i].step)}")
@@ -298,7 +311,7 @@ def _train(loop: _Loop, compiled, state, hypers, perm, epoch: int, on_outputs: C
           report.between(loop.step, loop.train_seconds + time.perf_counter() - interval_start, loss)
         continue
       host = jax.device_get(step_metrics)  # waits for the step: the timing below is honest
-      loop.train_seconds += time.perf_counter() - interval_start
+      loop.add_training(time.perf_counter() - interval_start)
       per_point = [{n: float(np.reshape(v, -1)[i]) for n, v in host.items()} for i in range(run.k)]
       for i in loop.live():
         if not math.isfinite(per_point[i]["loss"]):
@@ -369,12 +382,15 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
     if loop.ckpts[i].latest_step() != loop.step:
       loop.save(i, run.point(state, i))
   common = dict(run.task.summary_fields(), model=run.base.model.kind,
-                train_seconds=round(loop.train_seconds, 3), compile_seconds=round(compile_seconds, 3),
+                compile_seconds=round(compile_seconds, 3),
                 num_params=run.num_params, devices=run.mesh.size,
                 platform=jax.devices()[0].platform, device_kind=jax.devices()[0].device_kind,
                 trained_together=run.k, vmap_width=run.vmap_width)
+  if run.k > 1:  # each point's train_seconds is its share; the program's own time is this
+    common["group_train_seconds"] = round(loop.train_seconds, 3)
   summaries = []
   for i, workdir in enumerate(loop.workdirs):
+    common["train_seconds"] = round(loop.shares[i], 3)
     if loop.diverged[i] is not None:
       summary = dict(common, status="diverged", steps=loop.diverged[i], **{key: float("nan")},
                      message=loop.messages[i])
@@ -393,16 +409,25 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
       if warning:
         summary["warning"] = warning
         progress.warn(f"{workdir}: {warning}")
-      progress.info(f"Done: {run.task.name} {tasks.format_headline(run.base, summary[key])} "
-                    f"({summary.get('psnr_protocol', key)}) "
-                    f"after {summary['steps']} steps, {loop.train_seconds:.1f} s of training; outputs "
-                    f"in {workdir}")
     outputs.write_json(os.path.join(workdir, "summary.json"), summary)
     on_outputs(workdir)  # a diverged point's curves show where it diverged
+    if loop.diverged[i] is None:
+      progress.info(_done_line(run, workdir, summary, key))
     summaries.append(summary)
   if run.k == 1 and loop.diverged[0] is not None:  # its summary.json says so too, for the report
     raise UserError(loop.messages[0])
   return summaries
+
+
+def _done_line(run: Run, workdir: str, summary: Dict[str, Any], key: str) -> str:
+  """The last line of a finished point: its headline, its training seconds (a share, for points
+  trained together) and the page to open."""
+  share = (f" (its 1/{run.k} share of the {summary['group_train_seconds']:.1f} s of the {run.k} points "
+           f"trained together)" if run.k > 1 else "")
+  return (f"Done: {run.task.name} {tasks.format_headline(run.base, summary[key])} "
+          f"({summary.get('psnr_protocol', key)}) after {summary['steps']} steps, "
+          f"{summary['train_seconds']:.1f} s of training{share}; open "
+          f"{os.path.join(workdir, 'report.html')}")
 
 
 def _all_finite(tree) -> bool:

@@ -2,8 +2,9 @@
 
 * ``mesh.ply``: the zero level set by marching cubes (``meshing.extract_mesh``) at
   ``sdf.mesh_resolution``, in the input's units;
-* ``renders.png``: sphere-traced views (``sphere_trace``), ``slices.png``: f on three planes through
-  the surface sample's centroid;
+* ``renders.png``: three labelled sphere-traced views (``sphere_trace``); ``turntable.png``: a strip
+  of views all round the shape, which the report turns with a slider or a drag; ``slices.png``: f on
+  three planes through the surface sample's centroid, with a colour bar;
 * ``curves.png``: loss and the headline against steps;
 * summary metrics (``surface_metrics``): Chamfer L1/L2, normal consistency and F-score at
   tau = ``sdf.fscore_tau`` (normalised units, reported in input units too) between ``sdf.metric_points``
@@ -17,8 +18,11 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax import derivatives, evaluate, figures, meshing, outputs, shapes, sphere_trace
+from siren_jax import derivatives, evaluate, figures, meshing, outputs, progress, shapes, sphere_trace
 
+TURNTABLE_FRAMES = 24  # views all round the shape, 15 degrees apart
+TURNTABLE_ELEVATION = 20.0
+TURNTABLE_SIZE = 160  # pixels a side of each turntable view (at most sdf.render_size)
 NEAR_BAND = 0.05  # "near the surface": within this distance (normalised units) along the normal
 
 
@@ -80,26 +84,67 @@ def analytic_errors(surface: shapes.Surface, grad, n: int, seed: int) -> Dict[st
 def write_mesh(workdir: str, field, surface: shapes.Surface, resolution: int, chunk_size: int,
                name: str = "mesh.ply"):
   """The zero level set into ``workdir/name`` in the input's units; returns it normalised."""
-  vertices, faces = meshing.extract_mesh(field, resolution, max_points=max(chunk_size, 4 * resolution ** 2))
-  meshing.write_ply(os.path.join(workdir, name), vertices * surface.scale + surface.center, faces)
+  what = f"meshing the zero level set on a {resolution}^3 grid"
+  with progress.phase(what):
+    vertices, faces = meshing.extract_mesh(field, resolution,
+                                           max_points=max(chunk_size, 4 * resolution ** 2),
+                                           progress=progress.counter(what, "planes"))
+    meshing.write_ply(os.path.join(workdir, name), vertices * surface.scale + surface.center, faces)
   return vertices, faces
+
+
+def view_label(name: str, azimuth: float, elevation: float) -> str:
+  return f"{name} (azimuth {azimuth:g}°, elevation {elevation:g}°)"
+
+
+def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> None:
+  """The sphere-traced views side by side, each labelled with its camera, at about their own size."""
+  plt = figures._pyplot()  # pylint: disable=protected-access
+  angles = {name: (az, el) for name, az, el in sphere_trace.VIEWS}
+  size = next(iter(views.values())).shape[0]
+  fig, axes = plt.subplots(1, len(views), figsize=(len(views) * max(size, 200) / 100, max(size, 200) / 100 + 0.5))
+  for ax, (name, image) in zip(np.atleast_1d(axes), views.items()):
+    ax.imshow(image, interpolation="lanczos")
+    ax.set_title(view_label(name, *angles[name]) if name in angles else name, fontsize=9)
+    ax.set_axis_off()
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  figures.save_figure(fig, path)
+
+
+def write_turntable(path: str, network, settings: Dict[str, Any], chunk_size: int) -> None:
+  """``TURNTABLE_FRAMES`` views all round the shape (azimuth in equal steps, elevation
+  ``TURNTABLE_ELEVATION``, ``TURNTABLE_SIZE`` pixels or ``sdf.render_size`` if smaller) side by side
+  in one PNG strip: the report turns the shape with them."""
+  model, params, mesh, microbatch = network
+  size = min(int(settings["render_size"]), TURNTABLE_SIZE)
+  views = tuple((f"{i}", 360.0 * i / TURNTABLE_FRAMES, TURNTABLE_ELEVATION) for i in range(TURNTABLE_FRAMES))
+  frames = sphere_trace.trace_views(model, params, size, settings["trace_steps"], mesh, chunk_size,
+                                    microbatch, views=views,
+                                    progress=progress.counter("turntable", "views"))
+  outputs.write_png(path, np.concatenate(list(frames.values()), axis=1))
 
 
 def write_pictures(workdir: str, network, surface: shapes.Surface, settings: Dict[str, Any],
                    chunk_size: int, title: str) -> None:
-  """renders.png (three sphere-traced views side by side) and slices.png."""
+  """renders.png (three labelled sphere-traced views), turntable.png and slices.png."""
   model, params, mesh, microbatch = network
-  views = sphere_trace.trace_views(model, params, settings["render_size"], settings["trace_steps"],
-                                   mesh, chunk_size, microbatch)
-  outputs.write_png(os.path.join(workdir, "renders.png"), np.concatenate(list(views.values()), axis=1))
-  planes = sphere_trace.slice_planes(settings["slice_size"], surface.points.mean(axis=0))
-  field = field_fn(model, params, mesh, chunk_size, microbatch)
-  size = settings["slice_size"]
-  fields = {k: field(p).reshape(size, size) for k, (p, _) in planes.items()}
-  exact = ({k: surface.sdf(p.astype(np.float64)).reshape(size, size) for k, (p, _) in planes.items()}
-           if surface.sdf is not None else None)
-  sphere_trace.write_slices(os.path.join(workdir, "slices.png"), fields,
-                            {k: axes for k, (_, axes) in planes.items()}, exact, title)
+  with progress.phase(f"sphere-tracing three {settings['render_size']}^2 views"):
+    views = sphere_trace.trace_views(model, params, settings["render_size"], settings["trace_steps"],
+                                     mesh, chunk_size, microbatch)
+    write_views(os.path.join(workdir, "renders.png"), views)
+  with progress.phase(f"sphere-tracing {TURNTABLE_FRAMES} turntable views"):
+    write_turntable(os.path.join(workdir, "turntable.png"), network, settings, chunk_size)
+  with progress.phase("slicing the field on three planes"):
+    planes = sphere_trace.slice_planes(settings["slice_size"], surface.points.mean(axis=0))
+    field = field_fn(model, params, mesh, chunk_size, microbatch)
+    size = settings["slice_size"]
+    fields = {k: field(p).reshape(size, size) for k, (p, _) in planes.items()}
+    exact = ({k: surface.sdf(p.astype(np.float64)).reshape(size, size) for k, (p, _) in planes.items()}
+             if surface.sdf is not None else None)
+    sphere_trace.write_slices(os.path.join(workdir, "slices.png"), fields,
+                              {k: axes for k, (_, axes) in planes.items()}, exact, title)
 
 
 def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[str, Any]):
@@ -111,10 +156,12 @@ def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[s
   vertices, faces = write_mesh(workdir, field, surface, s["mesh_resolution"], chunk)
   summary.update(mesh_vertices=len(vertices), mesh_faces=len(faces),
                  mesh_resolution=s["mesh_resolution"])
-  summary.update(surface_metrics(vertices, faces, surface, s["metric_points"], s["fscore_tau"], 0))
-  if surface.sdf is not None:
-    summary.update(analytic_errors(surface, gradient_fn(model, params, mesh, chunk, microbatch),
-                                   s["metric_points"], 0))
+  with progress.phase(f"surface metrics ({len(faces)} triangles against the input, "
+                      f"{s['metric_points']} points each)"):
+    summary.update(surface_metrics(vertices, faces, surface, s["metric_points"], s["fscore_tau"], 0))
+    if surface.sdf is not None:
+      summary.update(analytic_errors(surface, gradient_fn(model, params, mesh, chunk, microbatch),
+                                     s["metric_points"], 0))
   title = (f"{surface.name}: Chamfer L1 {summary['chamfer_l1']:.3g}, normal consistency "
            f"{summary['normal_consistency']:.3f}, F-score {summary['fscore']:.3f} after "
            f"{summary['steps']} steps")
@@ -159,6 +206,7 @@ def render_command(run, out: str, resolution: int, log=lambda message: None) -> 
     log(f"{len(faces)} triangles")
     return
   size = resolution or int(s.render_size)
+  log(f"sphere-tracing three {size}^2 views of {run.workdir} (step {run.step}) to {out}")
   views = sphere_trace.trace_views(run.model, run.params, size, int(s.trace_steps), mesh, chunk,
                                    microbatch)
-  outputs.write_png(out, np.concatenate(list(views.values()), axis=1))
+  write_views(out, views)

@@ -88,13 +88,16 @@ def trace_fn(model, steps: int, relax: float = 0.9, light=(0.4, 0.7, 0.6)) -> Ca
 
 
 def trace_views(model, params, size: int, steps: int, mesh, chunk_size: int, microbatch: int,
-                views: Sequence[Tuple[str, float, float]] = VIEWS) -> Dict[str, np.ndarray]:
-  """{view name: (size, size, 3) image in [0, 1]} of the network's zero level set."""
+                views: Sequence[Tuple[str, float, float]] = VIEWS,
+                progress: Callable[[int, int], None] = lambda done, total: None) -> Dict[str, np.ndarray]:
+  """{view name: (size, size, 3) image in [0, 1]} of the network's zero level set;
+  ``progress(views done, views)`` after each."""
   render = evaluate.make_renderer(trace_fn(model, steps), mesh, min(chunk_size, size * size), microbatch)
   out = {}
   for name, az, el in views:
     rgb, _ = render(params, camera_rays(az, el, size))
     out[name] = rgb.reshape(size, size, 3)
+    progress(len(out), len(views))
   return out
 
 
@@ -113,13 +116,14 @@ def slice_planes(size: int, through=(0.0, 0.0, 0.0)) -> Dict[str, Tuple[np.ndarr
 
 def write_slices(path: str, fields: Dict[str, np.ndarray], axes: Dict[str, Tuple[str, str]],
                  exact: Optional[Dict[str, np.ndarray]] = None, title: str = "") -> None:
-  """The SDF on each plane: purple inside, orange outside, level lines every 0.05 (normalised units),
-  the zero level black and, where known, the exact zero level dashed green."""
+  """The SDF on each plane: purple inside, orange outside on one colour scale (its bar labelled),
+  level lines every 0.05 (normalised units), the zero level black and, where known, the exact zero
+  level dashed green."""
   plt = figures._pyplot()  # pylint: disable=protected-access
-  fig, axs = plt.subplots(1, len(fields), figsize=(4.2 * len(fields), 4.4))
+  fig, axs = plt.subplots(1, len(fields), figsize=(4.2 * len(fields) + 1.0, 4.4))
+  lim = max(max(float(np.percentile(np.abs(f), 99)) for f in fields.values()), 1e-6)
   for ax, (name, f) in zip(np.atleast_1d(axs), fields.items()):
-    lim = max(float(np.percentile(np.abs(f), 99)), 1e-6)
-    ax.imshow(f, cmap="PuOr_r", vmin=-lim, vmax=lim, extent=(-1, 1, -1, 1))
+    im = ax.imshow(f, cmap="PuOr_r", vmin=-lim, vmax=lim, extent=(-1, 1, -1, 1))
     levels = np.arange(-2.0, 2.0 + 1e-9, 0.05)
     ax.contour(f, levels=levels, colors="k", linewidths=0.3, alpha=0.5, extent=(-1, 1, -1, 1),
                origin="upper")
@@ -131,6 +135,9 @@ def write_slices(path: str, fields: Dict[str, np.ndarray], axes: Dict[str, Tuple
     ax.set_ylabel(axes[name][0])
     ax.set_xlabel(axes[name][1])
   fig.subplots_adjust(wspace=0.3)
+  bar = fig.colorbar(im, ax=axs, fraction=0.02, pad=0.02)
+  bar.set_label("f (normalised units; < 0 inside; colours clip at the 99th percentile of |f|)",
+                fontsize=8)
   if title:
     fig.suptitle(title, fontsize=10)
   figures.save_figure(fig, path)

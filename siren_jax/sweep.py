@@ -28,6 +28,7 @@ from ml_collections import config_flags
 
 from siren_jax import checkpoints, cli, configuration, figures, hyper, outputs, rundir, tasks, train
 from siren_jax.errors import UserError
+from siren_jax.run import NO_PROGRESS_DB
 
 FLAGS = flags.FLAGS
 
@@ -193,8 +194,13 @@ def _run_owned(base, workdir: str, axes, points, checked) -> List[Dict[str, Any]
   return results
 
 
+NOT_LEARNED = figures.NOT_LEARNED  # status of a point that finished near its step-0 headline
+
+
 def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
-  """One result per point; the headline under the task's key ("psnr" for images, "snr" for audio)."""
+  """One result per point; the headline under the task's key ("psnr" for images, "snr" for audio).
+  A finished point whose summary warns that it did not learn (``run.no_progress_warning``) has the
+  status ``not learned`` rather than ``done``, in every output."""
   results = []
   for name, assignment, config in points:
     key = tasks.headline(config)[0]
@@ -202,8 +208,11 @@ def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
     with open(path) as f:
       summary = json.load(f)
     psnr = summary.get(key)
+    status = summary.get("status", "done")
+    if status == "done" and summary.get("warning"):  # it ended near its step-0 headline
+      status = NOT_LEARNED
     results.append({**assignment, "point": name, key: float(psnr) if psnr is not None else None,
-                    "status": summary.get("status", "done"), "steps": summary.get("steps"),
+                    "status": status, "steps": summary.get("steps"),
                     "train_seconds": summary.get("train_seconds"),
                     "num_params": summary.get("num_params"),
                     "trained_together": summary.get("trained_together", 1),
@@ -239,6 +248,12 @@ def describe_common(base, axes, results: Sequence[Dict[str, Any]]) -> str:
   return ", ".join(parts)
 
 
+SECONDS_NOTE = ("`train_seconds`: each point's own share of measured training time. Points trained "
+                "together (`trained_together` > 1) run in one compiled program doing the same work for "
+                "each, so each is charged an equal share of that program's measured time (the "
+                "program's total is `group_train_seconds` in the points' summary.json).")
+
+
 def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> None:
   fields = [f for f, _ in axes]
   key, label = tasks.headline(base)
@@ -253,10 +268,14 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
     cells = [tasks.format_headline(base, r[c]).removesuffix(" dB") if c == key and isinstance(r[c], float)
              else str(r.get(c)) for c in columns]
     lines.append("| " + " | ".join(cells) + " |")
+  lines += ["", SECONDS_NOTE]
+  if any(r["status"] == NOT_LEARNED for r in results):
+    lines.append(f"`{NOT_LEARNED}`: the point ended less than {NO_PROGRESS_DB:g} dB above its step-0 "
+                 f"{label} (its summary.json has the warning): its learning rate or omega_0 is off.")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
   figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results),
-                            metric=key, label=label)
+                            metric=key, label=label if tasks.lower_is_better(base) else f"{label} (dB)")
   train.refresh_report(workdir)
 
 
@@ -271,6 +290,10 @@ def main(argv):
   if best is not None:
     logging.info("Best point: %s at %s; results in %s", best["point"],
                  tasks.format_headline(FLAGS.config, best[key]), os.path.join(FLAGS.workdir, "results.md"))
+  stuck = [r["point"] for r in results if r["status"] == NOT_LEARNED]
+  if stuck:
+    logging.warning("Not learned (ended within %g dB of step 0): %s", NO_PROGRESS_DB, ", ".join(stuck))
+  logging.info("Sweep done: open %s", os.path.join(FLAGS.workdir, "report.html"))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ def train_points(configs: Sequence[Any], workdirs: Sequence[str],
   done = [_complete(cfg, wd, fit) for cfg, wd in zip(configs, workdirs)]
   if all(done):  # the same config, already trained to the end: nothing to do, nothing rewritten
     for wd in workdirs:
-      logging.info("%s is already complete (%s steps); nothing to do", wd, configs[0].train.num_steps)
+      logging.info("%s is already complete (%s steps); nothing to do; open %s", wd,
+                   configs[0].train.num_steps, os.path.join(wd, "report.html"))
     return done
   with rundir.own(workdirs):
     return _train_owned(configs, workdirs, fit, mesh)

@@ -86,6 +86,8 @@ def _write_video(path: str, frames: Iterable[np.ndarray], fps: float, codec: str
           stream.pix_fmt = "yuv420p" if even or codec != "libx264" else "yuv444p"
           if codec == "libx264":
             stream.options = {"crf": "18"}
+          elif codec == "libvpx-vp9":  # constant quality (bitrate 0), near-transparent at crf 18
+            stream.options = {"crf": "18", "b": "0", "deadline": "good", "cpu-used": "4"}
         container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
                                                                format="rgb24")))
         n += 1

@@ -3,8 +3,9 @@
 The reconstruction is rendered frame by frame; each frame is scored (PSNR on [0, 1] after clipping, as
 for images, and SSIM) and kept as uint8 for the animated files, so a clip's float form never exists:
 
-* ``reconstruction.webp`` and ``original.webp``: the fit and the clip as fitted (after cutting and
-  resizing), animated at the clip's frame rate (what report.html plays);
+* ``reconstruction.webm`` and ``original.webm``: the fit and the clip as fitted (after cutting and
+  resizing), VP9 at the clip's frame rate (PyAV), which report.html plays in ``<video>`` elements
+  with controls (pause, scrub, frame steps);
 * ``frames.png``: original, fit and error of a few frames; ``frame_metrics.png``: PSNR and SSIM of
   every frame; ``frame_metrics.json``: those numbers;
 * ``original.png``, ``reconstruction.png`` and ``error.png``: the middle frame, as an image run writes
@@ -16,7 +17,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax import figures, metrics, outputs, video_figures, video_files
+from siren_jax import figures, metrics, outputs, progress, video_figures, video_files
 
 SSIM_WINDOW = 7  # scikit-image's default (uniform 7x7) window
 
@@ -37,10 +38,12 @@ def score_and_render(task, fit) -> tuple:
   """(per-frame PSNR, per-frame SSIM, uint8 reconstruction (T, H, W, C)), one frame at a time."""
   recon = np.empty_like(task.frames)
   psnrs, ssims = [], []
+  report = progress.counter("rendering and scoring", "frames")
   for i, pred, ref in fit.frames():
     psnrs.append(metrics.psnr(pred, ref))
     ssims.append(ssim(pred, ref))
     recon[i] = outputs.to_uint8(pred).reshape(recon.shape[1:])
+    report(i + 1, len(recon))
   return psnrs, ssims, recon
 
 
@@ -54,20 +57,23 @@ def frame_summary(psnrs: Sequence[float], ssims: Sequence[float]) -> Dict[str, f
 
 def write_outputs(workdir: str, task, fit, rows: Sequence[dict], summary: Dict[str, Any]) -> Dict[str, Any]:
   """Scores ``fit`` (``video_task.VideoFit``) into ``summary`` and writes the files listed above."""
-  psnrs, ssims, recon = score_and_render(task, fit)
+  with progress.phase(f"rendering and scoring {len(task.frames)} frames"):
+    psnrs, ssims, recon = score_and_render(task, fit)
   summary.update(frame_summary(psnrs, ssims))
   path = lambda name: os.path.join(workdir, name)
   outputs.write_json(path("frame_metrics.json"),
                      [{"frame": i, "psnr": p, "ssim": s} for i, (p, s) in enumerate(zip(psnrs, ssims))])
-  video_files.write_clip(path("reconstruction.webp"), recon, task.fps)
-  video_files.write_clip(path("original.webp"), task.frames, task.fps)
+  with progress.phase("encoding original.webm and reconstruction.webm"):
+    video_files.write_clip(path("reconstruction.webm"), recon, task.fps)
+    video_files.write_clip(path("original.webm"), task.frames, task.fps)
   shown = video_figures.grid_indices(len(psnrs))
-  video_figures.write_frame_grid(path("frames.png"), [task.frames[i] for i in shown],
-                                 [recon[i] for i in shown], shown, psnrs, len(psnrs))
   stats = (f"{summary['psnr_frame_mean']:.2f} ± {summary['psnr_frame_std']:.2f} dB, SSIM "
            f"{summary['ssim']:.3f}")
-  video_figures.write_frame_metrics(path("frame_metrics.png"), psnrs, ssims,
-                                    f"{task.name}: {stats} after {summary['steps']} steps")
+  with progress.phase("drawing frames.png and frame_metrics.png"):
+    video_figures.write_frame_grid(path("frames.png"), [task.frames[i] for i in shown],
+                                   [recon[i] for i in shown], shown, psnrs, len(psnrs))
+    video_figures.write_frame_metrics(path("frame_metrics.png"), psnrs, ssims,
+                                      f"{task.name}: {stats} after {summary['steps']} steps")
   middle = len(psnrs) // 2
   outputs.write_png(path("original.png"), task.reference01(middle))
   outputs.write_png(path("reconstruction.png"), recon[middle].astype(np.float32) / 255.0)

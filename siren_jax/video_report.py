@@ -1,20 +1,52 @@
 """The video section of a run's report.html (``siren_jax.report`` adds it when the run wrote one): the
-clip as fitted and the reconstruction, both playing inline side by side (animated WebP ``data:`` URIs,
-so the page stays one self-contained file), the frame grid and the per-frame metrics."""
+clip as fitted and the reconstruction in ``<video>`` elements with the browser's controls (play, pause,
+scrub), played and stepped frame by frame together by a small control bar (both are embedded WebM
+``data:`` URIs, so the page stays one self-contained file), then the frame grid and the per-frame
+metrics."""
 
 import html
+
+CLIPS = (("original.webm", "original (as fitted)"), ("reconstruction.webm", "reconstruction"))
+
+# One bar for both clips: play/pause together, step a frame back or forward, and keep the
+# reconstruction on the original's time whenever either is scrubbed.
+SYNC_JS = """
+document.querySelectorAll('.clips').forEach(function (box) {
+  var videos = box.querySelectorAll('video'), fps = +box.dataset.fps || 25;
+  var label = box.querySelector('.time');
+  function frame() { return Math.round(videos[0].currentTime * fps); }
+  function show() { label.textContent = 'frame ' + (frame() + 1); }
+  function seek(t) {
+    var end = videos[0].duration || 0;
+    t = Math.min(Math.max(t, 0), Math.max(end - 0.5 / fps, 0));
+    videos.forEach(function (v) { v.pause(); v.currentTime = t; });
+  }
+  box.querySelector('.play').addEventListener('click', function () {
+    var paused = videos[0].paused;
+    videos.forEach(function (v) { v.currentTime = videos[0].currentTime; if (paused) v.play(); else v.pause(); });
+  });
+  box.querySelector('.prev').addEventListener('click', function () { seek((frame() - 1 + 0.5) / fps); });
+  box.querySelector('.next').addEventListener('click', function () { seek((frame() + 1 + 0.5) / fps); });
+  videos[0].addEventListener('seeked', function () {
+    if (Math.abs(videos[1].currentTime - videos[0].currentTime) > 0.5 / fps) videos[1].currentTime = videos[0].currentTime;
+  });
+  videos.forEach(function (v) { v.addEventListener('timeupdate', show); });
+  show();
+});
+"""
 
 
 def _clip(uri: str, caption: str) -> str:
   style = "width: 100%; max-width: 480px; image-rendering: pixelated"  # small clips: big, sharp pixels
-  return (f'<figure class="plain"><img src="{uri}" style="{style}" alt="{html.escape(caption)}">'
+  return (f'<figure class="plain"><video src="{uri}" style="{style}" controls loop muted playsinline '
+          f'preload="auto" aria-label="{html.escape(caption)}"></video>'
           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def body(page, summary) -> str:
   """The section's HTML for ``page`` (``report._Page``), or "" when the run wrote no clips."""
-  original, recon = page.image_uri("original.webp"), page.image_uri("reconstruction.webp")
-  if not (original and recon):
+  uris = [page.image_uri(name)  # any file as a data: URI, typed by its extension for name, _ in CLIPS]
+  if not all(uris):
     return ""
   summary = summary if isinstance(summary, dict) else {}
   stats = ""
@@ -22,12 +54,16 @@ def body(page, summary) -> str:
     stats = (f"{summary['psnr_frame_mean']:.2f} ± {summary['psnr_frame_std']:.2f} dB per-frame PSNR"
              + (f", SSIM {summary['ssim']:.3f}" if isinstance(summary.get("ssim"), float) else ""))
   shape = "&times;".join(html.escape(str(summary.get(k, "?"))) for k in ("frames", "height", "width"))
-  fps = html.escape(str(summary.get("fps", "?")))
-  parts = [f'<p class="note">{shape} (frames &times; H &times; W) at {fps} fps; {html.escape(stats)}. '
-           "The zoom and split views below show the middle frame.</p>"
+  fps = summary.get("fps") if isinstance(summary.get("fps"), (int, float)) else 25
+  parts = [f'<p class="note">{shape} (frames &times; H &times; W) at {html.escape(str(fps))} fps; '
+           f"{html.escape(stats)}. The zoom and split views below show the middle frame.</p>"
            if summary else "",
-           '<div class="pair">', _clip(original, "original (as fitted)"),
-           _clip(recon, "reconstruction"), "</div>"]
+           f'<div class="clips" data-fps="{float(fps):g}"><div class="pair">']
+  parts += [_clip(uri, caption) for uri, (_, caption) in zip(uris, CLIPS)]
+  parts.append('</div><p><button type="button" class="play">play / pause both</button> '
+               '<button type="button" class="prev">&larr; frame</button> '
+               '<button type="button" class="next">frame &rarr;</button> <span class="time"></span></p>'
+               f"</div><script>{SYNC_JS}</script>")
   for name, caption in (("frames.png", "original, fit and |error| of a few frames"),
                         ("frame_metrics.png", "PSNR and SSIM of every frame")):
     uri = page.image_uri(name)

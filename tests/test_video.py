@@ -190,9 +190,8 @@ def test_outputs_and_per_frame_metrics(run_dir):
   assert summary["psnr"] > rows[0]["psnr"] + 3  # it learned
   for name in ("frames.png", "frame_metrics.png", "curves.png", "error.png", "original.png"):
     assert os.path.getsize(os.path.join(run_dir, name)) > 0
-  for name in ("original.webp", "reconstruction.webp"):
-    with Image.open(os.path.join(run_dir, name)) as im:
-      assert im.n_frames == T and im.size == (W, H)
+  for name in ("original.webm", "reconstruction.webm"):  # the report's clips: every frame, full size
+    assert video.load_clip(os.path.join(run_dir, name)).frames.shape == (T, H, W, 3)
 
 
 def test_render_reproduces_training_frames_and_slow_motion(run_dir, tmp_path):
@@ -241,14 +240,23 @@ def test_report_plays_both_clips(run_dir, request):
   chromium = request.getfixturevalue("browser")  # test_report's: no Chromium skips (fails in CI)
   path = report.write_report(run_dir)
   page = open(path, encoding="utf-8").read()
-  assert page.count('src="data:image/webp;base64,') == 2 and 'id="video"' in page
+  assert page.count('src="data:video/webm;base64,') == 2 and 'id="video"' in page
   tab = chromium.new_page()
   tab.goto("file://" + os.path.abspath(path))
   tab.wait_for_load_state("load")
-  sizes = tab.eval_on_selector_all("#video .pair img",
-                                   "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+  tab.wait_for_function("[...document.querySelectorAll('#video video')].every(v => v.readyState >= 2)",
+                        timeout=20000)
+  clips = tab.eval_on_selector_all(
+      "#video video", "els => els.map(e => [e.videoWidth, e.videoHeight, e.controls, e.duration])")
+  tab.click("#video .next")  # one frame on: both clips step together
+  tab.wait_for_function("[...document.querySelectorAll('#video video')].every(v => !v.seeking)")
+  times = tab.eval_on_selector_all("#video video", "els => els.map(e => e.currentTime)")
   tab.close()
-  assert sizes == [[W, H], [W, H]]  # both clips decode in the browser, from the page alone
+  fps = json.load(open(os.path.join(run_dir, "summary.json")))["fps"]
+  # Both clips decode in the browser, from the page alone, with controls, and last T frames.
+  assert [c[:3] for c in clips] == [[W, H, True], [W, H, True]]
+  assert all(abs(c[3] - T / fps) <= 1.0 / fps for c in clips)
+  assert times[0] == times[1] and 1 / fps <= times[0] < 2 / fps
 
 
 def test_sweep_over_omega_trains_points_together(tmp_path):
