@@ -213,7 +213,7 @@ def _suptitle(fig, title: str) -> None:
 NOT_LEARNED = "not learned"  # a sweep point's status when it ended near its step-0 headline
 
 
-def _numeric_axis(values) -> Optional[str]:
+def numeric_axis(values) -> Optional[str]:
   """How to space swept values on an x axis: "log" (positive numbers spanning a factor of 4 or more:
   omega_0 10, 30, 90; learning rates), "linear" (other numbers), or None (categories: names, bools)."""
   if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
@@ -229,7 +229,7 @@ def _one_axis_plot(path: str, field: str, values, headline: dict, stuck: set, la
   they span a wide range) and labelled as given; points that did not learn drawn as red crosses."""
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
-  scale = _numeric_axis(values)
+  scale = numeric_axis(values)
   xs = list(values) if scale else list(range(len(values)))
   ax.plot(xs, [headline[(v,)] for v in values], "o-")
   bad = [(x, headline[(v,)]) for x, v in zip(xs, values) if (v,) in stuck]

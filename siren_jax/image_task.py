@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax import configuration, data, figures, metrics, outputs, supervision, targets
+from siren_jax import configuration, data, figures, metrics, outputs, progress, supervision, targets
 from siren_jax.errors import UserError
 
 IN_FEATURES = 2  # (y, x)
@@ -91,14 +91,15 @@ class ImageTask:
                                f"after {summary['steps']} steps",
                          loss_label=f"training loss (MSE of {terms})")
     h, w, c = self.shape
-    _, grad_mag, lap = render_derivatives()
-    image01, grad_ref, lap_ref, top_titles = panel_targets(self)
-    figures.write_derivative_panel(
-        os.path.join(workdir, "derivatives.png"), image01, shown, grad_ref, grad_mag.reshape(h, w, c),
-        lap_ref, lap.reshape(h, w, c), gradient_name=self.gradient_target,
-        laplacian_name=self.laplacian_target, top_titles=top_titles,
-        title=f"{self.name}: image, |gradient| and Laplacian, target (top) and network (bottom)",
-        note=unsupervised_note(self.terms))
+    with progress.phase(f"derivatives.png: the network's gradient and Laplacian at {h}x{w} pixels"):
+      _, grad_mag, lap = render_derivatives()
+      image01, grad_ref, lap_ref, top_titles = panel_targets(self)
+      figures.write_derivative_panel(
+          os.path.join(workdir, "derivatives.png"), image01, shown, grad_ref, grad_mag.reshape(h, w, c),
+          lap_ref, lap.reshape(h, w, c), gradient_name=self.gradient_target,
+          laplacian_name=self.laplacian_target, top_titles=top_titles,
+          title=f"{self.name}: image, |gradient| and Laplacian, target (top) and network (bottom)",
+          note=unsupervised_note(self.terms))
     return summary
 
   def _final_metrics(self, workdir: str, pred01: np.ndarray, summary: Dict[str, Any]) -> np.ndarray:

@@ -20,7 +20,8 @@ import numpy as np
 
 from siren_jax import derivatives, evaluate, figures, meshing, outputs, progress, shapes, sphere_trace
 
-TURNTABLE_FRAMES = 24  # views all round the shape, 15 degrees apart
+RENDER_PANEL_PIXELS = 320  # renders.png shows each view at least this large (smaller ones upsampled)
+TURNTABLE_FRAMES = 16  # views all round the shape, 22.5 degrees apart
 TURNTABLE_ELEVATION = 20.0
 TURNTABLE_SIZE = 160  # pixels a side of each turntable view (at most sdf.render_size)
 NEAR_BAND = 0.05  # "near the surface": within this distance (normalised units) along the normal
@@ -94,7 +95,7 @@ def write_mesh(workdir: str, field, surface: shapes.Surface, resolution: int, ch
 
 
 def view_label(name: str, azimuth: float, elevation: float) -> str:
-  return f"{name} (azimuth {azimuth:g}°, elevation {elevation:g}°)"
+  return f"{name}\nazimuth {azimuth:g}°, elevation {elevation:g}°"
 
 
 def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> None:
@@ -102,7 +103,8 @@ def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> Non
   plt = figures._pyplot()  # pylint: disable=protected-access
   angles = {name: (az, el) for name, az, el in sphere_trace.VIEWS}
   size = next(iter(views.values())).shape[0]
-  fig, axes = plt.subplots(1, len(views), figsize=(len(views) * max(size, 200) / 100, max(size, 200) / 100 + 0.5))
+  side = max(size, RENDER_PANEL_PIXELS) / 100  # inches at save_figure's 100 dpi
+  fig, axes = plt.subplots(1, len(views), figsize=(len(views) * side, side + 0.6))
   for ax, (name, image) in zip(np.atleast_1d(axes), views.items()):
     ax.imshow(image, interpolation="lanczos")
     ax.set_title(view_label(name, *angles[name]) if name in angles else name, fontsize=9)
@@ -113,16 +115,16 @@ def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> Non
   figures.save_figure(fig, path)
 
 
-def write_turntable(path: str, network, settings: Dict[str, Any], chunk_size: int) -> None:
+def write_turntable(path: str, network, settings: Dict[str, Any], tracer) -> None:
   """``TURNTABLE_FRAMES`` views all round the shape (azimuth in equal steps, elevation
   ``TURNTABLE_ELEVATION``, ``TURNTABLE_SIZE`` pixels or ``sdf.render_size`` if smaller) side by side
   in one PNG strip: the report turns the shape with them."""
   model, params, mesh, microbatch = network
   size = min(int(settings["render_size"]), TURNTABLE_SIZE)
   views = tuple((f"{i}", 360.0 * i / TURNTABLE_FRAMES, TURNTABLE_ELEVATION) for i in range(TURNTABLE_FRAMES))
-  frames = sphere_trace.trace_views(model, params, size, settings["trace_steps"], mesh, chunk_size,
-                                    microbatch, views=views,
-                                    progress=progress.counter("turntable", "views"))
+  frames = sphere_trace.trace_views(model, params, size, settings["trace_steps"], mesh, 0, microbatch,
+                                    views=views, progress=progress.counter("turntable", "views"),
+                                    tracer=tracer)
   outputs.write_png(path, np.concatenate(list(frames.values()), axis=1))
 
 
@@ -130,12 +132,15 @@ def write_pictures(workdir: str, network, surface: shapes.Surface, settings: Dic
                    chunk_size: int, title: str) -> None:
   """renders.png (three labelled sphere-traced views), turntable.png and slices.png."""
   model, params, mesh, microbatch = network
-  with progress.phase(f"sphere-tracing three {settings['render_size']}^2 views"):
-    views = sphere_trace.trace_views(model, params, settings["render_size"], settings["trace_steps"],
-                                     mesh, chunk_size, microbatch)
+  size = settings["render_size"]
+  tracer = sphere_trace.make_tracer(model, settings["trace_steps"], mesh, min(chunk_size, size * size),
+                                    microbatch)
+  with progress.phase(f"sphere-tracing three {size}^2 views (compiling the tracer first)"):
+    views = sphere_trace.trace_views(model, params, size, settings["trace_steps"], mesh, chunk_size,
+                                     microbatch, tracer=tracer)
     write_views(os.path.join(workdir, "renders.png"), views)
   with progress.phase(f"sphere-tracing {TURNTABLE_FRAMES} turntable views"):
-    write_turntable(os.path.join(workdir, "turntable.png"), network, settings, chunk_size)
+    write_turntable(os.path.join(workdir, "turntable.png"), network, settings, tracer)
   with progress.phase("slicing the field on three planes"):
     planes = sphere_trace.slice_planes(settings["slice_size"], surface.points.mean(axis=0))
     field = field_fn(model, params, mesh, chunk_size, microbatch)

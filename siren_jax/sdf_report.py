@@ -1,5 +1,6 @@
 """The report page of an SDF run (``report.run_page`` hands over when config.task is "sdf"): the
-sphere-traced renders, a turntable to turn the shape round, a link to mesh.ply, the SDF slices, the surface metrics, training curves, summary and config.
+sphere-traced renders, a turntable to turn the shape round, a link to mesh.ply, the SDF slices, the
+surface metrics, training curves, summary and config.
 Like ``report`` it only reads files and formats text (no JAX)."""
 
 import os
@@ -129,7 +130,8 @@ def run_page(page, config, summary) -> str:
              + _turntable(page) + _mesh_link(page, summary))
   slices = r._figure(page.image_uri("slices.png"), "f on three planes through the surface's centroid: "
                      "purple inside, orange outside, level lines every 0.05 (normalised units), zero "
-                     "level black; dashed green: the exact zero level where known", "SDF slices")
+                     "level black; dashed green: the exact zero level where known; colours clip at the "
+                     "99th percentile of |f|", "SDF slices")
   sections = [
       ("renders", "Renders", r._section("renders", "Renders", renders or
                                         '<p class="note">written when the run finishes</p>')),

@@ -87,12 +87,20 @@ def trace_fn(model, steps: int, relax: float = 0.9, light=(0.4, 0.7, 0.6)) -> Ca
   return fn
 
 
+def make_tracer(model, steps: int, mesh, chunk_size: int, microbatch: int) -> Callable:
+  """``render(params, rays) -> (rgb, hit)``: one sphere tracer, compiled once for ``chunk_size`` rays,
+  for any number of views of any size (compiling it costs more than tracing a few views)."""
+  return evaluate.make_renderer(trace_fn(model, steps), mesh, chunk_size, microbatch)
+
+
 def trace_views(model, params, size: int, steps: int, mesh, chunk_size: int, microbatch: int,
                 views: Sequence[Tuple[str, float, float]] = VIEWS,
-                progress: Callable[[int, int], None] = lambda done, total: None) -> Dict[str, np.ndarray]:
-  """{view name: (size, size, 3) image in [0, 1]} of the network's zero level set;
-  ``progress(views done, views)`` after each."""
-  render = evaluate.make_renderer(trace_fn(model, steps), mesh, min(chunk_size, size * size), microbatch)
+                progress: Callable[[int, int], None] = lambda done, total: None,
+                tracer: Optional[Callable] = None) -> Dict[str, np.ndarray]:
+  """{view name: (size, size, 3) image in [0, 1]} of the network's zero level set, traced by
+  ``tracer`` (``make_tracer``; by default one made for these views); ``progress(views done, views)``
+  after each."""
+  render = tracer or make_tracer(model, steps, mesh, min(chunk_size, size * size), microbatch)
   out = {}
   for name, az, el in views:
     rgb, _ = render(params, camera_rays(az, el, size))
@@ -136,8 +144,7 @@ def write_slices(path: str, fields: Dict[str, np.ndarray], axes: Dict[str, Tuple
     ax.set_xlabel(axes[name][1])
   fig.subplots_adjust(wspace=0.3)
   bar = fig.colorbar(im, ax=axs, fraction=0.02, pad=0.02)
-  bar.set_label("f (normalised units; < 0 inside; colours clip at the 99th percentile of |f|)",
-                fontsize=8)
+  bar.set_label("f (normalised units, < 0 inside)", fontsize=9)
   if title:
     fig.suptitle(title, fontsize=10)
   figures.save_figure(fig, path)

@@ -23,12 +23,16 @@ document.querySelectorAll('.clips').forEach(function (box) {
   }
   box.querySelector('.play').addEventListener('click', function () {
     var paused = videos[0].paused;
-    videos.forEach(function (v) { v.currentTime = videos[0].currentTime; if (paused) v.play(); else v.pause(); });
+    videos.forEach(function (v) {
+      v.currentTime = videos[0].currentTime;
+      if (paused) v.play(); else v.pause();
+    });
   });
   box.querySelector('.prev').addEventListener('click', function () { seek((frame() - 1 + 0.5) / fps); });
   box.querySelector('.next').addEventListener('click', function () { seek((frame() + 1 + 0.5) / fps); });
   videos[0].addEventListener('seeked', function () {
-    if (Math.abs(videos[1].currentTime - videos[0].currentTime) > 0.5 / fps) videos[1].currentTime = videos[0].currentTime;
+    var lag = Math.abs(videos[1].currentTime - videos[0].currentTime);
+    if (lag > 0.5 / fps) videos[1].currentTime = videos[0].currentTime;
   });
   videos.forEach(function (v) { v.addEventListener('timeupdate', show); });
   show();

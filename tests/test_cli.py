@@ -109,6 +109,24 @@ def test_missing_workdir_flag():
   assert proc.returncode != 0 and "error: --workdir is required" in proc.stderr
 
 
+def test_help_exits_0_and_lists_the_configs_and_the_other_commands():
+  for module in ("siren_jax.main", "siren_jax.sweep"):
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("siren_jax.sweep", "siren_jax.render", "siren_jax.report", "experiments.compression"):
+      assert f"python -m {name}" in proc.stdout, name
+    for name in sorted(os.listdir(os.path.join(ROOT, "configs"))):
+      if name.endswith(".py") and not name.startswith("_"):
+        assert f"configs/{name}" in proc.stdout, name
+
+
+def test_no_arguments_names_every_missing_flag_at_once():
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.main"], cwd=ROOT, capture_output=True,
+                        text=True)
+  assert _one_error_line(proc).startswith("error: --config and --workdir are required")
+
+
 def _one_error_line(proc) -> str:
   lines = [l for l in proc.stderr.splitlines() if l.strip()]
   assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

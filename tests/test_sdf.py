@@ -3,13 +3,15 @@ and a tiny end-to-end fit."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from siren_jax import meshing, sdf_task, shapes, sphere_trace
+from siren_jax import meshing, sdf_outputs, sdf_task, shapes, sphere_trace
 from siren_jax.errors import UserError
 from tests.conftest import ROOT
 
@@ -252,8 +254,16 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
          f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in flags.items()]
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  for name in ("mesh.ply", "renders.png", "slices.png", "curves.png", "report.html"):
+  for name in ("mesh.ply", "renders.png", "turntable.png", "slices.png", "curves.png", "report.html"):
     assert os.path.getsize(workdir / name) > 0, name
+  # Every phase after the last step says what it is doing, and the last line names the page to open.
+  for phase in ("meshing the zero level set on a 24^3 grid", "surface metrics", "sphere-tracing three",
+                "turntable views", "slicing the field"):
+    assert re.search(re.escape(phase) + r".*: done in \d+\.\d s", proc.stderr), phase
+  done = [line for line in proc.stderr.splitlines() if "Done: " in line]
+  assert len(done) == 1 and done[0].endswith(f"open {workdir / 'report.html'}")
+  with Image.open(workdir / "turntable.png") as strip:  # the turntable's views, side by side
+    assert strip.size == (sdf_outputs.TURNTABLE_FRAMES * 16, 16)
   summary = json.loads((workdir / "summary.json").read_text())
   rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   key = "surface_error"
@@ -264,6 +274,8 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
   assert summary["mesh_faces"] > 0
   html = (workdir / "report.html").read_text()
   assert "Chamfer L1" in html and "renders" in html
+  assert '<a href="mesh.ply" download>mesh.ply</a>' in html
+  assert f'class="turntable" data-frames="{sdf_outputs.TURNTABLE_FRAMES}"' in html
   # render: the mesh at another resolution, written where asked
   out = tmp_path / "mesh16.ply"
   proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",

@@ -170,3 +170,55 @@ def test_a_changed_base_config_is_not_reported_as_done(tmp_path, image_path):
   with pytest.raises(UserError, match=r"sweep point seed=0: .*train.batch_size: 256 there, 128 now"):
     sweep.run_sweep(base, str(workdir), ["seed=0,1"])
   assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def test_points_get_their_own_seconds_and_a_point_that_did_not_learn_is_marked(tmp_path, image_path,
+                                                                               monkeypatch):
+  """Two points trained together in one program: each is charged its share of the measured time (the
+  shares add up to the program's), and the one whose rate is too small to learn anything is marked
+  ``not learned`` in results.csv, results.md, the figures and the report."""
+  figs = {}
+  real_save = figures.save_figure
+
+  def save_figure(fig, path, dpi=100):
+    ax = fig.axes[0]
+    figs[os.path.basename(path)] = {"xscale": ax.get_xscale(),
+                                    "x0": min(min(line.get_xdata()) for line in ax.lines),
+                                    "labels": [line.get_label() for line in ax.lines]}
+    real_save(fig, path, dpi)
+
+  monkeypatch.setattr(figures, "save_figure", save_figure)
+  workdir = tmp_path / "sweep"
+  results = sweep.run_sweep(_base(image_path), str(workdir), ["train.learning_rate=1e-9,1e-3"])
+  summaries = [json.load(open(workdir / r["point"] / "summary.json")) for r in results]
+  group = summaries[0]["group_train_seconds"]
+  assert all(s["trained_together"] == 2 and s["group_train_seconds"] == group for s in summaries)
+  # Each share is rounded to 1 ms, as is the program's total.
+  assert abs(sum(s["train_seconds"] for s in summaries) - group) <= 1.5e-3
+  assert all(0 < s["train_seconds"] < group for s in summaries)
+  for r, s in zip(results, summaries):
+    last = outputs.read_jsonl(str(workdir / r["point"] / "metrics.jsonl"))[-1]
+    assert r["train_seconds"] == s["train_seconds"]
+    assert abs(last["train_seconds"] - s["train_seconds"]) <= 1e-3
+  assert [r["status"] for r in results] == [sweep.NOT_LEARNED, "done"]
+  rows = list(csv.DictReader(open(workdir / "results.csv")))
+  assert [r["status"] for r in rows] == [sweep.NOT_LEARNED, "done"]
+  md = open(workdir / "results.md").read()
+  assert md.count(f"| {sweep.NOT_LEARNED} |") == 1 and "share" in md
+  # The one-axis plot spaces 1e-9 and 1e-3 by value (log axis) and crosses out the stuck point; the
+  # curves start at step 0 and their legend marks it.
+  assert figs["psnr.png"]["xscale"] == "log" and sweep.NOT_LEARNED in figs["psnr.png"]["labels"]
+  assert figs["curves.png"]["x0"] == 0
+  assert f"learning_rate=1e-09 ({sweep.NOT_LEARNED})" in figs["curves.png"]["labels"]
+  page = open(workdir / "report.html", encoding="utf-8").read()
+  assert "<title>siren_jax sweep: train.learning_rate</title>" in page
+  thumbnails = page[page.index('id="thumbnails"'):]
+  assert thumbnails.count("<img") == 2 and thumbnails.count(sweep.NOT_LEARNED) == 1
+
+
+def test_one_axis_spacing_follows_the_values():
+  assert figures.numeric_axis([10.0, 30.0, 90.0]) == "log"
+  assert figures.numeric_axis([1, 2, 3]) == "linear"
+  assert figures.numeric_axis([-1.0, 1.0]) == "linear"
+  assert figures.numeric_axis(["siren", "relu"]) is None
+  assert figures.numeric_axis([True, False]) is None
