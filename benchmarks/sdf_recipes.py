@@ -51,12 +51,25 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     "omega10_cosine": {"model.omega_0": 10.0, "train.schedule": "cosine"},
     "omega5_cosine": {"model.omega_0": 5.0, "train.schedule": "cosine"},
     "first10_cosine": {"model.first_omega_0": 10.0, "train.schedule": "cosine"},
+    "omega10_cosine_lr1e-3": {"model.omega_0": 10.0, "train.schedule": "cosine",
+                              "train.learning_rate": 1e-3},
+    "omega10_cosine_4500": {"model.omega_0": 10.0, "train.schedule": "cosine", "train.num_steps": 4500},
+    # A weaker alpha spreads the off-surface term's push away from 0 over the volume; with the eikonal
+    # term capping the slope at 1, the largest such f is the distance itself.
+    "cosine_alpha10": {"train.schedule": "cosine", "sdf.alpha": 10.0},
+    "omega15_cosine_alpha10": {"model.omega_0": 15.0, "train.schedule": "cosine", "sdf.alpha": 10.0},
+    "omega15_cosine_alpha20": {"model.omega_0": 15.0, "train.schedule": "cosine", "sdf.alpha": 20.0},
+    "omega15_cosine_alpha5": {"model.omega_0": 15.0, "train.schedule": "cosine", "sdf.alpha": 5.0},
+    "omega10_cosine_alpha10": {"model.omega_0": 10.0, "train.schedule": "cosine", "sdf.alpha": 10.0},
+    "after": {"model.omega_0": 10.0, "train.schedule": "cosine", "sdf.alpha": 10.0},  # configs/sdf.py now
 }
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the recipes' run directories.")
 _RECIPES = flags.DEFINE_list("recipes", ["before"], f"Recipes to run: {', '.join(RECIPES)}.")
 _OUT = flags.DEFINE_string("out", "benchmarks/results/sdf/recipes.jsonl", "JSON lines appended here.")
 _VOLUME_POINTS = flags.DEFINE_integer("volume_points", 200000, "Uniform points for the volume error.")
+_SEED = flags.DEFINE_integer("seed", 0, "config.seed for every recipe (0: the config's).")
+_TABLE = flags.DEFINE_bool("table", False, "Print the markdown table of --out and run nothing.")
 _EXTRA = flags.DEFINE_string("extra", "", "name=field:value;field:value: one more recipe, ad hoc.")
 
 
@@ -108,11 +121,15 @@ def headline_curve(workdir: str):
 
 def run_recipe(name: str, overrides: Dict[str, Any]) -> Dict[str, Any]:
   config = recipe_config(overrides)
+  if _SEED.value:  # another initialisation, batch order and off-surface stream: a row of its own
+    config.seed = _SEED.value
+    name = f"{name}_seed{_SEED.value}"
   workdir = os.path.join(_WORKDIR.value, name)
   summary = train.train_and_evaluate(config, workdir)
   keys = ("mean_abs_error_volume", "mean_abs_error_near", "eikonal_residual", "chamfer_l1",
           "normal_consistency", "fscore", "surface_error", "train_seconds", "elapsed_s")
-  return {"recipe": name, "overrides": {**BEFORE, **overrides}, **{k: summary.get(k) for k in keys},
+  return {"recipe": name, "overrides": {**BEFORE, **overrides}, "seed": config.seed,
+          **{k: summary.get(k) for k in keys},
           **volume_errors(workdir, config, _VOLUME_POINTS.value),
           **floaters(os.path.join(workdir, "mesh.ply")), "headline_curve": headline_curve(workdir),
           "machine": common.machine(), "git": common.git_rev()}
@@ -131,8 +148,36 @@ def parse_extra(spec: str):
   return name, overrides
 
 
+TABLE = (("volume_mean", "mean \\|f − sdf\\| volume", ".3f"), ("volume_median", "median", ".3f"),
+         ("volume_p90", "90th pct", ".3f"), ("mean_abs_error_near", "near band", ".4f"),
+         ("eikonal_residual", "eikonal residual", ".3f"), ("floaters", "floaters", "d"),
+         ("components", "mesh pieces", "d"), ("chamfer_l1", "Chamfer L1", ".4f"),
+         ("normal_consistency", "normal consistency", ".3f"), ("fscore", "F-score", ".3f"),
+         ("surface_error", "mean \\|f\\| on surface", ".2e"), ("train_seconds", "train s", ".1f"))
+
+
+def table(path: str) -> str:
+  """The markdown table of every recipe in ``path`` (the last row of each name), in file order."""
+  rows = {}
+  with open(path) as f:
+    for line in f:
+      if line.strip():
+        row = json.loads(line)
+        rows[row["recipe"]] = row
+  changed = lambda r: ", ".join(f"{k}={v}" for k, v in r["overrides"].items() if BEFORE.get(k) != v)
+  lines = ["| recipe | changes | " + " | ".join(label for _, label, _ in TABLE) + " |",
+           "|---" * (len(TABLE) + 2) + "|"]
+  for name, r in rows.items():
+    lines.append(f"| {name} | {changed(r) or '(configs/sdf.py before)'} | "
+                 + " | ".join(format(r[k], fmt) for k, _, fmt in TABLE) + " |")
+  return "\n".join(lines)
+
+
 def main(_):
   common.git_rev()
+  if _TABLE.value:
+    print(table(_OUT.value))
+    return
   recipes = {name: RECIPES[name] for name in _RECIPES.value if name}
   if _EXTRA.value:
     name, overrides = parse_extra(_EXTRA.value)

@@ -21,8 +21,11 @@ def get_config():
   config.data.shape = os.path.normpath(BUNNY)
   config.data.num_points = 100000
   config.model.width = 256  # official SingleBVPNet: 3 hidden layers of 256
+  config.model.omega_0 = 30.0  # the official recipe throughout (configs/sdf.py departs from it)
   config.train.num_steps = 5000
   config.train.learning_rate = 1e-4  # the official train_sdf.py rate
+  config.train.schedule = "constant"
+  config.sdf.alpha = 100.0
   config.train.log_every = 500
   config.train.checkpoint_every = 1000
   config.sdf.mesh_resolution = 256

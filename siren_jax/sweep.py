@@ -270,6 +270,7 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
     lines.append("| " + " | ".join(cells) + " |")
   lines += ["", SECONDS_NOTE]
   if any(r["status"] == NOT_LEARNED for r in results):
+    lines.append("")
     lines.append(f"`{NOT_LEARNED}`: the point ended less than {NO_PROGRESS_DB:g} dB above its step-0 "
                  f"{label} (its summary.json has the warning): its learning rate or omega_0 is off.")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:

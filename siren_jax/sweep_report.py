@@ -51,7 +51,8 @@ def _card(page, point: str, headline: str, status: str) -> str:
   directory = page.path(point)
   source = next((n for n in THUMBNAIL_SOURCES if os.path.exists(os.path.join(directory, n))), None)
   uri = thumbnail_uri(os.path.join(directory, source)) if source else None
-  picture = (f'<img src="{uri}" alt="{r._esc(point)}: {source}">' if uri
+  picture = (f'<img src="{uri}" alt="{r._esc(point)}: {source}" style="width:100%;'
+             f'image-rendering:pixelated">' if uri
              else '<div class="note">no picture yet</div>')
   name = r._esc(point)
   if os.path.exists(os.path.join(directory, r.REPORT_NAME)):

@@ -49,7 +49,7 @@ def _clip(uri: str, caption: str) -> str:
 
 def body(page, summary) -> str:
   """The section's HTML for ``page`` (``report._Page``), or "" when the run wrote no clips."""
-  uris = [page.image_uri(name)  # any file as a data: URI, typed by its extension for name, _ in CLIPS]
+  uris = [page.image_uri(name) for name, _ in CLIPS]  # any file as a data: URI, typed by its extension
   if not all(uris):
     return ""
   summary = summary if isinstance(summary, dict) else {}
