@@ -25,8 +25,8 @@ per method, e.g.::
 ``psnr`` (float, dB) are the standard columns and come first; any further keys become extra columns.
 
 A sweep directory (one holding ``results.csv``) gets a report with the results as a sortable table, each
-point's name a relative link to that point's own report, and its ``heatmap.png`` and ``curves.png`` when
-they exist.
+point's name a relative link to that point's own report, its ``heatmap.png`` and ``curves.png`` when
+they exist, and a thumbnail of every point; its title names the swept fields (``sweep_report``).
 
 ``write_report`` only reads files and formats text (no JAX), so a trainer can call it as often as it
 logs. Optional files that are malformed become a warning on the page, never an exception; the page is

@@ -14,6 +14,7 @@ from PIL import Image
 from siren_jax import meshing, sdf_outputs, sdf_task, shapes, sphere_trace
 from siren_jax.errors import UserError
 from tests.conftest import ROOT
+from tests.test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
 
 EPS64 = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
@@ -285,3 +286,33 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
   import trimesh  # pylint: disable=g-import-not-at-top
   mesh = trimesh.load(str(out), process=False)
   assert len(mesh.faces) > 0 and np.abs(mesh.vertices).max() <= 1.0 + 1e-6  # the grid spans [-1, 1]
+
+
+def test_report_turns_the_shape_and_links_the_mesh(tmp_path, request):
+  """The turntable strip becomes one view that the arrow keys, the slider and a drag turn, offline."""
+  from siren_jax import outputs, report  # pylint: disable=g-import-not-at-top
+  chromium = request.getfixturevalue("browser")
+  frames, side = 4, 8
+  strip = np.concatenate([np.full((side, side, 3), i / frames, np.float32) for i in range(frames)], axis=1)
+  outputs.write_png(str(tmp_path / "turntable.png"), strip)
+  outputs.write_json(str(tmp_path / "config.json"), {"task": "sdf", "data": {"shape": "sphere"}})
+  outputs.write_json(str(tmp_path / "summary.json"), {"status": "done", "shape": "sphere", "mesh_faces": 2})
+  meshing.write_ply(str(tmp_path / "mesh.ply"), np.eye(3), np.array([[0, 1, 2]]))
+  page, errors, requests = chromium.new_page(), [], []
+  page.on("pageerror", lambda e: errors.append(str(e)))
+  page.on("request", lambda r: requests.append(r.url))
+  page.goto("file://" + os.path.abspath(report.write_report(str(tmp_path))))
+  page.wait_for_load_state("load")
+  # The strip is shifted by whole frames: frame i of n at i / (n - 1) of the way along.
+  shown = lambda: float(page.eval_on_selector(".turntable .frame",
+                                              "e => e.style.backgroundPosition").split("%")[0])
+  assert shown() == 0 and page.inner_text(".turntable .angle") == "0°"
+  page.focus(".turntable")
+  page.keyboard.press("ArrowRight")
+  assert abs(shown() - 100 / (frames - 1)) < 1e-3 and page.inner_text(".turntable .angle") == "90°"
+  page.keyboard.press("ArrowLeft")
+  page.keyboard.press("ArrowLeft")  # wraps round to the last view
+  assert shown() == 100 and page.inner_text(".turntable .angle") == "270°"
+  assert page.get_attribute('a[href="mesh.ply"]', "download") is not None
+  page.close()
+  assert not errors and all(u.startswith(("file:", "data:")) for u in requests), (errors, requests)
