@@ -56,17 +56,17 @@ def write_error_heatmap(path: str, pred: np.ndarray, target: np.ndarray, title: 
 
 
 def plain_log_ticks(axis) -> None:
-  """Tick labels of a log-scaled ``axis`` (ax.yaxis, ax.xaxis) as plain numbers (13.5, 0.002, 1e+04)
-  rather than matplotlib's mathtext (1.35×10¹), including the minor ticks it labels when the data span
-  less than a decade or two."""
+  """Tick labels of a log-scaled ``axis`` (ax.yaxis, ax.xaxis) as plain numbers (13.5, 0.002, 1e-05)
+  rather than matplotlib's mathtext (1.35×10¹). Ticks between decades are labelled only when the
+  axis spans less than a decade, where there may be no decade tick at all."""
   from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 
-  class Plain(ticker.LogFormatter):
-    def _num_to_string(self, x, vmin, vmax):
-      return f"{x:.3g}"
+  def minor(value, pos):
+    low, high = sorted(axis.get_view_interval())
+    return f"{value:.3g}" if low > 0 and high < 10 * low else ""
 
-  axis.set_major_formatter(Plain())
-  axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+  axis.set_major_formatter(ticker.FuncFormatter(lambda value, pos: f"{value:.3g}"))
+  axis.set_minor_formatter(ticker.FuncFormatter(minor))
 
 
 def _finite(value) -> bool:
