@@ -8,8 +8,9 @@ row's overrides say exactly what it ran, whatever configs/sdf.py holds now) and 
 overrides from RECIPES, trained in ``--workdir/RECIPE`` (a normal run: it resumes, and its renders and
 slices are there to look at). Against the exact signed distance of the csg shape it measures:
 
-* ``mean_abs_error_volume``: mean |f - sdf| at ``--volume_points`` points uniform in [-1, 1]^3, and
-  its median and 90th percentile (a few far-off ridges against an error everywhere);
+* ``volume_mean``: mean |f - sdf| at ``--volume_points`` points uniform in [-1, 1]^3 (summary.json's
+  ``mean_abs_error_volume`` takes 30,000), and its median and 90th percentile (a few far-off ridges
+  against an error everywhere);
 * ``mean_abs_error_near`` and ``eikonal_residual`` (``sdf_outputs.analytic_errors``), Chamfer L1,
   normal consistency and F-score (summary.json);
 * floaters: connected components of the fitted mesh.ply whose vertices' median |sdf| exceeds
@@ -17,7 +18,8 @@ slices are there to look at). Against the exact signed distance of the csg shape
   the mesh's area; and the number of components (the csg shape has 3);
 * the headline (mean |f| on the surface sample) at each logged step, to see whether it ends at its best.
 
-One JSON line per recipe is appended to --out as soon as it finishes.
+One JSON line per recipe is appended to --out as soon as it finishes. ``--seed=N`` runs the recipes
+with config.seed N (rows named RECIPE_seedN); ``--table`` prints the markdown table of --out.
 """
 
 import ast
@@ -44,7 +46,6 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     "cosine": {"train.schedule": "cosine"},
     "omega15": {"model.omega_0": 15.0},
     "eikonal500": {"sdf.weights": "sdf:3000,normal:100,inter:100,eikonal:500"},
-    "first15": {"model.first_omega_0": 15.0},
     "omega15_cosine": {"model.omega_0": 15.0, "train.schedule": "cosine"},
     "omega15_cosine_eikonal500": {"model.omega_0": 15.0, "train.schedule": "cosine",
                                   "sdf.weights": "sdf:3000,normal:100,inter:100,eikonal:500"},
