@@ -23,7 +23,7 @@ from siren_jax import derivatives, evaluate, figures, meshing, outputs, progress
 RENDER_PANEL_PIXELS = 320  # renders.png shows each view at least this large (smaller ones upsampled)
 TURNTABLE_FRAMES = 16  # views all round the shape, 22.5 degrees apart
 TURNTABLE_ELEVATION = 20.0
-TURNTABLE_SIZE = 160  # pixels a side of each turntable view (at most sdf.render_size)
+TURNTABLE_SIZE = 128  # pixels a side of each turntable view (at most sdf.render_size)
 NEAR_BAND = 0.05  # "near the surface": within this distance (normalised units) along the normal
 
 
@@ -115,17 +115,24 @@ def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> Non
   figures.save_figure(fig, path)
 
 
-def write_turntable(path: str, network, settings: Dict[str, Any], tracer) -> None:
+def write_turntable(path: str, network, settings: Dict[str, Any], tracer, chunk: int) -> None:
   """``TURNTABLE_FRAMES`` views all round the shape (azimuth in equal steps, elevation
   ``TURNTABLE_ELEVATION``, ``TURNTABLE_SIZE`` pixels or ``sdf.render_size`` if smaller) side by side
-  in one PNG strip: the report turns the shape with them."""
-  model, params, mesh, microbatch = network
+  in one PNG strip: the report turns the shape with them. ``tracer`` takes ``chunk`` rays a call, so
+  as many whole views as fill one go together (a view alone would leave the rest of its chunk idle)."""
+  _, params, _, _ = network
   size = min(int(settings["render_size"]), TURNTABLE_SIZE)
-  views = tuple((f"{i}", 360.0 * i / TURNTABLE_FRAMES, TURNTABLE_ELEVATION) for i in range(TURNTABLE_FRAMES))
-  frames = sphere_trace.trace_views(model, params, size, settings["trace_steps"], mesh, 0, microbatch,
-                                    views=views, progress=progress.counter("turntable", "views"),
-                                    tracer=tracer)
-  outputs.write_png(path, np.concatenate(list(frames.values()), axis=1))
+  per_call = max(1, chunk // (size * size))
+  report = progress.counter("turntable", "views")
+  frames = []
+  for start in range(0, TURNTABLE_FRAMES, per_call):
+    group = range(start, min(TURNTABLE_FRAMES, start + per_call))
+    rays = np.concatenate([sphere_trace.camera_rays(360.0 * i / TURNTABLE_FRAMES, TURNTABLE_ELEVATION, size)
+                           for i in group])
+    rgb, _ = tracer(params, rays)
+    frames += list(rgb.reshape(len(group), size, size, 3))
+    report(len(frames), TURNTABLE_FRAMES)
+  outputs.write_png(path, np.concatenate(frames, axis=1))
 
 
 def write_pictures(workdir: str, network, surface: shapes.Surface, settings: Dict[str, Any],
@@ -133,14 +140,14 @@ def write_pictures(workdir: str, network, surface: shapes.Surface, settings: Dic
   """renders.png (three labelled sphere-traced views), turntable.png and slices.png."""
   model, params, mesh, microbatch = network
   size = settings["render_size"]
-  tracer = sphere_trace.make_tracer(model, settings["trace_steps"], mesh, min(chunk_size, size * size),
-                                    microbatch)
+  chunk = min(chunk_size, size * size)
+  tracer = sphere_trace.make_tracer(model, settings["trace_steps"], mesh, chunk, microbatch)
   with progress.phase(f"sphere-tracing three {size}^2 views (compiling the tracer first)"):
     views = sphere_trace.trace_views(model, params, size, settings["trace_steps"], mesh, chunk_size,
                                      microbatch, tracer=tracer)
     write_views(os.path.join(workdir, "renders.png"), views)
   with progress.phase(f"sphere-tracing {TURNTABLE_FRAMES} turntable views"):
-    write_turntable(os.path.join(workdir, "turntable.png"), network, settings, tracer)
+    write_turntable(os.path.join(workdir, "turntable.png"), network, settings, tracer, chunk)
   with progress.phase("slicing the field on three planes"):
     planes = sphere_trace.slice_planes(settings["slice_size"], surface.points.mean(axis=0))
     field = field_fn(model, params, mesh, chunk_size, microbatch)

@@ -99,7 +99,7 @@ def _turntable(page) -> str:
   uri, size = page.image_uri("turntable.png"), r._png_size(page.path("turntable.png"))
   if not uri or not size or size[1] == 0 or size[0] % size[1]:
     return ""
-  frames, side = size[0] // size[1], max(size[1], 320)
+  frames, side = size[0] // size[1], max(size[1], min(2 * size[1], 320))  # small frames shown twice as large
   return (f'<div class="turntable" data-frames="{frames}" tabindex="0">'
           f'<div class="frame" style="width:{side}px;height:{side}px;background-image:url({uri});'
           f'background-size:{frames * 100}% 100%;cursor:ew-resize;touch-action:none"></div>'

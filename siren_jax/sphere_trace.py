@@ -95,17 +95,14 @@ def make_tracer(model, steps: int, mesh, chunk_size: int, microbatch: int) -> Ca
 
 def trace_views(model, params, size: int, steps: int, mesh, chunk_size: int, microbatch: int,
                 views: Sequence[Tuple[str, float, float]] = VIEWS,
-                progress: Callable[[int, int], None] = lambda done, total: None,
                 tracer: Optional[Callable] = None) -> Dict[str, np.ndarray]:
   """{view name: (size, size, 3) image in [0, 1]} of the network's zero level set, traced by
-  ``tracer`` (``make_tracer``; by default one made for these views); ``progress(views done, views)``
-  after each."""
+  ``tracer`` (``make_tracer``; by default one made for these views)."""
   render = tracer or make_tracer(model, steps, mesh, min(chunk_size, size * size), microbatch)
   out = {}
   for name, az, el in views:
     rgb, _ = render(params, camera_rays(az, el, size))
     out[name] = rgb.reshape(size, size, 3)
-    progress(len(out), len(views))
   return out
 
 

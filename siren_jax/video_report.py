@@ -14,7 +14,7 @@ SYNC_JS = """
 document.querySelectorAll('.clips').forEach(function (box) {
   var videos = box.querySelectorAll('video'), fps = +box.dataset.fps || 25;
   var label = box.querySelector('.time');
-  function frame() { return Math.round(videos[0].currentTime * fps); }
+  function frame() { return Math.floor(videos[0].currentTime * fps + 1e-6); }  // frame k: [k, k+1)/fps
   function show() { label.textContent = 'frame ' + (frame() + 1); }
   function seek(t) {
     var end = videos[0].duration || 0;
@@ -31,6 +31,7 @@ document.querySelectorAll('.clips').forEach(function (box) {
   box.querySelector('.prev').addEventListener('click', function () { seek((frame() - 1 + 0.5) / fps); });
   box.querySelector('.next').addEventListener('click', function () { seek((frame() + 1 + 0.5) / fps); });
   videos[0].addEventListener('seeked', function () {
+    show();
     var lag = Math.abs(videos[1].currentTime - videos[0].currentTime);
     if (lag > 0.5 / fps) videos[1].currentTime = videos[0].currentTime;
   });

@@ -156,9 +156,11 @@ def test_sweep_report_links_point_reports(tmp_path):
   (tmp_path / "omega_0=60").mkdir()  # a point without a report yet: named, but no dead link
   page = open(report.write_report(str(tmp_path)), encoding="utf-8").read()
   assert_self_contained(page)
-  assert re.findall(r'<a href="([^"#]*)">([^<]*)</a>', page) == [
-      ("omega_0=30,depth=2/report.html", "omega_0=30,depth=2")]
-  assert "<td>omega_0=60</td>" in page
+  results, thumbnails = page.split('id="thumbnails"')  # the table, then a card per point
+  for part in (results, thumbnails):
+    assert re.findall(r'<a href="([^"#]*)">([^<]*)</a>', part) == [
+        ("omega_0=30,depth=2/report.html", "omega_0=30,depth=2")]
+  assert "<td>omega_0=60</td>" in results and "omega_0=60" in thumbnails
 
 
 def test_bad_workdirs(tmp_path):

@@ -251,6 +251,7 @@ def test_report_plays_both_clips(run_dir, request):
   tab.click("#video .next")  # one frame on: both clips step together
   tab.wait_for_function("[...document.querySelectorAll('#video video')].every(v => !v.seeking)")
   times = tab.eval_on_selector_all("#video video", "els => els.map(e => e.currentTime)")
+  tab.wait_for_function("document.querySelector('#video .time').textContent === 'frame 2'", timeout=5000)
   tab.close()
   fps = json.load(open(os.path.join(run_dir, "summary.json")))["fps"]
   # Both clips decode in the browser, from the page alone, with controls, and last T frames.
