@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, outputs, shapes, train
+from siren_jax import configuration, shapes, train
 
 RENDER_SIZE = 96
 FLOATER_DISTANCE = 0.02  # normalised units: twice the F-score's tau, far beyond a fitted surface's error
