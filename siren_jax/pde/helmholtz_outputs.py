@@ -12,15 +12,18 @@ from siren_jax import figures, outputs
 PARTS = (("real", np.real), ("imaginary", np.imag), ("magnitude", np.abs))
 
 
-def _outline(ax, n: int, inner: float, source, radius: float) -> None:
-  """The PML's inner edge (dashed) and the source disk, in pixel units of an n x n image over
-  [-1, 1]^2 (row = y, drawn with y up)."""
-  to_px = lambda v: (v + 1.0) / 2.0 * n - 0.5
-  lo, hi = to_px(-inner), to_px(inner)
-  ax.plot([lo, hi, hi, lo, lo], [lo, lo, hi, hi, lo], "w--", lw=0.8)
+def extent(n: int):
+  """imshow's extent of an n x n grid of nodes from -1 to 1 (each pixel centred on its node)."""
+  h = 1.0 / (n - 1)
+  return (-1 - h, 1 + h, -1 - h, 1 + h)
+
+
+def outline(ax, inner: float, source, radius: float) -> None:
+  """The PML's inner edge (dashed) and the source disk, in (x, y) units."""
+  ax.plot([-inner, inner, inner, -inner, -inner], [-inner, -inner, inner, inner, -inner], "w--",
+          lw=0.8)
   theta = np.linspace(0, 2 * np.pi, 64)
-  ax.plot(to_px(source[0] + radius * np.cos(theta)), to_px(source[1] + radius * np.sin(theta)),
-          "w-", lw=0.6)
+  ax.plot(source[0] + radius * np.cos(theta), source[1] + radius * np.sin(theta), "w-", lw=0.6)
 
 
 def write_field_figure(path: str, field: np.ndarray, reference: np.ndarray, mask: np.ndarray,
@@ -40,8 +43,9 @@ def write_field_figure(path: str, field: np.ndarray, reference: np.ndarray, mask
                0.0, max(float(np.percentile(err[mask], 99.5)), 1e-12))]
     for col, (img, label, cm, lo, hi) in enumerate(panels):
       ax = axes[row, col]
-      im = ax.imshow(img, cmap=cm, vmin=lo, vmax=hi, origin="lower", interpolation="nearest")
-      _outline(ax, n, inner, source, radius)
+      im = ax.imshow(img, cmap=cm, vmin=lo, vmax=hi, origin="lower", interpolation="nearest",
+                     extent=extent(n))
+      outline(ax, inner, source, radius)
       ax.set_title(label, fontsize=9)
       ax.set_axis_off()
       fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)

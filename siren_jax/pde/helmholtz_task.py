@@ -23,8 +23,8 @@ fields test it (tests/test_pde.py).
 
 Metrics: ``rel_l2``, the relative L2 error against the reference (``siren_jax.pde.reference``: the
 Hankel solution for the uniform medium, the finite-difference solve with the same PML otherwise) over
-the physical region (outside the PML and the source disk), on a ``pde.eval_size``^2 grid of pixel
-centres, is the headline (lower is better); summary.json also has the mean |R| there.
+the physical region (outside the PML and the source disk), on the reference's ``pde.eval_size``^2
+grid of nodes ([-1, 1] ends included), is the headline (lower is better); summary.json also has the mean |R| there.
 """
 
 import dataclasses
@@ -141,7 +141,7 @@ class HelmholtzTask:
   problem: physics.Helmholtz
   loss: HelmholtzLoss
   eval_size: int
-  grid: np.ndarray  # (n*n, 2) pixel centres, (x, y) columns, row-major over [row = y, col = x]
+  grid: np.ndarray  # (n*n, 2) the reference's nodes (physics.grid), (x, y), row-major [row = y, col = x]
   reference: np.ndarray  # complex (n, n)
   reference_kind: str
   mask: np.ndarray  # bool (n, n): the physical region scored
@@ -209,13 +209,6 @@ def mean_abs_residual(task: HelmholtzTask, model, params, chunk: int = 8192) -> 
   return total / max(len(coords), 1)
 
 
-def eval_grid(n: int) -> np.ndarray:
-  """(n*n, 2) pixel centres of an n x n grid over [-1, 1]^2, (x, y) columns, rows of constant y."""
-  c = (np.arange(n, dtype=np.float64) + 0.5) / n * 2.0 - 1.0
-  y, x = np.meshgrid(c, c, indexing="ij")
-  return np.stack([x.reshape(-1), y.reshape(-1)], axis=-1).astype(np.float32)
-
-
 def validate_config(config) -> None:
   """The fields of ``config.pde`` and the batch (one-line UserError)."""
   p = config.get("pde")
@@ -249,13 +242,13 @@ def prepare(config) -> HelmholtzTask:
   p = config.pde
   problem = physics.Helmholtz.from_config(p)
   n = int(p.eval_size)
-  grid = eval_grid(n)
-  reference, kind = problem.reference(grid.astype(np.float64), n)
-  mask = problem.scored(grid.astype(np.float64), float(p.source_radius)).reshape(n, n)
+  nodes = physics.grid(n).reshape(-1, 2)
+  reference, kind = problem.reference(n)
+  mask = problem.scored(nodes, float(p.source_radius)).reshape(n, n)
   loss = HelmholtzLoss(problem, int(p.source_points), float(p.source_radius), source_weight(config),
                        int(config.seed))
   return HelmholtzTask(name=f"helmholtz_{p.velocity}", problem=problem, loss=loss, eval_size=n,
-                       grid=grid, reference=reference.reshape(n, n), reference_kind=kind, mask=mask,
+                       grid=nodes.astype(np.float32), reference=reference.reshape(n, n), reference_kind=kind, mask=mask,
                        sampler=step.Sampler(num_samples=MAX_SAMPLES, in_features=IN_FEATURES,
                                             gather=gather),
                        settings=p.to_dict())

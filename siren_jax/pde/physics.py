@@ -17,7 +17,7 @@ from siren_jax.pde import media, pml, reference
 
 @dataclasses.dataclass(frozen=True)
 class Helmholtz:
-  """k: wavenumber; velocity: the medium's name (``media.VELOCITIES``); source_xy: the source's
+  """k: wavenumber; velocity: the medium's name (``media.VELOCITY_MODELS``); source_xy: the source's
   position (the medium's own); pml_width, a0: the PML's width and strength (``pml.stretch``)."""
   k: float
   velocity: str
@@ -36,11 +36,11 @@ class Helmholtz:
     return pml.coefficients(coords, self.k, width=self.pml_width, a0=self.a0, xp=xp)
 
   def slowness2(self, coords, xp=np):
-    return media.slowness_squared(coords, self.velocity, xp=xp)
+    return media.squared_slowness(coords, self.velocity, xp=xp)
 
   def source(self, coords, xp=np):
     """f, complex (N,): the (1+1i) Gaussian source at ``source_xy``."""
-    return media.source_term(coords, self.source_xy, xp=xp)
+    return media.source(coords, self.source_xy, xp=xp)
 
   def source_support(self, coords, xp=np):
     """Where the (truncated) source is nonzero: the points its loss term weighs."""
@@ -51,14 +51,19 @@ class Helmholtz:
     d = np.hypot(coords[:, 0] - self.source_xy[0], coords[:, 1] - self.source_xy[1])
     return ~np.asarray(pml.in_pml(coords, self.pml_width)) & (d >= radius)
 
-  def reference(self, coords, n: int):
-    """(complex (N,) reference at ``coords``, what it is): the Hankel solution for the uniform
-    medium, the finite-difference solve otherwise. ``coords`` is the n x n evaluation grid."""
-    if self.velocity == media.UNIFORM:
-      return reference.hankel(coords, self.k, self.source_xy), "Hankel solution"
-    field = reference.fd_helmholtz(coords, self.k, self.velocity, self.source_xy,
-                                   width=self.pml_width, a0=self.a0)
+  def reference(self, n: int):
+    """(complex (n, n) reference on ``grid(n)``, what it is): the Hankel solution for the uniform
+    medium, the finite-difference solve with the same PML otherwise."""
+    if self.velocity == "uniform":
+      return reference.hankel(grid(n), self.k, self.source_xy), "Hankel solution"
+    field, _ = reference.helmholtz_fd(n, self.k, self.velocity, self.source_xy, width=self.pml_width,
+                                      a0=self.a0)
     return field, "finite-difference solve"
+
+
+def grid(n: int) -> np.ndarray:
+  """(n, n, 2) (x, y) of the evaluation grid: the reference's nodes, [-1, 1] ends included."""
+  return reference.grid(n)[0]
 
 
 def validate(p) -> None:
@@ -67,8 +72,8 @@ def validate(p) -> None:
              f"pde.wavenumber must be in (0, 1000], got {p.wavenumber}"),
             (0 <= p.pml_width < 1, f"pde.pml_width must be in [0, 1), got {p.pml_width}"),
             (math.isfinite(p.pml_a0) and p.pml_a0 >= 0, f"pde.pml_a0 must be >= 0, got {p.pml_a0}"),
-            (p.velocity in media.VELOCITIES,
-             f"pde.velocity must be one of {media.VELOCITIES}, got {p.velocity!r}")]
+            (p.velocity in media.VELOCITY_MODELS,
+             f"pde.velocity must be one of {media.VELOCITY_MODELS}, got {p.velocity!r}")]
   for ok, message in checks:
     if not ok:
       raise UserError(message)
