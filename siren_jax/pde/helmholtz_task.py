@@ -35,21 +35,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, step, tasks
+from siren_jax import configuration, derivatives, tasks
 from siren_jax.errors import UserError
-from siren_jax.pde import physics
+from siren_jax.pde import common, physics
 
 IN_FEATURES = 2  # (x, y)
 OUT_FEATURES = 2  # Re u, Im u
-MAX_SAMPLES = 2 ** 31 - 1  # the sampler's nominal sample count: points are drawn, not stored
 MAX_EVAL_SIZE = 4096
-
-
-def gather(arrays, idx):
-  """The sampler's batch: only its size and weights; ``HelmholtzLoss.sample`` draws the points."""
-  del arrays
-  return {"coords": jnp.zeros(idx.shape + (IN_FEATURES,), jnp.float32),
-          "weights": jnp.ones(idx.shape, jnp.float32)}
 
 
 def field_of(values) -> Any:
@@ -89,15 +81,12 @@ class HelmholtzLoss:
   def key(self) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(self.seed), 0x4E1)
 
-  def sample(self, batch: Dict[str, jax.Array], key: jax.Array) -> Dict[str, jax.Array]:
-    n = batch["coords"].shape[0]
-    k_uniform, k_r, k_theta = jax.random.split(key, 3)
+  def sample(self, batch: Dict[str, jax.Array], key: jax.Array, step=None) -> Dict[str, jax.Array]:
+    del step  # the same distribution every step
+    n, m = batch["coords"].shape[0], self.source_points
+    k_uniform, k_disk = jax.random.split(key)
     coords = jax.random.uniform(k_uniform, (n, IN_FEATURES), jnp.float32, -1.0, 1.0)
-    m = self.source_points
-    r = self.source_radius * jnp.sqrt(jax.random.uniform(k_r, (m,)))  # uniform over the disk
-    theta = 2 * jnp.pi * jax.random.uniform(k_theta, (m,))
-    near = jnp.asarray(self.problem.source_xy, jnp.float32) + jnp.stack(
-        [r * jnp.cos(theta), r * jnp.sin(theta)], axis=-1)
+    near = common.disk_points(k_disk, m, self.problem.source_xy, self.source_radius)
     return {"coords": coords.at[n - m:].set(near), "weights": batch["weights"]}
 
   def make_sse(self, model, gradient_method: str) -> Callable:
@@ -145,7 +134,7 @@ class HelmholtzTask:
   reference: np.ndarray  # complex (n, n)
   reference_kind: str
   mask: np.ndarray  # bool (n, n): the physical region scored
-  sampler: step.Sampler
+  sampler: Any  # common.sampler: the loss draws the points
   settings: Dict[str, Any]
   arrays: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
   terms: Dict[str, float] = dataclasses.field(default_factory=dict)
@@ -172,7 +161,7 @@ class HelmholtzTask:
     return HelmholtzFit(self, evaluate)
 
   def headline(self, fit: HelmholtzFit) -> float:
-    return rel_l2(fit.field, self.reference, self.mask)
+    return common.rel_l2(fit.field, self.reference, self.mask)
 
   def summary_fields(self) -> Dict[str, Any]:
     p = self.problem
@@ -189,12 +178,6 @@ class HelmholtzTask:
     model, params, _, _ = network
     summary["mean_abs_residual"] = mean_abs_residual(self, model, params)
     return helmholtz_outputs.write_all(workdir, self, fit.field, rows, summary)
-
-
-def rel_l2(field: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> float:
-  """||u - u_ref|| / ||u_ref|| over ``mask``."""
-  diff = np.asarray(field)[mask] - np.asarray(reference)[mask]
-  return float(np.linalg.norm(diff) / np.linalg.norm(np.asarray(reference)[mask]))
 
 
 def mean_abs_residual(task: HelmholtzTask, model, params, chunk: int = 8192) -> float:
@@ -249,10 +232,9 @@ def prepare(config) -> HelmholtzTask:
                        int(config.seed))
   return HelmholtzTask(name=f"helmholtz_{p.velocity}", problem=problem, loss=loss, eval_size=n,
                        grid=nodes.astype(np.float32), reference=reference.reshape(n, n), reference_kind=kind, mask=mask,
-                       sampler=step.Sampler(num_samples=MAX_SAMPLES, in_features=IN_FEATURES,
-                                            gather=gather),
+                       sampler=common.sampler(IN_FEATURES),
                        settings=p.to_dict())
 
 
 def check_loaded(config, task: HelmholtzTask, num_devices: int) -> None:
-  configuration.check_batch(config, MAX_SAMPLES, num_devices)
+  configuration.check_batch(config, common.MAX_SAMPLES, num_devices)
