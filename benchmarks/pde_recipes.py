@@ -33,6 +33,19 @@ RECIPES: Dict[str, tuple] = {
                                         "model.width": 128, "train.num_steps": 1200,
                                         "train.log_every": 100}),
 }
+W128 = {"model.width": 128, "train.batch_size": 1024}
+RECIPES.update({
+    "h_w128_b1k_lr1e-4_6k": ("helmholtz", dict(W128, **{"train.learning_rate": 1e-4,
+                                                        "train.num_steps": 6000,
+                                                        "train.log_every": 500})),
+    "h_w128_b1k_lr3e-4_6k": ("helmholtz", dict(W128, **{"train.learning_rate": 3e-4,
+                                                        "train.num_steps": 6000,
+                                                        "train.log_every": 500})),
+    "h_w128_b1k_l2_lr1e-4_6k": ("helmholtz", dict(W128, **{"pde.norm": "l2",
+                                                           "train.learning_rate": 1e-4,
+                                                           "train.num_steps": 6000,
+                                                           "train.log_every": 500})),
+})
 # The defaults as configs/helmholtz.py and configs/wave.py hold them, for each medium, and the
 # baselines (the same loss and budget) on the uniform medium.
 RECIPES.update({f"helmholtz_{v}": ("helmholtz", {"pde.velocity": v}) for v in ("uniform", "square",

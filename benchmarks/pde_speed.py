@@ -56,8 +56,8 @@ def _torch_loss(torch, layers, x, k, weight, m_sq=1.0):
     h = lin(h)
     if i < len(layers) - 1:
       h = torch.sin(omega * h)
-  xs = x.detach()  # the coefficients and the source as torch tensors, as the official code has them
-  a, b, c = (torch.view_as_real(v.to(torch.complex64)) for v in pml.coefficients(xs, k, xp=torch))
+  a, b, c = _torch_coefficients(torch, x, k)  # from x itself: d/dx(A du/dx) differentiates A too
+  xs = x.detach()
   f = torch.view_as_real(media.source(xs, (0.0, 0.0), xp=torch).to(torch.complex64))
   on = (f[:, 0] != 0).float()
   du = [torch.autograd.grad(h[:, j], x, torch.ones_like(h[:, j]), create_graph=True)[0]
@@ -73,6 +73,26 @@ def _torch_loss(torch, layers, x, k, weight, m_sq=1.0):
   r = dx + dy + mul(c, m_sq * k ** 2 * h) - f
   l1 = r.abs().sum(-1)
   return ((1 - on) * l1 + weight * on * l1).mean()
+
+
+def _torch_coefficients(torch, x, k, width=pml.WIDTH, a0=pml.A0):
+  """The official PML coefficients A, B, C as (N, 2) (real, imaginary) pairs, built from ``x`` as
+  loss_functions.helmholtz_pml builds them (so autograd sees their dependence on x)."""
+  inner = 1.0 - width
+  d_x = torch.clamp(x[:, 0].abs() - inner, min=0)
+  d_y = torch.clamp(x[:, 1].abs() - inner, min=0)
+  s_x, s_y = k * a0 * (d_x / width) ** 2, k * a0 * (d_y / width) ** 2
+  e_x = torch.stack([torch.ones_like(s_x), -s_x / k], -1)
+  e_y = torch.stack([torch.ones_like(s_y), -s_y / k], -1)
+
+  def div(p, q):
+    den = q[:, 0] ** 2 + q[:, 1] ** 2
+    return torch.stack([(p[:, 0] * q[:, 0] + p[:, 1] * q[:, 1]) / den,
+                        (p[:, 1] * q[:, 0] - p[:, 0] * q[:, 1]) / den], -1)
+
+  prod = torch.stack([e_x[:, 0] * e_y[:, 0] - e_x[:, 1] * e_y[:, 1],
+                      e_x[:, 0] * e_y[:, 1] + e_x[:, 1] * e_y[:, 0]], -1)
+  return div(e_y, e_x), div(e_x, e_y), prod
 
 
 def _points(torch, n, m, radius):

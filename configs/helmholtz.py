@@ -50,6 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.pde.pml_a0 = 5.0  # PML strength a0 (official 5).
   config.pde.source_points = 100  # Points per step drawn in the source disk (official 100).
   config.pde.source_radius = 0.05  # Radius of that disk, and of the disk left out of rel_l2.
+  config.pde.norm = "l1"  # Per-point penalty of the residual: l1 (official |Re| + |Im|) | l2 (|r|^2).
   config.pde.source_weight = 0.0  # Weight of a source point's residual; 0 = official batch_size / 1000.
   config.pde.eval_size = 256  # Evaluation grid per side for rel_l2 and the figures.
   config.eval.chunk_size = 65536

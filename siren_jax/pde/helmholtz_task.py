@@ -9,8 +9,8 @@ matched layer (PML, ``siren_jax.pde.pml``) on the border of width ``pde.pml_widt
 
 A = e_y / e_x, B = e_x / e_y, C = e_x e_y (the PML's complex stretches), m the squared slowness
 (``siren_jax.pde.media``) and f the (1+1i) Gaussian source. The loss is |Re R| + |Im R| per point
-(an L1 norm, as the official code's ``torch.abs`` of the stacked parts), where the source is nonzero
-weighted by ``pde.source_weight``; each step takes ``train.batch_size`` fresh uniform points, the last
+(an L1 norm, as the official code's ``torch.abs`` of the stacked parts; ``pde.norm=l2`` squares the
+modulus instead), where the source is nonzero weighted by ``pde.source_weight``; each step takes ``train.batch_size`` fresh uniform points, the last
 ``pde.source_points`` of them replaced by points uniform in the disk of radius ``pde.source_radius``
 around the source, so that the narrow source is seen every step. The official loss is a sum; here it
 is a mean (the engine divides by the batch), which Adam does not see but which keeps the logged loss
@@ -40,6 +40,9 @@ from siren_jax.errors import UserError
 from siren_jax.pde import common, physics
 
 IN_FEATURES = 2  # (x, y)
+# The per-point penalty of the complex residual r (``pde.norm``): the official |Re r| + |Im r|, or the
+# squared modulus of the usual PINN losses.
+NORMS = {"l1": lambda r: jnp.abs(r.real) + jnp.abs(r.imag), "l2": lambda r: r.real ** 2 + r.imag ** 2}
 OUT_FEATURES = 2  # Re u, Im u
 MAX_EVAL_SIZE = 4096
 
@@ -76,6 +79,7 @@ class HelmholtzLoss:
   source_radius: float
   source_weight: float
   seed: int
+  norm: str = "l1"
 
   @property
   def key(self) -> jax.Array:
@@ -92,16 +96,17 @@ class HelmholtzLoss:
   def make_sse(self, model, gradient_method: str) -> Callable:
     method = derivatives.resolve_diagonal(model, gradient_method)
     problem, weight = self.problem, self.source_weight
+    penalty = NORMS[self.norm]
 
     def sse(params, batch):
       coords = batch["coords"]
       values, grads, second = derivatives.diagonal(model, params, coords, method)
       r = residual(problem, coords, values, grads, second)
-      l1 = jnp.abs(r.real) + jnp.abs(r.imag)
+      err = penalty(r)
       on = problem.source_support(coords, xp=jnp)
       w = batch["weights"]
-      per_term = {"residual": jnp.sum(jnp.where(on, 0.0, l1) * w),
-                  "source": jnp.sum(jnp.where(on, l1, 0.0) * w)}
+      per_term = {"residual": jnp.sum(jnp.where(on, 0.0, err) * w),
+                  "source": jnp.sum(jnp.where(on, err, 0.0) * w)}
       return per_term["residual"] + weight * per_term["source"], per_term
 
     return sse
@@ -167,7 +172,8 @@ class HelmholtzTask:
     p = self.problem
     return {"velocity": p.velocity, "wavenumber": p.k, "source": list(p.source_xy),
             "pml_width": p.pml_width, "reference": self.reference_kind, "eval_size": self.eval_size,
-            "scored_points": int(self.mask.sum()), "source_weight": self.loss.source_weight}
+            "scored_points": int(self.mask.sum()), "source_weight": self.loss.source_weight,
+            "norm": self.loss.norm}
 
   def finish(self, workdir: str, fit: HelmholtzFit, rows: Sequence[dict], summary: Dict[str, Any],
              render_derivatives: Callable, network=None) -> Dict[str, Any]:
@@ -199,7 +205,9 @@ def validate_config(config) -> None:
     raise UserError(f"task={config.task} needs the config's pde section (see configs/helmholtz.py)")
   physics.validate(p)
   b = config.train.batch_size
-  checks = [(p.source_points >= 1, f"pde.source_points must be >= 1, got {p.source_points}"),
+  checks = [(p.get("norm", "l1") in NORMS, f"pde.norm must be one of {tuple(NORMS)}, got "
+                                            f"{p.get('norm')!r}"),
+            (p.source_points >= 1, f"pde.source_points must be >= 1, got {p.source_points}"),
             (b > p.source_points, f"train.batch_size={b} must be more than pde.source_points="
                                   f"{p.source_points} (0, a full batch, has no meaning for a PDE)"),
             (0 < p.source_radius <= 1, f"pde.source_radius must be in (0, 1], got {p.source_radius}"),
@@ -229,7 +237,7 @@ def prepare(config) -> HelmholtzTask:
   reference, kind = problem.reference(n)
   mask = problem.scored(nodes, float(p.source_radius)).reshape(n, n)
   loss = HelmholtzLoss(problem, int(p.source_points), float(p.source_radius), source_weight(config),
-                       int(config.seed))
+                       int(config.seed), norm=str(p.get("norm", "l1")))
   return HelmholtzTask(name=f"helmholtz_{p.velocity}", problem=problem, loss=loss, eval_size=n,
                        grid=nodes.astype(np.float32), reference=reference.reshape(n, n), reference_kind=kind, mask=mask,
                        sampler=common.sampler(IN_FEATURES),
