@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax.pde import common, helmholtz_task, physics
+from siren_jax import derivatives
+from siren_jax.pde import common, helmholtz_task, physics, wave_task
 from tests.conftest import ROOT
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -150,3 +151,63 @@ def test_bad_pde_config_is_one_line_and_writes_nothing(tmp_path, flag, message):
   assert proc.returncode != 0
   assert message in proc.stderr and "Traceback" not in proc.stderr
   assert not wd.exists()
+
+
+# --- wave ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("direction", [(1.0, 0.0), (0.6, -0.8)])
+def test_travelling_wave_satisfies_the_wave_equation(direction):
+  """u = sin(a (d.x - t)) with |d| = 1 travels at c = 1 (m = 1): u_tt = u_xx + u_yy."""
+  a, d = 9.0, jnp.array(direction, jnp.float32)
+  wave = lambda c: jnp.sin(a * (c[:, 1:] @ d - c[:, 0]))[:, None]
+  coords = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (300, 3)).astype(np.float32))
+  r = np.asarray(wave_task.residual("uniform", coords, *derivatives.diagonal_of(wave, coords)))
+  # u_tt and the Laplacian are each at most a^2 in size, with the float32 rounding of the phase
+  phase = a * np.abs(np.asarray(coords)).sum(axis=1)
+  bound = 2 * a ** 2 * (phase + 8) * 4 * EPS32
+  assert np.all(np.abs(r) <= bound), np.max(np.abs(r) / bound)
+  slow = lambda c: wave(c * jnp.array([0.5, 1.0, 1.0]))  # c = 1/2 does not solve m = 1
+  r_slow = np.asarray(wave_task.residual("uniform", coords, *derivatives.diagonal_of(slow, coords)))
+  assert np.max(np.abs(r_slow)) > 0.5 * a ** 2
+
+
+def test_wave_sampling_initial_points_and_curriculum():
+  loss = wave_task.WaveLoss(velocity="uniform", t_max=0.4, num_steps=100, initial_points=40,
+                            initial_radius=0.25, initial_weight=1.0, velocity_weight=1.0, seed=0)
+  batch = common.sampler(3).gather({}, jnp.zeros((500,), jnp.int32))
+  for step, horizon in ((0, 0.0), (50, 0.2), (100, 0.4), (300, 0.4)):
+    out = loss.sample(batch, jax.random.PRNGKey(step), step)
+    c, initial = np.asarray(out["coords"]), np.asarray(out["initial"])
+    assert np.all(c[-80:, 0] == 0) and np.all(initial[-80:] == 1) and np.all(initial[:-80] == 0)
+    assert np.all(np.hypot(c[-40:, 1], c[-40:, 2]) <= 0.25 * (1 + 4 * EPS32))
+    assert np.all((c[:, 0] >= 0) & (c[:, 0] <= horizon * (1 + 4 * EPS32)))
+    if horizon:
+      assert c[:-80, 0].max() > 0.8 * horizon  # the whole curriculum window is drawn
+
+
+def test_wave_main_writes_summary_and_outputs(tmp_path):
+  wd = tmp_path / "w"
+  proc = _run(wd, [f"--config={ROOT}/configs/wave.py", "--config.train.num_steps=3",
+                   "--config.train.batch_size=256", "--config.pde.initial_points=16",
+                   "--config.model.width=16", "--config.model.depth=1", "--config.pde.eval_size=32",
+                   "--config.pde.eval_times=3", "--config.train.log_every=2"])
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  summary = json.loads((wd / "summary.json").read_text())
+  assert summary["status"] == "done" and summary["steps"] == 3
+  assert summary["rel_l2"] > 0 and len(summary["rel_l2_per_time"]) == 3
+  for name in ("frames.png", "errors.png", "wave.mp4", "wave.npz", "report.html"):
+    assert (wd / name).exists(), name
+  assert "<video controls" in (wd / "report.html").read_text()
+  out = tmp_path / "frames.npz"
+  proc = _render(wd, f"--out={out}", "--size=16x24", "--frames=4")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert np.load(out)["field"].shape == (4, 16, 24)
+  proc = _render(wd, f"--out={tmp_path / 'x.png'}", "--scale=2")
+  assert proc.returncode != 0 and "--size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bad_wave_config_is_one_line(tmp_path):
+  proc = _run(tmp_path / "bad", [f"--config={ROOT}/configs/wave.py", "--config.pde.t_max=2"])
+  assert proc.returncode != 0 and "pde.t_max must be in" in proc.stderr
+  assert "Traceback" not in proc.stderr and not (tmp_path / "bad").exists()
