@@ -24,7 +24,6 @@ import numpy as np
 from absl import flags
 
 from benchmarks import common
-from benchmarks.sdf_speed import torch_layers
 from siren_jax import cli, configuration, run
 from siren_jax.pde import media, pml
 
@@ -104,7 +103,7 @@ def _points(torch, n, m, radius):
 
 def time_torch(torch, fit, params0) -> float:
   loss_cfg = fit.task.loss
-  layers = torch_layers(torch, params0, fit.base.model.omega_0)
+  layers = common.torch_layers(torch, params0, fit.base.model.omega_0)
   opt = torch.optim.Adam([q for lin, _ in layers for q in lin.parameters()],
                          lr=fit.base.train.learning_rate)
 
@@ -136,7 +135,7 @@ def loss_check(torch, fit, params0) -> dict:
   total, _ = s.make_sse(model, "propagate")(params0, batch)
   ours = float(total) / _BATCH.value
   x = torch.from_numpy(np.asarray(batch["coords"])).requires_grad_(True)
-  theirs = _torch_loss(torch, torch_layers(torch, params0, fit.base.model.omega_0), x, s.problem.k,
+  theirs = _torch_loss(torch, common.torch_layers(torch, params0, fit.base.model.omega_0), x, s.problem.k,
                        s.source_weight).item()
   return {"jax": ours, "torch": theirs, "relative_difference": abs(ours - theirs) / abs(theirs)}
 
