@@ -45,6 +45,14 @@ RECIPES.update({
                                                            "train.learning_rate": 1e-4,
                                                            "train.num_steps": 6000,
                                                            "train.log_every": 500})),
+    "h_w128_b1k_l2_lr3e-4_10k": ("helmholtz", dict(W128, **{"pde.norm": "l2",
+                                                            "train.learning_rate": 3e-4,
+                                                            "train.num_steps": 10000,
+                                                            "train.log_every": 500})),
+    "h_w128_b1k_l2_lr1e-3_6k": ("helmholtz", dict(W128, **{"pde.norm": "l2",
+                                                           "train.learning_rate": 1e-3,
+                                                           "train.num_steps": 6000,
+                                                           "train.log_every": 500})),
 })
 # The defaults as configs/helmholtz.py and configs/wave.py hold them, for each medium, and the
 # baselines (the same loss and budget) on the uniform medium.
