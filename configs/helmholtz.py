@@ -10,7 +10,7 @@ reduced to run in minutes on a 2-core CPU, chosen by time to a given error
 (benchmarks/pde_recipes.py, RESULTS.md). Paper size (hours to days on a CPU):
 
     --config.model.width=256 --config.train.batch_size=52900 --config.train.learning_rate=2e-5
-    --config.train.num_steps=50000 --config.pde.eval_size=230
+    --config.train.num_steps=50000 --config.train.schedule=constant --config.pde.norm=l1
 
 Baselines (the paper's figure): --config.model.kind=tanh, --config.model.kind=relu_pe, and the
 official PINN: --config.model.kind=tanh --config.model.width=20 --config.model.depth=7.
@@ -30,18 +30,18 @@ def get_config() -> ml_collections.ConfigDict:
   config.task = "helmholtz"
   config.data = ml_collections.ConfigDict()  # nothing is loaded: the problem is config.pde
 
-  config.model.width = 256
+  config.model.width = 128  # official 256; 128 takes ~4x the steps in the same time (RESULTS.md)
   config.model.depth = 3
   config.model.pe_frequencies = 10  # relu_pe baseline: the official code's frequencies for 2-D PDEs.
 
-  config.train.num_steps = 2000
-  config.train.batch_size = 8192  # Fresh points per step; the official 52,900 (230^2).
+  config.train.num_steps = 6000
+  config.train.batch_size = 1024  # Fresh points per step; the official 52,900 (230^2).
   config.train.learning_rate = 1e-4
   config.train.schedule = "cosine"
   config.train.final_lr_fraction = 0.05
   config.train.supervision = "values"  # Unused by the PDE loss; sizes the memory estimate.
-  config.train.log_every = 250
-  config.train.checkpoint_every = 1000
+  config.train.log_every = 500
+  config.train.checkpoint_every = 2000
 
   config.pde = ml_collections.ConfigDict()
   config.pde.velocity = "uniform"  # uniform | square | circle (siren_jax.pde.media).
@@ -50,7 +50,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.pde.pml_a0 = 5.0  # PML strength a0 (official 5).
   config.pde.source_points = 100  # Points per step drawn in the source disk (official 100).
   config.pde.source_radius = 0.05  # Radius of that disk, and of the disk left out of rel_l2.
-  config.pde.norm = "l1"  # Per-point penalty of the residual: l1 (official |Re| + |Im|) | l2 (|r|^2).
+  # Per-point penalty of the residual: l1 (official |Re r| + |Im r|) | l2 (|r|^2). In this short run
+  # the official l1 stalls near rel_l2 0.93 where l2 keeps falling (benchmarks/pde_recipes.py).
+  config.pde.norm = "l2"
   config.pde.source_weight = 0.0  # Weight of a source point's residual; 0 = official batch_size / 1000.
   config.pde.eval_size = 256  # Evaluation grid per side for rel_l2 and the figures.
   config.eval.chunk_size = 65536
