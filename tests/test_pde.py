@@ -144,6 +144,7 @@ def _render(workdir, *flags):
     ("--config.train.batch_size=10", "must be more than pde.source_points"),
     ("--config.pde.pml_width=1.5", "pde.pml_width must be in"),
     ("--config.pde.eval_size=4", "pde.eval_size must be in"),
+    ("--config.pde.norm=l3", "pde.norm must be one of"),
 ])
 def test_bad_pde_config_is_one_line_and_writes_nothing(tmp_path, flag, message):
   wd = tmp_path / "bad"
