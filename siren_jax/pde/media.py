@@ -84,3 +84,42 @@ def wave_initial(coords, center=(0.0, 0.0), variance=WAVE_VARIANCE, peak=WAVE_PE
   r2 = (coords[..., 0] - center[0]) ** 2 + (coords[..., 1] - center[1]) ** 2
   u = peak * xp.exp(-0.5 * r2 / variance)
   return xp.where(u < cutoff, 0.0, u)
+
+
+# Full-waveform inversion (official train_inverse_helmholtz.py with fwi/data_cylinder_5.mat): 5 sources
+# on the line y = -177/510 (x from -177/510 to 177/510), 30 receivers in a U around the cylinder: 10 on
+# y = 205/510 (x from -177/510 to 177/510) and 10 on each of x = -+205/510 (y from -129/510 to
+# 205/510). The file's coordinates are these fractions to 1e-8; it does not record the cylinder.
+FWI_SOURCE_OFFSET = 177 / 510
+FWI_RECEIVER_OFFSET = 205 / 510
+FWI_RECEIVER_LOW = -129 / 510
+FWI_FIXED_BEYOND = 0.75  # the inversion holds m = 1 where |x| or |y| > 0.75 (official loss)
+
+
+def fwi_sources(count=5, offset=FWI_SOURCE_OFFSET):
+  """(count, 2) source positions on the line y = -offset, x evenly from -offset to offset."""
+  x = np.linspace(-offset, offset, count)
+  return np.stack([x, np.full_like(x, -offset)], axis=-1)
+
+
+def fwi_receivers(per_side=10, offset=FWI_RECEIVER_OFFSET, low=FWI_RECEIVER_LOW,
+                  top_half_width=FWI_SOURCE_OFFSET):
+  """(3 per_side, 2) receiver positions: a line on top (y = offset), then the left and right sides
+  (x = -+offset, y from ``low`` to offset), in the official file's order."""
+  top = np.linspace(-top_half_width, top_half_width, per_side)
+  side = np.linspace(low, offset, per_side)
+  return np.concatenate([np.stack([top, np.full_like(top, offset)], -1),
+                         np.stack([np.full_like(side, -offset), side], -1),
+                         np.stack([np.full_like(side, offset), side], -1)])
+
+
+def cylinder_velocity(coords, center=(0.0, 0.0), radius=0.2, velocity=1.5, background=1.0, xp=np):
+  """The inversion's true medium: wave speed ``velocity`` inside the disk (a cylinder in 3-D) of
+  ``radius`` about ``center``, ``background`` outside."""
+  r2 = (coords[..., 0] - center[0]) ** 2 + (coords[..., 1] - center[1]) ** 2
+  return xp.where(r2 < radius * radius, velocity, background)
+
+
+def cylinder_slowness(coords, center=(0.0, 0.0), radius=0.2, velocity=1.5, background=1.0, xp=np):
+  """m = 1 / c^2 of ``cylinder_velocity``."""
+  return 1.0 / cylinder_velocity(coords, center, radius, velocity, background, xp) ** 2
