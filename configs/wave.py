@@ -6,8 +6,8 @@ Inputs (t, x, y), one output; the official loss and sampling (``siren_jax.pde.wa
 equation's residual everywhere, the initial displacement and zero velocity at t = 0, and a time
 curriculum over [0, pde.t_max]. Scored against finite-difference time stepping (rel_l2 over the square
 at pde.eval_times times). --config.pde.velocity=square or circle puts a faster region (c = 2) in the
-way. The sizes below are reduced to run in minutes on a 2-core CPU (benchmarks/pde_recipes.py,
-RESULTS.md). Paper size (days on a CPU):
+way. The sizes below are reduced to run in about 5 minutes on a 2-core CPU; they are not tuned, and
+at this size the pulse is not learned (RESULTS.md, "PDEs"). Paper size (days on a CPU):
 
     --config.model.width=512 --config.train.batch_size=115600 --config.train.learning_rate=2e-5
     --config.train.num_steps=100000 --config.train.schedule=constant --config.pde.initial_points=1000
