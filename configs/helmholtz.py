@@ -3,11 +3,12 @@
     python -m siren_jax.main --config=configs/helmholtz.py --workdir=runs/helmholtz
 
 Uniform medium by default (scored against the Hankel solution); --config.pde.velocity=square or
-circle puts a slower region (c = 2) in the way and moves the source to (-0.35, 0), as the official
-code (scored against a finite-difference solve with the same PML). The loss and its sampling are the
-official ``loss_functions.helmholtz_pml`` (``siren_jax.pde.helmholtz_task``); the sizes below are
-reduced to run in about 2 minutes on a 2-core CPU, chosen by error after a given time
-(benchmarks/pde_recipes.py, RESULTS.md; the issue's rel_l2 <= 0.1 is not reached at this size). Paper size (hours to days on a CPU):
+circle puts a faster region (c = 2) in the way and moves the source to (-0.35, 0), as the official
+code (scored against a finite-difference solve with the same PML). The residual and its sampling are
+the official ``loss_functions.helmholtz_pml``'s (``siren_jax.pde.helmholtz_task``), penalised by its
+squared modulus (pde.norm=l2; the official l1 stalls at this size). The sizes below are reduced to
+run in about 2 minutes on a 2-core CPU, chosen by error after a given time (benchmarks/pde_recipes.py,
+RESULTS.md; the issue's rel_l2 <= 0.1 is not reached at this size). Paper size (hours to days):
 
     --config.model.width=256 --config.train.batch_size=52900 --config.train.learning_rate=2e-5
     --config.train.num_steps=50000 --config.train.schedule=constant --config.pde.norm=l1
