@@ -1,4 +1,5 @@
-"""Shared bits for the benchmark scripts: machine description, step timing and JSON output."""
+"""Shared bits for the benchmark scripts: machine description, step timing, JSON output and a SIREN's
+layers for the PyTorch peers."""
 
 import functools
 import json
@@ -88,3 +89,20 @@ def fit_rows(config):
   with tempfile.TemporaryDirectory() as workdir:
     summary = train.train_and_evaluate(config, workdir)
     return summary, outputs.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+
+
+def torch_layers(torch, params, omega: float):
+  """torch Linear layers holding siren_jax's parameters: [(layer, omega), ...], output last (the
+  PyTorch peers of benchmarks/sdf_speed.py and pde_speed.py)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  p = params["params"]
+  names = sorted((k for k in p if k.startswith("layer_")), key=lambda k: int(k.split("_")[1]))
+  layers = []
+  for kernel, bias in [(p[k]["dense"]["kernel"], p[k]["dense"]["bias"]) for k in names] + [
+      (p["output"]["kernel"], p["output"]["bias"])]:
+    lin = torch.nn.Linear(*np.shape(kernel))
+    with torch.no_grad():
+      lin.weight.copy_(torch.from_numpy(np.array(kernel).T))
+      lin.bias.copy_(torch.from_numpy(np.array(bias)))
+    layers.append((lin, omega))
+  return layers

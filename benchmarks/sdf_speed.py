@@ -85,24 +85,9 @@ def _torch_loss(torch, layers, x, n, on, weights, alpha):
   return sum(weights[k] * v for k, v in terms.items())
 
 
-def torch_layers(torch, params, omega: float):
-  """torch Linear layers holding siren_jax's parameters: [(layer, omega), ...], output last."""
-  p = params["params"]
-  names = sorted((k for k in p if k.startswith("layer_")), key=lambda k: int(k.split("_")[1]))
-  layers = []
-  for kernel, bias in [(p[k]["dense"]["kernel"], p[k]["dense"]["bias"]) for k in names] + [
-      (p["output"]["kernel"], p["output"]["bias"])]:
-    lin = torch.nn.Linear(*np.shape(kernel))
-    with torch.no_grad():
-      lin.weight.copy_(torch.from_numpy(np.array(kernel).T))
-      lin.bias.copy_(torch.from_numpy(np.array(bias)))
-    layers.append((lin, omega))
-  return layers
-
-
 def time_torch(torch, fit, params0, compiled: bool) -> float:
   task, s = fit.task, fit.task.loss
-  layers = torch_layers(torch, params0, fit.base.model.omega_0)
+  layers = common.torch_layers(torch, params0, fit.base.model.omega_0)
   params = [q for lin, _ in layers for q in lin.parameters()]
   opt = torch.optim.Adam(params, lr=fit.base.train.learning_rate)
   coords, normals = (torch.from_numpy(np.asarray(task.arrays[k])) for k in ("coords", "normals"))
@@ -136,7 +121,7 @@ def loss_check(torch, fit, params0) -> dict:
       "coords": jnp.asarray(x), "normals": jnp.asarray(n), "on_surface": jnp.asarray(on),
       "weights": jnp.ones(2 * b)})
   ours = float(total) / (2 * b)
-  layers = torch_layers(torch, params0, fit.base.model.omega_0)
+  layers = common.torch_layers(torch, params0, fit.base.model.omega_0)
   theirs = _torch_loss(torch, layers, torch.from_numpy(x).requires_grad_(True), torch.from_numpy(n),
                        torch.from_numpy(on), s.weights, s.alpha).item()
   return {"jax": ours, "torch": theirs, "relative_difference": abs(ours - theirs) / abs(theirs)}

@@ -20,6 +20,11 @@ def _pyplot():
   return plt
 
 
+def pyplot():
+  """matplotlib.pyplot on the Agg backend, for the figure modules beside this one."""
+  return _pyplot()
+
+
 def save_figure(fig, path: str, dpi: int = 100) -> None:
   plt = _pyplot()
   with atomic_path(path) as tmp:

@@ -326,6 +326,9 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   task = saved_task(f.workdir)
+  own = tasks.pages({"task": task})
+  if own is not None:  # a task with its own render command (tasks.PAGES)
+    return own.render_command(f, load_run)  # it checks its flags, then loads the run
   if task == "audio":  # a clip renders to a WAV (siren_jax.audio_render)
     from siren_jax import audio_render  # pylint: disable=g-import-not-at-top
     return audio_render.main(f)

@@ -423,6 +423,9 @@ def run_page(workdir: str) -> str:
   page = _Page(workdir)
   config = page.json("config.json")
   summary = page.json("summary.json")
+  own = tasks.pages(config) if isinstance(config, dict) else None
+  if own is not None:  # a task with its own page (tasks.PAGES)
+    return own.run_page(page, config, summary if isinstance(summary, dict) else None)
   if isinstance(config, dict) and config.get("task") == "sdf":  # a shape: renders, slices, metrics
     from siren_jax import sdf_report  # pylint: disable=g-import-not-at-top
     return sdf_report.run_page(page, config, summary if isinstance(summary, dict) else None)

@@ -66,7 +66,8 @@ class SdfLoss:
   def key(self) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(self.seed), 0x5DF)
 
-  def sample(self, batch: Dict[str, jax.Array], key: jax.Array) -> Dict[str, jax.Array]:
+  def sample(self, batch: Dict[str, jax.Array], key: jax.Array, step=None) -> Dict[str, jax.Array]:
+    del step  # the same distribution every step
     n = batch["coords"].shape[0]
     off = jax.random.uniform(key, (n, 3), jnp.float32, -1.0, 1.0)
     ones = jnp.ones((n,), jnp.float32)

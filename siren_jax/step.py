@@ -174,8 +174,9 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
   ``params_transform`` (optional) maps the parameters the loss sees, e.g. straight-through
   quantisation for quantisation-aware training (``quantize.fake_quantise``). ``task_loss`` (optional,
   e.g. ``sdf_task.SdfLoss``) is a task's own loss in place of ``make_sse_fn``'s targets:
-  ``task_loss.sample(batch, key)`` completes each batch (fresh samples from ``fold_in(task_loss.key,
-  step)``, a pure function of the step, so a resumed run draws the same ones) and
+  ``task_loss.sample(batch, key, step)`` completes each batch (fresh samples from
+  ``fold_in(task_loss.key, step)``, a pure function of the step, so a resumed run draws the same ones;
+  ``step`` itself for losses whose sampling changes over training, e.g. a time curriculum) and
   ``task_loss.make_sse(model, gradient_method)`` gives its summed loss ``sse(params, batch)``.
 
   With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
@@ -212,7 +213,7 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
     if task_loss is None:
       sse_fn = make_sse_fn(hyper_lib.bind(model, hyper), terms, gradient_method, laplacian_method)
     else:
-      arrays = task_loss.sample(arrays, jax.random.fold_in(task_loss.key, state.step))
+      arrays = task_loss.sample(arrays, jax.random.fold_in(task_loss.key, state.step), state.step)
       sse_fn = task_loss.make_sse(hyper_lib.bind(model, hyper), gradient_method)
     if params_transform is not None:
       plain_sse, sse_fn = sse_fn, lambda p, batch: plain_sse(params_transform(p), batch)

@@ -23,9 +23,10 @@ what it needs piece by piece.
 ``siren_jax.audio_task.AudioTask`` the audio one (1-D time coordinates, one output per channel) and
 ``siren_jax.video_task.VideoTask`` the video one (a sampler).
 
-Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has both):
+Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has both; the PDE tasks in
+``siren_jax.pde`` have both and a sampler whose points their loss draws):
 * ``loss``: the task's own loss in place of the targets above (``step.make_train_step``'s
-  ``task_loss``: per-step samples and a summed loss);
+  ``task_loss``: per-step samples, ``sample(batch, key, step)``, and a summed loss);
 * ``needs_network``: ``finish`` also gets ``network=(model, params, mesh, microbatch)`` to evaluate the
   network anywhere (meshes, renders).
 """

@@ -1,4 +1,5 @@
-"""Which task a config fits, by ``config.task``: "image" (``image_task``) and the tasks added beside it.
+"""Which task a config fits, by ``config.task``: "image" (``image_task``) and the tasks added beside it
+(``MODULES``: a task's name and the module that builds it).
 
 A task module provides:
 * ``validate_config(config)``: checks of its ``config.data`` fields that need no data (one-line
@@ -15,15 +16,22 @@ import importlib
 
 from siren_jax.errors import UserError
 
-NAMES = ("image", "audio", "video", "sdf")  # each name N is the module siren_jax.N_task
+MODULES = {"image": "siren_jax.image_task", "audio": "siren_jax.audio_task",
+           "video": "siren_jax.video_task", "sdf": "siren_jax.sdf_task",
+           "helmholtz": "siren_jax.pde.helmholtz_task", "wave": "siren_jax.pde.wave_task"}
+NAMES = tuple(MODULES)
 # What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better
 # unless the task is in ERROR_HEADLINES) and its label, and the coordinate dimension its networks take.
 # Static tables, so that the report and the render command read them without importing a task module.
 # Images keep "psnr".
 HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"), "video": ("psnr", "PSNR"),
-             "sdf": ("surface_error", "mean |f| on the surface")}
-COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3}
-ERROR_HEADLINES = ("sdf",)  # lower is better, in the data's units (not dB)
+             "sdf": ("surface_error", "mean |f| on the surface"),
+             "helmholtz": ("rel_l2", "relative L2 error"), "wave": ("rel_l2", "relative L2 error")}
+COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3, "helmholtz": 2, "wave": 3}
+ERROR_HEADLINES = ("sdf", "helmholtz", "wave")  # lower is better, in the data's units (not dB)
+# Tasks whose report page and render command live in their own module (``run_page(page, config,
+# summary)`` and ``render_command(flags)``), so that report.py and render.py name no such task.
+PAGES = {"helmholtz": "siren_jax.pde.pages", "wave": "siren_jax.pde.pages"}
 
 
 def name_of(config) -> str:
@@ -53,7 +61,13 @@ def module(config):
   name = name_of(config)
   if name not in NAMES:
     raise UserError(f"task must be one of {NAMES}, got {name!r}")
-  return importlib.import_module(f"siren_jax.{name}_task")
+  return importlib.import_module(MODULES[name])
+
+
+def pages(config):
+  """The module of the task's own report page and render command, or None (``PAGES``)."""
+  name = PAGES.get(name_of(config))
+  return importlib.import_module(name) if name else None
 
 
 def validate_config(config) -> None:

@@ -50,6 +50,29 @@ def test_laplacian_methods_match_reference(channels, sine):
     assert _rel_err(lap, ref_l) <= _BOUND, method
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("dims", [2, 3])
+def test_diagonal_methods_match_reference(channels, dims):
+  """The unmixed second derivatives (and the value and gradient beside them) of every route against
+  jax.hessian's diagonal, for the 2-D Helmholtz and 3-D (t, x, y) wave inputs."""
+  model = models.Siren(width=24, depth=2, out_features=channels, first_omega_0=30.0,
+                       hidden_omega_0=30.0)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, dims)))
+  coords = jax.random.uniform(jax.random.PRNGKey(1), (129, dims), minval=-1, maxval=1)
+  ref_v, ref_g, ref_d = derivatives.diagonal(model, params, coords, "hessian")
+  assert ref_d.shape == (129, channels, dims)
+  _, ref_l = derivatives.laplacian(model, params, coords, "hessian")
+  np.testing.assert_allclose(np.sum(ref_d, axis=-1), ref_l, rtol=0, atol=float(
+      _BOUND * jnp.max(jnp.abs(ref_l))))  # the diagonal sums to the Laplacian
+  bound = floatbounds.chain_rel_bound((dims, 24, 24, 24), omega=30.0)
+  for method in ("forward", "propagate"):
+    v, g, d = jax.jit(lambda p, x, m=method: derivatives.diagonal(model, p, x, m))(params, coords)
+    assert d.shape == ref_d.shape, method
+    assert _rel_err(v, ref_v) <= bound, method
+    assert _rel_err(g, ref_g) <= bound, method
+    assert _rel_err(d, ref_d) <= bound, method
+
+
 def test_closed_form_one_unit_siren():
   """f(x) = wo sin(w1 (v1 sin(w0 (a.x + b0)) + b1)) + bo, derivatives by hand."""
   w0, w1 = 30.0, 7.0
@@ -87,6 +110,8 @@ def test_closed_form_one_unit_siren():
   for method in ("forward", "propagate"):
     _, lp = derivatives.laplacian(model, params, xj, method)
     floatbounds.assert_within(lp[:, 0], lap, tol_l, f"Laplacian ({method})")
+    _, _, diag = derivatives.diagonal(model, params, xj, method)
+    floatbounds.assert_within(jnp.sum(diag[:, 0], axis=-1), lap, tol_l, f"diagonal sum ({method})")
 
 
 def test_unknown_method():

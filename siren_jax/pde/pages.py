@@ -1,0 +1,96 @@
+"""The report page and the render command of the PDE runs (``tasks.PAGES``: Helmholtz and wave).
+
+    python -m siren_jax.render --workdir=runs/helmholtz --size=1024x1024 --out=field.npz   (or .png)
+    python -m siren_jax.render --workdir=runs/wave --size=256x256 --frames=60 --out=wave.mp4  (.npz, .png)
+
+A fitted field is a continuous function, so ``render`` samples it on any grid of pixel centres over
+``--window`` (x and y alike in [-1, 1]) and, for the wave, at any times (``--frames`` equal steps over
+``--time``, default the run's [0, t_max], or one ``--t``). ``.npz`` holds the field (complex for
+Helmholtz, (T, H, W) for the wave) and its coordinates; ``.png`` the panels; ``.mp4`` an animation.
+Like ``report`` the page only reads files and formats text (no JAX).
+"""
+
+import os
+
+from siren_jax import outputs, tasks
+from siren_jax import report as r
+
+KEY = "rel_l2"
+HEADLINE = (("rel_l2", "relative L2 error"), ("mean_abs_residual", "mean |residual|"),
+            ("steps", "steps"), ("train_seconds", "training time (s)"), ("num_params", "parameters"))
+FIGURES = {
+    "helmholtz": (("field.png", "Field", "real part, imaginary part and magnitude of the fitted field "
+                   "(left), the reference (middle) and their difference (right); dashed: the inner "
+                   "edge of the PML, circle: the source disk; neither is scored"),),
+    "wave": (("frames.png", "Frames", "the fitted wave, the finite-difference reference and their "
+              "difference at evenly spaced times"),
+             ("errors.png", "Error over time", "relative L2 error of each evaluated time"))}
+
+
+def _subtitle(page, summary, what: str) -> str:
+  where = r._esc(os.path.abspath(page.workdir))
+  if summary and summary.get("status") == "done" and KEY in summary:
+    return (f"{what}: rel_l2 {r._fmt(summary[KEY])} against the {r._esc(summary.get('reference', '?'))} "
+            f"after {r._esc(summary.get('steps', '?'))} steps, "
+            f"{r._esc(r._fmt(summary.get('train_seconds')))} s of training &middot; {where}")
+  if summary and summary.get("status") == "diverged":
+    return f"{what}: diverged at step {r._esc(summary.get('steps', '?'))} &middot; {where}"
+  last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
+  state = (f"in progress: step {r._esc(last[0].get('step'))}, rel_l2 {r._esc(r._fmt(last[0].get(KEY)))}"
+           if last else "no metrics yet")
+  return f"{what}: {state} &middot; {where}"
+
+
+def _curves_section(page) -> str:
+  rows = [x for x in outputs.read_jsonl(page.path("metrics.jsonl")) if "step" in x]
+  if not rows:
+    return ""
+  steps = [r._number(x["step"]) for x in rows]
+  known = [s for s in steps if s is not None]
+  span = (min(known), max(known)) if known else None
+  return r._section("curves", "Training curves", (
+      '<div class="charts">'
+      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], "loss (mean L1 residual)", "step",
+                    "loss", log_y=True, x_range=span)
+      + r.svg_chart(steps, [r._number(x.get(KEY)) for x in rows], "relative L2 error", "step",
+                    "rel_l2", log_y=True, x_range=span)
+      + "</div>"))
+
+
+def _video_section(page) -> str:
+  """wave.mp4 in a <video> element (embedded, so the page stays self-contained)."""
+  path = page.path("wave.mp4")
+  if not os.path.exists(path):
+    return ""
+  import base64  # pylint: disable=g-import-not-at-top
+  with open(path, "rb") as f:
+    payload = base64.b64encode(f.read()).decode("ascii")
+  return r._section("animation", "Animation", (
+      f'<video controls loop muted style="max-width:100%" src="data:video/mp4;base64,{payload}">'
+      "</video><p class=\"note\">fit, reference and |fit − reference| over time (wave.mp4)</p>"))
+
+
+def run_page(page, config, summary) -> str:
+  """The HTML of a Helmholtz or wave run's report."""
+  task = tasks.name_of(config or {})
+  what = "Helmholtz" if task == "helmholtz" else "wave equation"
+  if isinstance(summary, dict) and summary.get("velocity"):
+    what += f", {summary['velocity']} medium"
+  sections = [(name.split(".")[0], label, r._section(name.split(".")[0], label, r._figure(
+      page.image_uri(name), caption, label) or '<p class="note">written when the run finishes</p>'))
+              for name, label, caption in FIGURES.get(task, ())]
+  sections += [("animation", "Animation", _video_section(page)),
+               ("curves", "Curves", _curves_section(page)),
+               ("summary", "Summary", r._summary_section(page, summary, HEADLINE)),
+               ("config", "Config", r._config_section(config))]
+  nav = [(sid, label) for sid, label, body in sections if body]
+  body = "".join(b for _, _, b in sections[:-2])
+  body += f'<div class="columns">{sections[-2][2]}{sections[-1][2]}</div>'
+  return r._shell(f"siren_jax report: {what}", _subtitle(page, summary, what), nav, body,
+                  page.warnings)
+
+
+def render_command(f, load_run) -> None:
+  """``siren_jax.render`` for a PDE run (``siren_jax.pde.renders``, which needs JAX: imported here)."""
+  from siren_jax.pde import renders  # pylint: disable=g-import-not-at-top
+  renders.command(f, load_run)
