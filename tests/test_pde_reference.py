@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from siren_jax.errors import UserError
-from siren_jax.pde import media, pml, reference
+from siren_jax.pde import measurements, media, pml, reference
 import floatbounds
 
 
@@ -159,6 +159,7 @@ def test_wave_fd_matches_the_exact_gaussian_pulse():
   var = 4e-3
   init = lambda c: media.wave_initial(c, variance=var, cutoff=0.0)
   coords9, _ = reference.grid(9)
+  # The quadrature's next error term is dq^4 / 720 f'''(0) ~ 1e-9 of peak s^2; allow 1e-6 of the peak.
   np.testing.assert_allclose(reference.wave_uniform(coords9, 0.0, variance=var), init(coords9),
                              atol=1e-6 * media.WAVE_PEAK)
   errors = []
@@ -177,3 +178,25 @@ def test_reference_input_errors():
     reference.wave_fd(17, [0.2, 0.1])
   with pytest.raises(UserError):
     reference.helmholtz_fd(17, model="triangle")
+
+
+def test_fwi_data_geometry_symmetry_and_uniform_limit():
+  """The official layout; a cylinder on the x = 0 axis gives mirror-symmetric data; with no contrast
+  the data are the Hankel field at the receivers, to the FD dispersion bound."""
+  sources, receivers, values = measurements.fwi_data(n=129, radius=0.2, velocity=1.5)
+  assert sources.shape == (5, 2) and receivers.shape == (30, 2) and values.shape == (30, 5)
+  np.testing.assert_allclose(sources[:, 1], -177 / 510)
+  assert np.all(np.abs(receivers).max(axis=1) >= 0.4)  # a U of receivers 0.4 from the centre
+  # x -> -x maps source i to 4 - i, the top receivers j to 9 - j and swaps the left and right sides.
+  mirror = np.concatenate([np.arange(9, -1, -1), np.arange(20, 30), np.arange(10, 20)])
+  np.testing.assert_allclose(values[mirror][:, ::-1], values, rtol=1e-9, atol=1e-12)
+  again = measurements.fwi_data(n=129, radius=0.2, velocity=1.5)[2]
+  np.testing.assert_array_equal(again, values)
+  n, k = 257, media.WAVENUMBER
+  _, _, flat = measurements.fwi_data(n=n, velocity=1.0)
+  exact = np.stack([reference.hankel(receivers, k, tuple(s)) for s in sources], axis=-1)
+  distance = np.hypot(*(receivers[:, None, :] - sources[None, :, :]).transpose(2, 0, 1)).max()
+  bound = k * distance * (k * 2 / (n - 1)) ** 2 / 24  # phase bound, as in the Hankel test above
+  assert np.linalg.norm(flat - exact) / np.linalg.norm(exact) < bound
+  with pytest.raises(UserError):
+    measurements.fwi_data(receivers=np.zeros((3, 3)))

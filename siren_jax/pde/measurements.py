@@ -34,7 +34,8 @@ def _fields(n, k, center, radius, velocity, sources):
   return fields, coords[0, :, 0]
 
 
-def fwi_data(n=GRID, k=media.WAVENUMBER, center=(0.0, 0.0), radius=0.2, velocity=1.5,
+def fwi_data(n=GRID, k=media.WAVENUMBER, center=(0.0, 0.0), radius=media.CIRCLE_RADIUS,
+             velocity=media.CONTRAST,
              sources=None, receivers=None):
   """(sources (S, 2), receivers (R, 2), values (R, S) complex): the field of each source at each
   receiver in the cylinder medium (bicubic interpolation of the FD grid, its error O(h^4) below the

@@ -221,8 +221,10 @@ def wave_uniform(coords, t, center=(0.0, 0.0), variance=media.WAVE_VARIANCE, pea
     u(r, t) = peak s^2 int_0^inf exp(-q^2 s^2 / 2) cos(q t) J0(q r) q dq,   s^2 = variance,
 
   (the pulse's transform is peak s^2 exp(-q^2 s^2 / 2); each mode q oscillates as cos(q t)). The
-  integral is taken by the trapezoid rule over q up to 12 / s (the rest weighs < e^-72) with 40 nodes
-  per unit of the integrand's fastest oscillation (r + t), on a table of radii then a cubic spline.
+  integral is taken by the trapezoid rule over q up to 12 / s (the rest weighs < e^-72) with 80 nodes
+  per period of the integrand's fastest oscillation (r + t), plus the Euler-Maclaurin end correction
+  dq^2 / 12 f'(0) = dq^2 / 12 peak s^2 (the integrand rises as q at 0; without it the rule errs by that
+  much everywhere), on a table of radii then a cubic spline.
   """
   import scipy.integrate  # pylint: disable=import-outside-toplevel
   import scipy.interpolate  # pylint: disable=import-outside-toplevel
@@ -230,8 +232,10 @@ def wave_uniform(coords, t, center=(0.0, 0.0), variance=media.WAVE_VARIANCE, pea
   r = np.hypot(coords[..., 0] - center[0], coords[..., 1] - center[1])
   s = np.sqrt(variance)
   r_max = float(r.max()) + 4 * s
-  q = np.linspace(0.0, 12.0 / s, int(40 * (12.0 / s) * (r_max + t) / (2 * np.pi)) + 2)
+  q = np.linspace(0.0, 12.0 / s, int(80 * (12.0 / s) * (r_max + t) / (2 * np.pi)) + 2)
   radii = np.linspace(0.0, r_max, int(r_max / (s / 20)) + 2)
   weight = peak * variance * np.exp(-0.5 * (q * s) ** 2) * np.cos(q * t) * q
-  table = np.array([scipy.integrate.trapezoid(weight * scipy.special.j0(q * rr), q) for rr in radii])
+  end = (q[1] - q[0]) ** 2 / 12 * peak * variance
+  table = np.array([scipy.integrate.trapezoid(weight * scipy.special.j0(q * rr), q) + end
+                    for rr in radii])
   return scipy.interpolate.CubicSpline(radii, table)(r)
