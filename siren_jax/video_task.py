@@ -166,7 +166,8 @@ def check_loaded(config, task: VideoTask, num_devices: int) -> None:
 def prepare(config) -> VideoTask:
   """The clip ``config.data`` describes, with its compact training arrays (one-line errors)."""
   d = config.data
-  clip = video.load_clip(d.video, d.frames, d.frame_step, d.height, d.width, d.resize, d.max_pixels)
+  clip = video.load_clip(d.video, d.frames, d.frame_step, d.height, d.width, d.resize, d.max_pixels,
+                         max_samples=MAX_SAMPLES)
   t, h, w, _ = clip.shape
   scale = time_scale(config.model)
   grid = data.grid_coords(h, w)  # the (y, x) evaluation renders at, so training sees the same floats
