@@ -18,6 +18,8 @@ minimum is exact (a point inside one part reaches any other part's boundary only
 
 import dataclasses
 import os
+import stat
+import struct
 import warnings
 from typing import Callable, Optional, Tuple
 
@@ -184,8 +186,44 @@ def _trimesh_load(path: str):
   import trimesh  # pylint: disable=g-import-not-at-top  (a heavy import, only for file shapes)
   try:
     return trimesh.load(path, process=False)
+  except ImportError as e:  # trimesh reaches for optional modules only on files it cannot parse
+    raise UserError(f"cannot read {path}: a truncated or unreadable mesh file (trimesh: {e})") from None
   except Exception as e:  # pylint: disable=broad-except  (any parse failure of the user's file)
     raise UserError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+
+
+def _check_stl(path: str) -> None:
+  """A binary STL is an 80-byte header, a triangle count and 50 bytes a triangle: one whose size does
+  not match its count is truncated (trimesh would try it as text and fail misleadingly). ASCII STL
+  (text beginning with "solid") is left to trimesh."""
+  size = os.path.getsize(path)
+  with open(path, "rb") as f:
+    head = f.read(1024)
+  count = struct.unpack("<I", head[80:84])[0] if len(head) >= 84 else None
+  if count is not None and size == 84 + 50 * count:
+    return
+  try:
+    text = head.decode("ascii")
+  except UnicodeDecodeError:
+    text = ""
+  if text.lstrip().lower().startswith("solid") and all(c.isprintable() or c in "\r\n\t" for c in text):
+    return
+  declared = "" if count is None else f"its header declares {count} triangles ({84 + 50 * count} bytes); "
+  raise UserError(f"{path}: a truncated or unreadable binary STL ({declared}the file holds {size} bytes)")
+
+
+def _check_shape_file(spec: str) -> None:
+  """A readable regular file: a directory or FIFO named like a shape is not one (a FIFO would block)."""
+  try:
+    mode = os.stat(spec).st_mode
+  except FileNotFoundError:
+    raise UserError(f"data.shape: shape file not found: {spec}") from None
+  except OSError as e:
+    raise UserError(f"data.shape: cannot read {spec}: {e.strerror or e}") from None
+  if stat.S_ISDIR(mode):
+    raise UserError(f"data.shape: {spec} is a directory, not a shape file")
+  if not stat.S_ISREG(mode):
+    raise UserError(f"data.shape: {spec} is not a regular file (a pipe or device?)")
 
 
 def read_ply_cloud(path: str, loaded) -> Tuple[np.ndarray, np.ndarray]:
@@ -241,8 +279,9 @@ def load_surface(spec: str, num_points: int, extent: float, seed: int = 0) -> Su
   ext = os.path.splitext(spec)[1].lower()
   if ext not in EXTENSIONS:
     raise UserError(f"data.shape {spec!r}: one of {ANALYTIC} or a file ending in {EXTENSIONS}")
-  if not os.path.isfile(spec):
-    raise UserError(f"data.shape: shape file not found: {spec}")
+  _check_shape_file(spec)
+  if ext == ".stl":
+    _check_stl(spec)
   vertices = faces = None
   if ext == ".xyz":
     points, normals = read_xyz(spec)

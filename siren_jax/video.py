@@ -32,7 +32,7 @@ from typing import Iterator, List, NamedTuple, Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from siren_jax import data, outputs
+from siren_jax import data, outputs, video_files
 from siren_jax.errors import UserError
 
 BUILTIN_CLIPS = ("astronaut_pan",)
@@ -287,4 +287,6 @@ def load_clip(spec: str, num_frames: int = 0, frame_step: int = 1, height: int =
                     f"data.max_pixels={max_pixels} pixels")
   clip = np.stack(frames)
   del frames
-  return Clip(frames=clip, name=name, source=source, fps=float(fps) / frame_step, native_shape=native)
+  lo, hi = video_files.FPS_RANGE  # what the outputs can be written at (a file may declare anything)
+  return Clip(frames=clip, name=name, source=source, fps=min(max(float(fps) / frame_step, lo), hi),
+              native_shape=native)

@@ -263,6 +263,11 @@ def test_render_reproduces_the_fit_at_any_rate(fitted):
   tol = 64 * F32_EPS * max(1.0, float(np.max(np.abs(recon))))
   np.testing.assert_allclose(same, recon, rtol=0, atol=tol)
   np.testing.assert_allclose(double[::2], recon, rtol=0, atol=tol)
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+                         f"--out={tmp_path / 'x.wav'}", "--resolution=512"], cwd=ROOT,
+                        capture_output=True, text=True, check=False)  # an SDF flag: did nothing before
+  assert proc.returncode == 2 and proc.stderr.startswith("error: --resolution: not a flag for audio")
+  assert proc.stderr.count("\n") == 1 and not (tmp_path / "x.wav").exists()
 
 
 def test_report_plays_both_clips_in_chromium(fitted):

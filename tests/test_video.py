@@ -225,6 +225,11 @@ def test_render_command_writes_slow_motion_gif(run_dir, tmp_path):
   assert proc.returncode == 0, proc.stderr
   with Image.open(out) as im:
     assert im.n_frames == 3 * T and im.size == (2 * W, 2 * H)
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}",
+                         f"--out={tmp_path / 'x.gif'}", "--rate=8000"], cwd=ROOT, capture_output=True,
+                        text=True)  # an audio flag: did nothing before
+  assert proc.returncode == 2 and proc.stderr.startswith("error: --rate: not a flag for video")
+  assert proc.stderr.count("\n") == 1 and not (tmp_path / "x.gif").exists()
 
 
 def test_resume_continues_with_the_same_batches(run_dir, tmp_path):
