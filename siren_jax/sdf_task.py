@@ -155,8 +155,8 @@ def validate_config(config) -> None:
     raise UserError("task=sdf needs the config's sdf section (see configs/sdf.py)")
   if not str(d.get("shape", "")):
     raise UserError(f"data.shape must name an analytic shape {shapes.ANALYTIC} or a file")
-  if not d.num_points >= 1:
-    raise UserError(f"data.num_points must be >= 1, got {d.num_points}")
+  if not 1 <= d.num_points <= shapes.MAX_POINTS:
+    raise UserError(f"data.num_points must be in [1, {shapes.MAX_POINTS}], got {d.num_points}")
   if not 0 < d.extent <= 1:
     raise UserError(f"data.extent must be in (0, 1], got {d.extent}")
   parse_weights(s.weights)

@@ -29,6 +29,9 @@ from siren_jax.errors import UserError
 
 ANALYTIC = ("sphere", "torus", "box", "csg")
 MESH_EXTENSIONS = (".ply", ".obj", ".stl")
+# Points a cloud file may hold (and data.num_points may ask for): each is held in float64 with its normal
+# while read and normalised (48 bytes), so this bounds that at about 3 GB. Checked before decoding.
+MAX_POINTS = 1 << 26
 EXTENSIONS = (".xyz",) + MESH_EXTENSIONS
 
 
@@ -169,6 +172,7 @@ def _check_oriented(path: str, points: np.ndarray, normals: np.ndarray) -> np.nd
 
 def read_xyz(path: str) -> Tuple[np.ndarray, np.ndarray]:
   """(points, normals) of an .xyz file: rows of x y z nx ny nz."""
+  _check_count(path, _count_lines(path), "lines")
   try:
     with warnings.catch_warnings():  # an empty file is reported below, in one line
       warnings.simplefilter("ignore", UserWarning)
@@ -180,6 +184,23 @@ def read_xyz(path: str) -> Tuple[np.ndarray, np.ndarray]:
   if table.shape[1] != 6:
     raise UserError(f"{path}: expected 6 columns (x y z nx ny nz), got {table.shape[1]}")
   return table[:, :3], table[:, 3:]
+
+
+def _count_lines(path: str) -> int:
+  """Newlines in ``path``, counted in blocks (bounded memory, no parsing)."""
+  n = 0
+  try:
+    with open(path, "rb") as f:
+      for block in iter(lambda: f.read(1 << 24), b""):
+        n += block.count(b"\n")
+  except OSError as e:
+    raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+  return n
+
+
+def _check_count(path: str, count: int, what: str) -> None:
+  if count > MAX_POINTS:
+    raise UserError(f"{path} holds {count} {what}, over the {MAX_POINTS} points a cloud may have")
 
 
 def _trimesh_load(path: str):
@@ -286,6 +307,7 @@ def load_surface(spec: str, num_points: int, extent: float, seed: int = 0) -> Su
   if ext == ".xyz":
     points, normals = read_xyz(spec)
   elif ext == ".ply" and _ply_has_no_faces(spec):
+    _check_count(spec, _ply_vertices(spec), "vertices")
     points, normals = read_ply_cloud(spec, _trimesh_load(spec))
   else:
     vertices, faces = read_mesh(spec)
@@ -300,15 +322,25 @@ def load_surface(spec: str, num_points: int, extent: float, seed: int = 0) -> Su
                  vertices=vertices, faces=faces)
 
 
-def _ply_has_no_faces(path: str) -> bool:
-  """Whether a PLY's header declares no faces (or zero of them): a point cloud."""
+def _ply_elements(path: str) -> dict:
+  """{element name: declared count} from a PLY's header (-1 where the count is not a number)."""
   try:
     with open(path, "rb") as f:
       header = f.read(4096).split(b"end_header")[0].decode("ascii", "replace")
   except OSError as e:
     raise UserError(f"cannot read {path}: {e}") from None
+  counts = {}
   for line in header.splitlines():
     parts = line.split()
-    if parts[:2] == ["element", "face"]:
-      return len(parts) > 2 and parts[2] == "0"
-  return True
+    if len(parts) >= 2 and parts[0] == "element":
+      counts[parts[1]] = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1
+  return counts
+
+
+def _ply_has_no_faces(path: str) -> bool:
+  """Whether a PLY's header declares no faces (or zero of them): a point cloud."""
+  return _ply_elements(path).get("face", 0) == 0
+
+
+def _ply_vertices(path: str) -> int:
+  return _ply_elements(path).get("vertex", 0)

@@ -140,6 +140,26 @@ def test_misnamed_and_truncated_shape_files_say_what_they_are(tmp_path):
   assert shapes.load_surface(str(whole), 100, 0.9).points.shape == (100, 3)
 
 
+def test_the_points_guard_reads_no_coordinates(tmp_path, monkeypatch):
+  """A cloud over shapes.MAX_POINTS is refused from its line count (.xyz) or header (.ply) before a
+  coordinate is parsed."""
+  points, normals = _cloud(n=10)
+  xyz = tmp_path / "ten.xyz"
+  np.savetxt(xyz, np.hstack([points, normals]))
+  ply = tmp_path / "ten.ply"
+  ply.write_text("ply\nformat ascii 1.0\nelement vertex 10\nproperty float x\nproperty float y\n"
+                 "property float z\nproperty float nx\nproperty float ny\nproperty float nz\nend_header\n"
+                 + "".join(" ".join(map(str, row)) + "\n" for row in np.hstack([points, normals])))
+  for path in (xyz, ply):
+    assert len(shapes.load_surface(str(path), 100, 0.9).points) == 10
+  monkeypatch.setattr(shapes, "MAX_POINTS", 9)
+  monkeypatch.setattr(np, "loadtxt", lambda *a, **k: pytest.fail("parsed"))
+  monkeypatch.setattr(shapes, "_trimesh_load", lambda *a, **k: pytest.fail("parsed"))
+  for path, what in ((xyz, "10 lines"), (ply, "10 vertices")):
+    with pytest.raises(UserError, match=f"holds {what}, over the 9 points"):
+      shapes.load_surface(str(path), 100, 0.9)
+
+
 @pytest.mark.parametrize("field,value", [("slice_size", 0), ("slice_size", -3), ("render_size", 4),
                                          ("trace_steps", 10 ** 9), ("fscore_tau", float("inf")),
                                          ("metric_points", 10 ** 9), ("mesh_resolution", 1)])
