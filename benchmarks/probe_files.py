@@ -291,7 +291,7 @@ def digest_problems(step_dir: str) -> List[str]:
   """Files of a checkpoint step that are missing or differ from its siren_digest.json."""
   path = os.path.join(step_dir, "siren_digest.json")
   if not os.path.exists(path):
-    return []  # written when the step was complete; a step without one is restored unverified
+    return []  # written once the step is complete; a step without one is never counted as verified
   try:
     with open(path) as f:
       files = json.load(f)["files"]
