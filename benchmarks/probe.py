@@ -5,7 +5,10 @@
 Everything runs as subprocesses of the real entry points (``python -m siren_jax.main``, ``.sweep``,
 ``.render``, ``.report``) from the checkout, on a 32x32 image written here, with tiny settings: a 2x32
 SIREN, 20 full-batch steps, a metrics row and a checkpoint every 10 (sweeps: ``--sweep=seed=0,1``).
-Two finished references are made first: a run and a sweep, uninterrupted.
+Two finished references are made first: a run and a sweep, uninterrupted. Every other task has its
+own tiny run with the same network and steps (``probe_runner.TASK_BASES``): audio fits a 2000-sample
+WAV, video four 16x16 frames, SDF an analytic sphere; their cases (named "audio: ...", "video: ...",
+"sdf: ...") start from those flags and compare with that task's uninterrupted reference run.
 
 Bad inputs (the BAD table: main, sweep, render, report). Each runs against a fresh workdir path and
 against a copy of the finished reference (a sweep's against the finished sweep), unless its definition
@@ -39,8 +42,7 @@ directory is removed at the end unless --workdir is given; there it keeps every 
 stdout and stderr (``cases/*/``). --only=REGEX runs the cases whose "kind: name" matches (the
 references are made only when a selected case needs them); --jobs sets how many cases run at once.
 
-The whole probe (181 bad invocations, 23 faults) took 8.6 minutes on a 2-core Xeon VM while other jobs
-shared it: 9.3 CPU-minutes, so about 5 minutes on two idle cores (benchmarks/RESULTS.md).
+Its size and time are in benchmarks/RESULTS.md; on two cores it is best run in parts (--only).
 """
 
 import concurrent.futures
@@ -87,6 +89,11 @@ def needs_references(cases: Sequence) -> bool:
   return any(isinstance(c, Fault) or "existing" in c.targets for c in cases)
 
 
+def reference_tasks(cases: Sequence) -> List[str]:
+  """The tasks whose reference run a selected case needs (images always: the sweep is one)."""
+  return sorted({c.task for c in cases if isinstance(c, Fault) or "existing" in c.targets})
+
+
 def run_case(case, env: Env) -> dict:
   try:
     return run_fault(case, env) if isinstance(case, Fault) else run_bad(case, env)
@@ -124,7 +131,7 @@ def probe(top: str, only: Optional[str], jobs: int) -> List[dict]:
   results = []
   with concurrent.futures.ThreadPoolExecutor(max(jobs, 1)) as pool:
     if needs_references(cases):
-      make_references(env, pool)
+      make_references(env, pool, reference_tasks(cases))
     futures = [pool.submit(run_case, case, env) for case in cases]
     for future in futures:
       results.append(future.result())

@@ -72,8 +72,11 @@ def describe(run: str) -> str:
   rows = read_rows(os.path.join(run, "metrics.jsonl"))[0] if os.path.exists(
       os.path.join(run, "metrics.jsonl")) else []
   temps = glob.glob(os.path.join(run, "checkpoints", "*orbax-checkpoint-tmp*"))
+  undigested = [s for s in checkpoint_steps(run)
+                if not os.path.exists(os.path.join(run, "checkpoints", str(s), "siren_digest.json"))]
   return (f"metrics rows at steps {[r['step'] for r in rows]}, checkpoints {checkpoint_steps(run)}"
-          + (f", {len(temps)} unfinished checkpoint" if temps else ""))
+          + (f", {len(temps)} unfinished checkpoint" if temps else "")
+          + (f", steps {undigested} without their digest" if undigested else ""))
 
 
 def same_as_reference(env: Env, c: Check, run: str, key: str) -> None:

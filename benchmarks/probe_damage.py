@@ -9,8 +9,8 @@ from typing import Callable
 
 from benchmarks.probe_checks import Check, describe, leftovers, read_text, rerun, same_as_reference
 from benchmarks.probe_files import describe_diff, read_rows, snapshot, unreadable_files, write_bytes
-from benchmarks.probe_runner import (Env, ProbeError, copy_ref, error_line_problems, launch,
-                                     one_line_problems, remount, tiny, tmpfs)
+from benchmarks.probe_runner import (RENDER_OUT, Env, ProbeError, copy_ref, error_line_problems, launch,
+                                     one_line_problems, ref_key, remount, tiny, tmpfs)
 
 
 def _random_bytes(step_dir: str) -> None:
@@ -43,21 +43,45 @@ DAMAGE = {"64 random bytes in its largest file": _random_bytes,
           "everything in it deleted": _delete("*")}
 
 
-def damaged_latest(env: Env, home: str, damage: str) -> Check:
+def damaged_latest(env: Env, home: str, damage: str, task: str = "image") -> Check:
   """A finished run whose latest checkpoint (step 20) is damaged, run again: it falls back to step 10
   with a warning, keeps the damaged step as checkpoints/corrupt-20, and ends as the reference did."""
   c = Check()
-  run = copy_ref(env, home)
+  run = copy_ref(env, home, task=task)
   step_dir = os.path.join(run, "checkpoints", "20")
   DAMAGE[damage](step_dir)
   damaged = snapshot(step_dir)
-  result = rerun(env, c, tiny(env, "main", run), home)
+  result = rerun(env, c, tiny(env, "main", run, task=task), home)
   c.need("checkpoint step 20" in result.err and "is damaged" in result.err,
          "no warning that checkpoint step 20 is damaged")
   aside = os.path.join(run, "checkpoints", "corrupt-20")
   c.need(os.path.isdir(aside) and snapshot(aside) == damaged,
          "the damaged step was not kept, as it was, in checkpoints/corrupt-20")
-  same_as_reference(env, c, run, "run")
+  same_as_reference(env, c, run, ref_key(task))
+  leftovers(c, run)
+  return c
+
+
+def undigested_latest(env: Env, home: str, task: str = "image") -> Check:
+  """What a SIGKILL between orbax's rename of step 20 and its digest leaves (the step without
+  siren_digest.json, the run without its summary), with a damaged byte in that step: the re-run must
+  not trust it (it restored it unverified, diverged or finished on damaged weights, and rotation then
+  deleted the intact steps). It falls back to step 10, keeps the step as checkpoints/unverified-20 and
+  ends as the reference did."""
+  c = Check()
+  run = copy_ref(env, home, task=task)
+  step_dir = os.path.join(run, "checkpoints", "20")
+  os.remove(os.path.join(step_dir, "siren_digest.json"))
+  DAMAGE["64 random bytes in its largest file"](step_dir)
+  os.remove(os.path.join(run, "summary.json"))
+  kept = snapshot(step_dir)
+  result = rerun(env, c, tiny(env, "main", run, task=task), home)
+  c.need("checkpoint step 20" in result.err and "is unverified" in result.err,
+         "no warning that checkpoint step 20 is unverified")
+  aside = os.path.join(run, "checkpoints", "unverified-20")
+  c.need(os.path.isdir(aside) and snapshot(aside) == kept,
+         "the unverified step was not kept, as it was, in checkpoints/unverified-20")
+  same_as_reference(env, c, run, ref_key(task))
   leftovers(c, run)
   return c
 
@@ -82,19 +106,21 @@ def all_damaged(env: Env, home: str) -> Check:
   return c
 
 
-def render_fallback(env: Env, home: str) -> Check:
+def render_fallback(env: Env, home: str, task: str = "image") -> Check:
   """Rendering a run whose latest checkpoint is damaged uses step 10, moving nothing (a reader)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   c = Check()
-  run, out = copy_ref(env, home), os.path.join(home, "out.png")
+  run, out = copy_ref(env, home, task=task), os.path.join(home, f"out.{RENDER_OUT[task]}")
   DAMAGE["64 random bytes in its largest file"](os.path.join(run, "checkpoints", "20"))
   before = snapshot(run)
   result = rerun(env, c, ["-m", "siren_jax.render", f"--workdir={run}", f"--out={out}"], home, "render")
   c.need("(step 10)" in result.err and "is damaged" in result.err,
          "render did not say it fell back to step 10")
-  if result.rc == 0:
+  if result.rc == 0 and task == "image":
     with Image.open(out) as im:
       c.need(im.size == (32, 32), f"the render is {im.size}, not 32x32")
+  elif result.rc == 0:
+    c.need(os.path.isfile(out) and os.path.getsize(out) > 0, f"the render wrote no {os.path.basename(out)}")
   after = snapshot(run)
   if after != before:
     c.lose(f"render changed the run directory: {describe_diff(before, after)}")

@@ -14,18 +14,19 @@ from typing import Callable, Tuple
 from benchmarks.probe_checks import (TRIGGERS, Check, check_stop, checkpoint_saved, describe, leftovers,
                                      read_text, rerun, same_as_reference, stop_when)
 from benchmarks.probe_damage import (DAMAGE, all_damaged, damaged_latest, damaged_metrics, disk_full,
-                                     orphan_temps, read_only, render_fallback, torn_checkpoint)
+                                     orphan_temps, read_only, render_fallback, torn_checkpoint,
+                                     undigested_latest)
 from benchmarks.probe_files import describe_diff, snapshot, write_bytes
 from benchmarks.probe_runner import (SWEEP_POINTS, TIMEOUT, Env, ProbeError, copy_ref, error_line_problems,
-                                     last_line, launch, reap, start, tiny)
+                                     last_line, launch, reap, ref_key, start, tiny)
 
 
-def interrupted(env: Env, home: str, when: str, sig: int) -> Check:
-  """A run stopped by ``sig`` at the moment ``when`` (SIGSTOPped there first), then the same command
-  again: it must finish exactly as the uninterrupted reference did."""
+def interrupted(env: Env, home: str, when: str, sig: int, task: str = "image") -> Check:
+  """A run of ``task`` stopped by ``sig`` at the moment ``when`` (SIGSTOPped there first), then the same
+  command again: it must finish exactly as the uninterrupted reference did."""
   c = Check()
   run = os.path.join(home, "run")
-  args = tiny(env, "main", run)
+  args = tiny(env, "main", run, task=task)
   proc, log = start(args, home, "interrupted")
   try:
     if not stop_when(TRIGGERS[when](run), proc, c):
@@ -38,7 +39,7 @@ def interrupted(env: Env, home: str, when: str, sig: int) -> Check:
     reap(proc)
   check_stop(c, sig, code, read_text(log), run)
   rerun(env, c, args, home)
-  same_as_reference(env, c, run, "run")
+  same_as_reference(env, c, run, ref_key(task))
   leftovers(c, run)
   return c
 
@@ -172,6 +173,10 @@ class Fault:
   kwargs: Tuple[Tuple[str, object], ...] = ()
   mount: bool = False  # needs a tmpfs
 
+  @property
+  def task(self) -> str:
+    return dict(self.kwargs).get("task", "image")
+
 
 KILL, INT, TERM = signal.SIGKILL, signal.SIGINT, signal.SIGTERM
 FAULTS = [
@@ -200,7 +205,24 @@ FAULTS = [
     Fault("read-only file system", read_only, mount=True),
     Fault("SIGTERM during a render", render_stopped, (("sig", TERM),)),
     Fault("SIGKILL during a render", render_stopped, (("sig", KILL),)),
+    Fault("latest checkpoint without its digest and damaged (a kill between orbax's rename and the "
+          "digest), then re-run", undigested_latest),
 ]
+RANDOM_BYTES = "64 random bytes in its largest file"
+for _task in ("audio", "video", "sdf"):  # the faults that matter to every task, on each one's tiny run
+  FAULTS += [
+      Fault(f"{_task}: SIGKILL after the first checkpoint, then re-run", interrupted,
+            (("when", "after the first checkpoint"), ("sig", KILL), ("task", _task))),
+      Fault(f"{_task}: SIGKILL while saving the first checkpoint, then re-run", interrupted,
+            (("when", "while saving the first checkpoint"), ("sig", KILL), ("task", _task))),
+      Fault(f"{_task}: SIGTERM mid-run: exit 143, then re-run", interrupted,
+            (("when", "after the first checkpoint"), ("sig", TERM), ("task", _task))),
+      Fault(f"{_task}: latest checkpoint with {RANDOM_BYTES}, then re-run", damaged_latest,
+            (("damage", RANDOM_BYTES), ("task", _task))),
+      Fault(f"{_task}: latest checkpoint without its digest and damaged, then re-run", undigested_latest,
+            (("task", _task),)),
+      Fault(f"{_task}: render past a damaged latest checkpoint", render_fallback, (("task", _task),)),
+  ]
 
 
 def run_fault(fault: Fault, env: Env) -> dict:

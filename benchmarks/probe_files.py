@@ -7,10 +7,13 @@ import hashlib
 import json
 import os
 import re
+import struct
 import threading
+import zlib
 from typing import Dict, List, Tuple
 
-ROW_KEYS = ("step", "loss", "psnr", "lr")
+ROW_KEYS = ("step", "loss", "psnr", "snr", "surface_error", "lr")  # each task's headline (tasks.HEADLINES)
+HEADLINE_KEYS = ("psnr", "snr", "surface_error")
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<ext>(\.[^.]*)?)$")  # siren_jax.outputs'
 
 
@@ -52,7 +55,93 @@ def write_inputs(data: str) -> Dict[str, str]:
   files.update(IMG=p("img.png"), TRUNC=p("trunc.png"), NOTIMAGE=p("notimage.png"),
                EMPTY=p("empty.png"), ONE=p("one.png"), NAN_TIF=p("nan.tif"), I32_TIF=p("i32.tif"),
                FIFO=p("fifo.png"), LOOP=p("loop_a.png"), DIRIMG=p("dir.png"))
+  files.update(_audio_inputs(p), **_video_inputs(p, rgb), **_shape_inputs(p))
   return files
+
+
+def _wav(channels: int, payload: bytes, rate: int = 8000, declared: int = -1) -> bytes:
+  """A 16-bit PCM WAV of ``payload`` whose data chunk declares ``declared`` bytes (-1: its size)."""
+  block = 2 * channels
+  fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, 16)
+  size = len(payload) if declared < 0 else declared
+  body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", size) + payload
+  return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _audio_inputs(p) -> Dict[str, str]:
+  """WAVE = the clip the audio runs fit (2000 samples of a chirp), and bad WAVs."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  t = np.arange(2000) / 8000.0
+  clip = (0.5 * np.sin(2 * np.pi * (200 + 600 * t) * t) * 32767).astype("<i2").tobytes()
+  wavs = {"WAV": _wav(1, clip), "WAV_NODATA": _wav(1, b"")[:-8], "WAV_ZEROCH": _wav(0, clip),
+          "WAV_SHORT": _wav(1, clip[:100], declared=16000),
+          "WAV_HOURS": _wav(1, clip[:100], declared=10 * 3600 * 8000 * 2),
+          "WAV_CUT": _wav(1, clip)[:2000], "WAV_SILENT": _wav(1, bytes(4000)),
+          "WAV_NOTWAV": b"RIFF\x10\x00\x00\x00garbage-not-wave"}
+  for name, content in wavs.items():
+    write_bytes(p(f"{name.lower()}.wav"), content)
+  os.mkfifo(p("fifo.wav"))
+  os.mkdir(p("dir.wav"))
+  return dict({name: p(f"{name.lower()}.wav") for name in wavs}, WAV_FIFO=p("fifo.wav"),
+              WAV_DIR=p("dir.wav"))
+
+
+def _png_header(width: int, height: int) -> bytes:
+  """A PNG that declares ``width`` x ``height`` and holds no pixels: a reader that trusts the header
+  size before decoding refuses it at once."""
+  def chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+  return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+          + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _video_inputs(p, rgb) -> Dict[str, str]:
+  """VIDDIR = the four 16x16 frames the video runs fit, and bad clips."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  frames = [((np.roll(rgb[:16, :16], i, axis=1) + 1) * 127.5).astype(np.uint8) for i in range(4)]
+  dirs = {name: p(name.lower()) for name in ("VIDDIR", "BOMBDIR", "BIGDIR", "DAMAGEDDIR", "MIXEDDIR",
+                                             "NOFRAMESDIR")}
+  for name in ("VIDDIR", "BOMBDIR", "BIGDIR", "DAMAGEDDIR", "MIXEDDIR"):
+    os.mkdir(dirs[name])
+    for i, f in enumerate(frames[:2] if name != "VIDDIR" else frames):
+      Image.fromarray(f).save(os.path.join(dirs[name], f"f{i}.{'tif' if name == 'DAMAGEDDIR' else 'png'}"))
+  write_bytes(os.path.join(dirs["BOMBDIR"], "f2.png"), _png_header(20000, 20000))  # Pillow's bomb
+  write_bytes(os.path.join(dirs["BIGDIR"], "f2.png"), _png_header(5000, 5000))  # over max_pixels
+  tif = os.path.join(dirs["DAMAGEDDIR"], "f1.tif")
+  with open(tif, "r+b") as f:
+    f.seek(4)  # the first IFD's offset (TIFF 6.0): past the end of the file
+    f.write(b"\xff" * 4)
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(dirs["MIXEDDIR"], "f2.png"))
+  os.mkdir(dirs["NOFRAMESDIR"])
+  write_bytes(os.path.join(dirs["NOFRAMESDIR"], "readme.txt"), b"no frames\n")
+  images = [Image.fromarray(f) for f in frames]
+  for name in ("cut.gif", "cut_apng.png"):
+    images[0].save(p(name), save_all=True, append_images=images[1:], duration=40)
+    with open(p(name), "rb") as f:
+      whole = f.read()
+    write_bytes(p(name), whole[:len(whole) * 2 // 3])
+  os.mkfifo(p("fifo.mp4"))
+  write_bytes(p("garbage.mp4"), b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+  return dict(dirs, GIF_CUT=p("cut.gif"), APNG_CUT=p("cut_apng.png"), VID_FIFO=p("fifo.mp4"),
+              MP4_GARBAGE=p("garbage.mp4"))
+
+
+def _shape_inputs(p) -> Dict[str, str]:
+  """Bad shape files: misnamed special files, a truncated binary STL, bad point clouds."""
+  texts = {"XYZ_NAN": ("nan.xyz", b"0 0 0 0 0 1\nnan 0 0 0 0 1\n"), "XYZ_COLS": ("cols.xyz", b"0 0 0\n"),
+           "XYZ_EMPTY": ("empty.xyz", b""), "XYZ_ZERO": ("zero.xyz", b"0 0 0 0 0 1\n1 0 0 0 0 0\n"),
+           "OBJ_NOFACES": ("nofaces.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\n")}
+  for name, (file, content) in texts.items():
+    write_bytes(p(file), content)
+  triangles = 40  # a binary STL: 80-byte header, the count, 50 bytes a triangle; cut in half
+  stl = bytes(80) + struct.pack("<I", triangles) + bytes(50 * triangles)
+  write_bytes(p("half.stl"), stl[:len(stl) // 2])
+  os.mkdir(p("dir.xyz"))
+  os.mkfifo(p("fifo.xyz"))
+  return dict({name: p(file) for name, (file, _) in texts.items()}, STL_HALF=p("half.stl"),
+              XYZ_DIR=p("dir.xyz"), XYZ_FIFO=p("fifo.xyz"))
 
 
 def _sha256(path: str) -> str:
@@ -142,7 +231,8 @@ def record(run: str) -> dict:
       summary = json.load(f)
     return {"rows": rows, "unparsable_rows": bad, "checkpoint_step": steps[-1],
             **state_digests(os.path.join(run, "checkpoints", str(steps[-1]), "state")),
-            "summary_psnr": summary.get("psnr"), "summary_steps": summary.get("steps")}
+            "summary_headline": next((summary[k] for k in HEADLINE_KEYS if k in summary), None),
+            "summary_steps": summary.get("steps")}
   except Exception as e:  # pylint: disable=broad-except
     return {"error": f"cannot read the run: {type(e).__name__}: {e}"}
 
@@ -160,7 +250,7 @@ def compare_records(got: dict, ref: dict) -> List[str]:
                  min(len(got["rows"]), len(ref["rows"])))
     diffs.append(f"metrics rows differ from row {first} (steps {steps} vs "
                  f"{[r['step'] for r in ref['rows']]})")
-  for key in ("checkpoint_step", "params_sha256", "state_sha256", "summary_psnr", "summary_steps"):
+  for key in ("checkpoint_step", "params_sha256", "state_sha256", "summary_headline", "summary_steps"):
     if got[key] != ref[key]:
       diffs.append(f"{key} {str(got[key])[:16]} != {str(ref[key])[:16]}")
   return diffs
@@ -201,7 +291,7 @@ def digest_problems(step_dir: str) -> List[str]:
   """Files of a checkpoint step that are missing or differ from its siren_digest.json."""
   path = os.path.join(step_dir, "siren_digest.json")
   if not os.path.exists(path):
-    return []  # written when the step was complete; a step without one is restored unverified
+    return []  # written once the step is complete; a step without one is never counted as verified
   try:
     with open(path) as f:
       files = json.load(f)["files"]

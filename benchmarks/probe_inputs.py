@@ -9,7 +9,7 @@ import shutil
 from typing import Callable, Dict, Tuple, Union
 
 from benchmarks.probe_files import describe_diff, snapshot, write_bytes
-from benchmarks.probe_runner import Env, command, copy_ref, fill, launch, one_line_problems
+from benchmarks.probe_runner import RENDER_OUT, Env, command, copy_ref, fill, launch, one_line_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,11 +26,25 @@ class Bad:
   drop: Tuple[str, ...] = ()  # base flags left out
   base: bool = True  # start from the tiny base flags
   note: str = ""  # why the case's expectation or targets differ from the usual ones
+  task: str = "image"  # whose tiny base flags and reference run (probe_runner.TASK_BASES)
 
 
 def _o(overrides: str, expect: str, name: str = "", **kw) -> Bad:
   """A siren_jax.main case that sets config fields ("a.b=v c.d=w")."""
   return Bad("main", name or overrides, tuple(f"--config.{o}" for o in overrides.split()), expect, **kw)
+
+
+def _t(task: str, overrides: str, expect: str, name: str = "", **kw) -> Bad:
+  """``_o`` for another task's run: its name says the task, its base flags and reference are the
+  task's."""
+  return _o(overrides, expect, f"{task}: {name or overrides}", task=task, **kw)
+
+
+def _r(task: str, args: str, expect: str, name: str = "") -> Bad:
+  """A render of a finished run of ``task`` (the existing target only: a missing workdir is an image
+  to the render command, which reads the task from the run's config.json)."""
+  return Bad("render", f"{task}: {name or args}", tuple(args.split()), expect, targets=("existing",),
+             task=task, note=RUN_TASK)
 
 
 def _edit_config(run: str, edit: Callable[[dict], None]) -> None:
@@ -54,6 +68,7 @@ FRESH_ONLY = "the workdir is the bad input itself, so there is no existing-run v
 EXISTING_ONLY = "valid on a fresh workdir: only an existing run makes it bad"
 SCALE = {"fresh": "workdir not found", "existing": "--scale must be a positive number"}
 SCALE_NOTE = "the scale is checked against the run's size, so a missing workdir is reported first"
+RUN_TASK = "the render's task is the run's: only an existing run of that task makes the case"
 
 BAD = [
     # siren_jax.main: the command line and the config file
@@ -112,6 +127,71 @@ BAD = [
     _o("data.resize=stretch", "data.resize must be one of"),
     _o("seed=99999999999999999999", "seed must be an integer in [0, 2^32)"),
     _o("eval.crop_border=100", "leaves nothing"),
+    # siren_jax.main: sets of images (data.image naming several)
+    _o("data.image={IMG},{IMG}", "names", "set naming one image twice"),
+    _o("data.image={IMG},/nonexistent/x.png", "not found", "set with a missing member"),
+    _o("data.image={IMG},{TRUNC}", "truncated or corrupt", "set with a truncated member"),
+    _o("data.image={IMG},{FIFO}", "not a regular file", "set with a FIFO member"),
+    _o("data.image={IMG},", "has an empty entry", "set with an empty entry"),
+    _o("data.image=/nonexistent/*.png", "matches no file", "glob matching nothing"),
+    _o("data.image=kodak data.kodak_dir=/nonexistent", "kodak", "Kodak set without its images"),
+    # siren_jax.main: audio (a 2000-sample WAV)
+    _t("audio", "data.audio={WAV_NODATA}", "no data chunk", "WAV with no data chunk"),
+    _t("audio", "data.audio={WAV_ZEROCH}", "0 channel", "WAV whose fmt chunk says 0 channels"),
+    _t("audio", "data.audio={WAV_SHORT}", "truncated", "WAV declaring 16000 data bytes, holding 100"),
+    _t("audio", "data.audio={WAV_HOURS}", "truncated", "WAV declaring ten hours"),
+    _t("audio", "data.audio={WAV_CUT}", "truncated", "WAV cut in the middle of its data"),
+    _t("audio", "data.audio={WAV_SILENT}", "silent", "silent WAV"),
+    _t("audio", "data.audio={WAV_NOTWAV}", "cannot read", "not a WAV"),
+    _t("audio", "data.audio={EMPTY}", "empty", "empty file"),
+    _t("audio", "data.audio={WAV_FIFO}", "not a regular file", "WAV that is a FIFO"),
+    _t("audio", "data.audio={WAV_DIR}", "not a regular file", "WAV that is a directory"),
+    _t("audio", "data.audio=/nonexistent/x.wav", "not found", "missing WAV"),
+    _t("audio", "data.max_samples=100", "over data.max_samples", "clip over data.max_samples"),
+    _t("audio", "data.start=5.0", "past the end", "start past the end"),
+    _t("audio", "data.seconds=-1.0", "data.seconds must be >= 0"),
+    _t("audio", "data.coord_range=0.0", "data.coord_range must be in"),
+    _t("audio", "data.max_samples=1", "data.max_samples must be >= 2"),
+    _t("audio", "train.supervision=gradient", "values only"),
+    # siren_jax.main: video (four 16x16 frames)
+    _t("video", "data.video={VID_FIFO}", "not a regular file", "video that is a FIFO"),
+    _t("video", "data.video={GIF_CUT}", "truncated or corrupt", "truncated animated GIF"),
+    _t("video", "data.video={APNG_CUT}", "truncated or corrupt", "truncated APNG"),
+    _t("video", "data.video={BOMBDIR}", "refused by Pillow as too large",
+       "frame over Pillow's decompression-bomb limit"),
+    _t("video", "data.video={BIGDIR}", "over data.max_pixels", "frame over data.max_pixels"),
+    _t("video", "data.video={DAMAGEDDIR}", "cannot decode frame", "frame directory with a damaged frame"),
+    _t("video", "data.video={MIXEDDIR}", "all frames must have one size", "frames of two sizes"),
+    _t("video", "data.video={NOFRAMESDIR}", "holds no image files", "directory without frames"),
+    _t("video", "data.video={MP4_GARBAGE}", "cannot", "garbage .mp4"),
+    _t("video", "data.video=/nonexistent/x.mp4", "not found", "missing video"),
+    _t("video", "data.video={ONE}", "at least 2", "a single frame"),
+    _t("video", "data.frame_step=0", "data.frame_step must be >= 1"),
+    _t("video", "data.fps=1e-9", "data.fps must be 0"),
+    _t("video", "data.max_pixels=100", "over data.max_pixels", "frames over data.max_pixels"),
+    _t("video", "train.supervision=gradient", "values only"),
+    _t("video", "model.kind=relu model.time_omega_0=30.0", "SIREN setting", "time_omega_0 without a SIREN"),
+    # siren_jax.main: SDF (an analytic sphere)
+    _t("sdf", "data.shape={XYZ_DIR}", "is a directory", "directory named *.xyz"),
+    _t("sdf", "data.shape={XYZ_FIFO}", "not a regular file", "FIFO named *.xyz"),
+    _t("sdf", "data.shape={STL_HALF}", "truncated or unreadable binary STL", "binary STL cut in half"),
+    _t("sdf", "data.shape={XYZ_NAN}", "not all finite", "point cloud with NaN"),
+    _t("sdf", "data.shape={XYZ_COLS}", "expected 6 columns", "point cloud of 3 columns"),
+    _t("sdf", "data.shape={XYZ_EMPTY}", "empty", "empty point cloud"),
+    _t("sdf", "data.shape={XYZ_ZERO}", "zero length", "zero-length normal"),
+    _t("sdf", "data.shape={OBJ_NOFACES}", "no faces", "mesh without faces"),
+    _t("sdf", "data.shape=/nonexistent/x.xyz", "not found", "missing shape file"),
+    _t("sdf", "data.shape=cube", "one of", "unknown shape"),
+    _t("sdf", "sdf.slice_size=0", "sdf.slice_size must be in"),
+    _t("sdf", "sdf.slice_size=-3", "sdf.slice_size must be in"),
+    _t("sdf", "sdf.mesh_resolution=1", "sdf.mesh_resolution must be in"),
+    _t("sdf", "sdf.render_size=4", "sdf.render_size must be in"),
+    _t("sdf", "sdf.trace_steps=0", "sdf.trace_steps must be in"),
+    _t("sdf", "sdf.fscore_tau=inf", "sdf.fscore_tau must be"),
+    _t("sdf", "sdf.metric_points=0", "sdf.metric_points must be in"),
+    _t("sdf", "sdf.alpha=0.0", "sdf.alpha must be > 0"),
+    _t("sdf", "sdf.weights=sdf:1", "must give every term"),
+    _t("sdf", "data.extent=2.0", "data.extent must be in"),
     # siren_jax.main: workdirs
     Bad("main", "workdir that is a file", ("--workdir={HOME}/fresh/somefile",), "it is not a directory",
         targets=("fresh",), note=FRESH_ONLY),
@@ -175,6 +255,25 @@ BAD = [
         tamper="config_invalid", note="a tampered run directory"),
     Bad("render", "config.json edited to another width", (), "does not fit the model",
         targets=("existing",), tamper="config_width", note="a tampered run directory"),
+    # siren_jax.render of the other tasks' runs: another task's flags, and each task's own bounds
+    _r("audio", "--resolution=64", "--resolution: not a flag for audio runs"),
+    _r("audio", "--scale=2", "--scale: not a flag for audio runs"),
+    _r("audio", "--frames=4", "--frames: not a flag for audio runs"),
+    _r("audio", "--rate=-1", "--rate must be in"),
+    _r("audio", "--out={HOME}/out/x.png", "--out must be a .wav path"),
+    _r("video", "--rate=8000", "--rate: not a flag for video runs"),
+    _r("video", "--resolution=64", "--resolution: not a flag for video runs"),
+    _r("video", "--t=2", "--t must be in [-1, 1]"),
+    _r("video", "--fps=1e-9", "--fps must be 0"),
+    _r("video", "--frames=-1", "--frames must be in"),
+    _r("video", "--chunk_size=-1", "--chunk_size must be >= 0"),
+    _r("video", "--out={HOME}/out/x.txt", "must end in one of"),
+    _r("sdf", "--resolution=1", "--resolution (grid points per axis of a mesh) must be",
+       "--resolution=1 (a one-point grid)"),
+    _r("sdf", "--resolution=5000", "--resolution (grid points per axis of a mesh) must be"),
+    _r("sdf", "--scale=2", "--scale: not a flag for sdf runs"),
+    _r("sdf", "--rate=8000", "--rate: not a flag for sdf runs"),
+    _r("sdf", "--out={HOME}/out/x.wav", "--out must be a .ply (mesh) or .png"),
     # siren_jax.report
     Bad("report", "missing directory", (), "workdir not found", targets=("fresh",),
         note="the fresh target is the case"),
@@ -213,15 +312,16 @@ def bad_target(case: Bad, target: str, env: Env) -> dict:
   home = env.home(f"bad {case.prog} {case.name} {target}")
   fresh, out = _case_dirs(home)
   if target == "existing":
-    workdir = copy_ref(env, os.path.join(home), sweep=case.prog == "sweep")
+    workdir = copy_ref(env, os.path.join(home), sweep=case.prog == "sweep", task=case.task)
   else:
     workdir = os.path.join(fresh, "run")
   if case.tamper:
     TAMPER[case.tamper](workdir)
   watched = [fresh, out] + ([workdir] if target == "existing" else [])
   before = [snapshot(d) for d in watched]
-  args = fill(command(case.prog, case.args, case.drop, case.base),
-              dict(env.files, W=workdir, OUT=os.path.join(out, "x.png"), HOME=home))
+  ext = RENDER_OUT[case.task]
+  args = fill(command(case.prog, case.args, case.drop, case.base, case.task),
+              dict(env.files, W=workdir, OUT=os.path.join(out, f"x.{ext}"), HOME=home))
   result = launch(args, os.path.join(home, "command"))
   expect = case.expect.get(target, "") if isinstance(case.expect, dict) else case.expect
   problems, lost = one_line_problems(result, expect), []

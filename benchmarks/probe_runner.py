@@ -23,6 +23,20 @@ TIMEOUT = 300  # seconds for any one command
 TINY = (("data.image", "{IMG}"), ("data.height", "0"), ("data.width", "0"), ("model.width", "32"),
         ("model.depth", "2"), ("train.batch_size", "0"), ("train.num_steps", "20"),
         ("train.log_every", "10"), ("train.checkpoint_every", "10"))
+_STEPS = (("model.width", "32"), ("model.depth", "2"), ("train.num_steps", "20"), ("train.log_every", "10"),
+          ("train.checkpoint_every", "10"))
+# The other tasks' tiny runs: a 2000-sample WAV, four 16x16 frames, an analytic sphere.
+TASK_BASES = {
+    "image": ("configs/default.py", TINY),
+    "audio": ("configs/audio.py", (("data.audio", "{WAV}"), ("train.batch_size", "0")) + _STEPS),
+    "video": ("configs/video.py", (("data.video", "{VIDDIR}"), ("data.height", "0"), ("data.width", "0"),
+                                   ("train.batch_size", "0")) + _STEPS),
+    "sdf": ("configs/sdf.py", (("data.shape", "sphere"), ("data.num_points", "200"),
+                               ("train.batch_size", "100"), ("sdf.mesh_resolution", "16"),
+                               ("sdf.render_size", "8"), ("sdf.slice_size", "8"),
+                               ("sdf.metric_points", "200"), ("eval.chunk_size", "4096")) + _STEPS),
+}
+RENDER_OUT = {"image": "png", "audio": "wav", "video": "gif", "sdf": "ply"}  # what a render writes
 SWEEP = "--sweep=seed=0,1"
 SWEEP_POINTS = ("seed=0", "seed=1")
 MOUNT_SKIP = "needs root and tmpfs"
@@ -80,18 +94,20 @@ def _flag_name(arg: str) -> Optional[str]:
   return arg.split("=", 1)[0] if arg.startswith("--") else None
 
 
-def base_args(prog: str) -> List[str]:
+def base_args(prog: str, task: str = "image") -> List[str]:
   if prog in ("main", "sweep"):
-    args = ["--config=configs/default.py", "--workdir={W}"] + [f"--config.{k}={v}" for k, v in TINY]
+    config, fields = TASK_BASES[task]
+    args = [f"--config={config}", "--workdir={W}"] + [f"--config.{k}={v}" for k, v in fields]
     return args + ([SWEEP] if prog == "sweep" else [])
   return ["--workdir={W}", "--out={OUT}"] if prog == "render" else ["--workdir={W}"]
 
 
-def command(prog: str, args: Sequence[str] = (), drop: Sequence[str] = (), base: bool = True) -> List[str]:
-  """``-m siren_jax.PROG`` with the tiny base flags (less ``drop`` and those ``args`` give again),
-  then ``args``; still templated ({W}, {OUT}, {HOME}, {IMG}, ...)."""
+def command(prog: str, args: Sequence[str] = (), drop: Sequence[str] = (), base: bool = True,
+            task: str = "image") -> List[str]:
+  """``-m siren_jax.PROG`` with the tiny base flags of ``task`` (less ``drop`` and those ``args`` give
+  again), then ``args``; still templated ({W}, {OUT}, {HOME}, {IMG}, ...)."""
   given = {_flag_name(a) for a in args} | set(drop)
-  kept = [a for a in (base_args(prog) if base else []) if _flag_name(a) not in given]
+  kept = [a for a in (base_args(prog, task) if base else []) if _flag_name(a) not in given]
   return ["-m", f"siren_jax.{prog}", *kept, *args]
 
 
@@ -99,8 +115,13 @@ def fill(args: Sequence[str], values: Dict[str, str]) -> List[str]:
   return [a.format(**values) for a in args]
 
 
-def tiny(env: "Env", prog: str, workdir: str, *args: str) -> List[str]:
-  return fill(command(prog, args), dict(env.files, W=workdir))
+def tiny(env: "Env", prog: str, workdir: str, *args: str, task: str = "image") -> List[str]:
+  return fill(command(prog, args, task=task), dict(env.files, W=workdir))
+
+
+def ref_key(task: str) -> str:
+  """The reference record of a task's run ("run" for images, as before)."""
+  return "run" if task == "image" else f"run:{task}"
 
 
 def one_line_problems(result: Result, expect: str = "") -> List[str]:
@@ -150,6 +171,7 @@ class Env:
   files: Dict[str, str]
   ref_run: str = ""
   ref_sweep: str = ""
+  ref_tasks: Dict[str, str] = dataclasses.field(default_factory=dict)  # task -> its reference run
   ref: Dict[str, dict] = dataclasses.field(default_factory=dict)
   mount_skip: str = ""  # why tmpfs faults are skipped ("" when they can run)
   _ids: "itertools.count" = dataclasses.field(default_factory=itertools.count)
@@ -168,18 +190,23 @@ class Env:
     return str(text).replace(self.top, "TOP")
 
 
-def copy_ref(env: Env, home: str, sweep: bool = False) -> str:
+def copy_ref(env: Env, home: str, sweep: bool = False, task: str = "image") -> str:
   target = os.path.join(home, "sweep" if sweep else "run")
-  shutil.copytree(env.ref_sweep if sweep else env.ref_run, target, symlinks=True)
+  source = env.ref_sweep if sweep else env.ref_run if task == "image" else env.ref_tasks[task]
+  shutil.copytree(source, target, symlinks=True)
   return target
 
 
-def make_references(env: Env, pool: concurrent.futures.Executor) -> None:
-  """The uninterrupted run and sweep every case compares with (or copies)."""
+def make_references(env: Env, pool: concurrent.futures.Executor, tasks: Sequence[str] = ()) -> None:
+  """The uninterrupted run and sweep every case compares with (or copies), and a run of each of
+  ``tasks`` besides images."""
   env.ref_run, env.ref_sweep = os.path.join(env.top, "ref", "run"), os.path.join(env.top, "ref", "sweep")
+  env.ref_tasks = {t: os.path.join(env.top, "ref", f"run-{t}") for t in tasks if t != "image"}
   os.makedirs(os.path.join(env.top, "ref"))
-  jobs = {pool.submit(launch, tiny(env, prog, path), os.path.join(env.top, "ref", prog)): prog
-          for prog, path in (("main", env.ref_run), ("sweep", env.ref_sweep))}
+  wanted = [("main", env.ref_run, "image"), ("sweep", env.ref_sweep, "image")] + [
+      ("main", path, t) for t, path in env.ref_tasks.items()]
+  jobs = {pool.submit(launch, tiny(env, prog, path, task=t), path + ".log"): f"{prog} ({t})"
+          for prog, path, t in wanted}
   for future in concurrent.futures.as_completed(jobs):
     result = future.result()
     if result.rc != 0:
@@ -187,6 +214,8 @@ def make_references(env: Env, pool: concurrent.futures.Executor) -> None:
                        f"{result.err[-3000:]}")
     print(f"[probe] reference {jobs[future]} done in {result.seconds:.1f} s", file=sys.stderr, flush=True)
   env.ref["run"] = record(env.ref_run)
+  for t, path in env.ref_tasks.items():
+    env.ref[ref_key(t)] = record(path)
   for point in SWEEP_POINTS:
     env.ref[f"sweep/{point}"] = record(os.path.join(env.ref_sweep, point))
   broken = {k: v["error"] for k, v in env.ref.items() if "error" in v}

@@ -8,6 +8,12 @@ Samples become float32 in [-1, 1]: signed integers are divided by 2^(bits-1) of 
 (left-justified, so 24-bit in int32 divides by 2^31), unsigned 8-bit is (v - 128) / 128, floats are
 kept as they are. Every channel is kept (one network output each) unless a mono mixdown is asked for.
 
+The header is read first (``read_header``, a walk over the RIFF chunks): a file with no ``fmt `` or
+``data`` chunk, a format with 0 channels or 0 bytes a frame, or a data chunk declaring more bytes than
+the file holds (a truncated file) is refused there, and the clip's length is checked against
+``data.max_samples`` before a sample is decoded. Only the cut a config asks for is converted to float
+(the decoder maps the file where it can, so a one-hour file cut to a second costs a second).
+
 Coordinates follow the official SIREN code (``dataio.ImplicitAudioWrapper``): sample k of N sits at
 ``-R + 2 R k / (N - 1)`` (``np.linspace(-R, R, N)``), R the config's ``data.coord_range`` (the paper's
 100). A render at another rate samples the same line at its own sample times, so at the training rate
@@ -32,6 +38,14 @@ DEFAULT_AUDIO_DIR = os.path.join(_REPO_ROOT, "..", "shared", "data", "audio")
 AUDIO_DIR_ENV = "SIREN_JAX_AUDIO_DIR"
 SYNTH_RATE = 8000  # the embedded clip's sample rate (Hz) and length (s): small enough to fit quickly
 SYNTH_SECONDS = 1.0
+
+
+class WavHeader(NamedTuple):
+  """What a WAV's chunks declare: ``frames`` is the data chunk's size in whole frames."""
+  rate: int
+  channels: int
+  bits: int
+  frames: int
 
 
 class AudioData(NamedTuple):
@@ -109,14 +123,73 @@ def to_float(raw: np.ndarray) -> np.ndarray:
   raise UserError(f"unsupported WAV sample type {raw.dtype}")
 
 
-def read_wav(path: str) -> tuple:
-  """(rate, float32 (N, C) samples) of the WAV at ``path``; bad or unsupported files are one-line
-  UserErrors."""
+def _chunks(f, size: int, big_endian: bool):
+  """(id, body offset, declared body size) of each chunk after the 12-byte RIFF header."""
+  pos = 12
+  while pos + 8 <= size:
+    f.seek(pos)
+    head = f.read(8)
+    n = struct.unpack(">I" if big_endian else "<I", head[4:])[0]
+    yield head[:4], pos + 8, n
+    pos += 8 + n + (n & 1)  # chunks are padded to an even size
+
+
+def _header_fields(path: str, f, size: int) -> tuple:
+  """(fmt fields, data offset, declared data bytes) from the chunks, or one-line UserErrors."""
+  riff = f.read(12)
+  if len(riff) < 12 or riff[:4] not in (b"RIFF", b"RIFX", b"RF64") or riff[8:] != b"WAVE":
+    raise UserError(f"cannot read {path} as a WAV file: it has no RIFF/WAVE header")
+  big = riff[:4] == b"RIFX"
+  fmt, ds64 = None, None
+  for chunk, offset, n in _chunks(f, size, big):
+    if chunk == b"ds64" and n >= 16:  # RF64: the 64-bit sizes the 32-bit fields cannot hold
+      ds64 = struct.unpack("<Q", (f.read(16))[8:])[0]
+    elif chunk == b"fmt ":
+      if n < 16 or offset + 16 > size:
+        raise UserError(f"cannot read {path} as a WAV file: its fmt chunk is {n} bytes, under 16")
+      fmt = struct.unpack((">" if big else "<") + "HHIIHH", f.read(16))
+    elif chunk == b"data":
+      if fmt is None:
+        raise UserError(f"cannot read {path} as a WAV file: its data chunk comes before its fmt chunk")
+      return fmt, offset, ds64 if (ds64 is not None and n == 0xFFFFFFFF) else n
+  if fmt is None:
+    raise UserError(f"cannot read {path} as a WAV file: it has no fmt chunk")
+  raise UserError(f"{path} holds no audio samples (it has no data chunk)")
+
+
+def read_header(path: str) -> WavHeader:
+  """The WAV's format and length from its chunks, checked before any sample is decoded (see the module
+  docstring); one-line UserErrors."""
   _check_file(path)
+  try:
+    with open(path, "rb") as f:
+      size = os.fstat(f.fileno()).st_size
+      fmt, offset, declared = _header_fields(path, f, size)
+  except (OSError, struct.error) as e:
+    raise UserError(f"cannot read {path} as a WAV file: {e}") from None
+  _, channels, rate, _, align, bits = fmt
+  if channels == 0 or align == 0 or bits == 0:
+    raise UserError(f"cannot read {path} as a WAV file: its fmt chunk declares {channels} channel(s) "
+                    f"of {bits} bits, {align} bytes a frame")
+  if rate == 0:
+    raise UserError(f"{path} has an invalid sample rate 0")
+  if declared > size - offset:
+    raise UserError(f"{path} is truncated: its data chunk declares {declared} bytes but the file holds "
+                    f"{max(size - offset, 0)} after the chunk's header")
+  if declared < align:
+    raise UserError(f"{path} holds no audio samples")
+  return WavHeader(rate=int(rate), channels=int(channels), bits=int(bits), frames=declared // align)
+
+
+def read_wav(path: str, first: int = 0, last: int = -1) -> tuple:
+  """(rate, float32 (N, C) samples ``first:last`` (-1: to the end)) of the WAV at ``path``; bad or
+  unsupported files are one-line UserErrors."""
+  header = read_header(path)
   try:
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always", wavfile.WavFileWarning)  # unknown chunks are skipped: fine
-      rate, raw = wavfile.read(path, mmap=False)
+      # Mapped rather than read where scipy can (not 24-bit), so only the cut is ever in memory.
+      rate, raw = wavfile.read(path, mmap=header.bits in (8, 16, 32, 64))
   except (ValueError, EOFError, OSError, IndexError, TypeError, struct.error) as e:
     raise UserError(f"cannot read {path} as a WAV file: {e}") from None
   truncated = [w for w in caught if "prematurely" in str(w.message)]
@@ -124,12 +197,28 @@ def read_wav(path: str) -> tuple:
     raise UserError(f"{path} is truncated: {truncated[0].message}")
   if raw.size == 0:
     raise UserError(f"{path} holds no audio samples")
-  samples = to_float(raw)
+  samples = to_float(raw[first:None if last < 0 else last])
+  del raw  # closes the mapping
   if not np.all(np.isfinite(samples)):
     raise UserError(f"{path} holds non-finite samples (NaN or infinity)")
-  if rate <= 0:
-    raise UserError(f"{path} has an invalid sample rate {rate}")
   return int(rate), samples
+
+
+def cut_range(frames: int, rate: int, start: float, seconds: float, source: str) -> tuple:
+  """(first, last) sample of the cut ``start`` + ``seconds`` (0: to the end) of ``frames`` samples."""
+  first = int(round(start * rate))
+  last = frames if seconds <= 0 else min(frames, first + int(round(seconds * rate)))
+  if first >= frames:
+    raise UserError(f"data.start={start:g} s is past the end of {source} ({frames / rate:.3f} s)")
+  if last - first < 2:
+    raise UserError(f"the clip cut from {source} has {last - first} sample(s); at least 2 are needed")
+  return first, last
+
+
+def check_length(frames: int, channels: int, max_samples: int) -> None:
+  if max_samples and frames * channels > max_samples:
+    raise UserError(f"the clip has {frames} samples x {channels} channel(s), over "
+                    f"data.max_samples={max_samples}; cut it (data.seconds) or raise the limit")
 
 
 def load_audio(spec: str, audio_dir: str = "", start: float = 0.0, seconds: float = 0.0,
@@ -137,23 +226,20 @@ def load_audio(spec: str, audio_dir: str = "", start: float = 0.0, seconds: floa
   """The clip ``spec`` names ("synth", "bach", "counting" or a path), cut to ``seconds`` (0 = to the
   end) from ``start`` and mixed down to one channel if ``mono``."""
   if spec == "synth":
-    rate, samples, source = SYNTH_RATE, synth(), "siren_jax.audio.synth"
+    source, samples = "siren_jax.audio.synth", synth()
+    rate, frames, channels = SYNTH_RATE, samples.shape[0], samples.shape[1]
   else:
     source = resolve_path(spec, audio_dir)
-    rate, samples = read_wav(source)
-  first = int(round(start * rate))
-  last = samples.shape[0] if seconds <= 0 else first + int(round(seconds * rate))
-  if first >= samples.shape[0]:
-    raise UserError(f"data.start={start:g} s is past the end of {source} "
-                    f"({samples.shape[0] / rate:.3f} s)")
-  samples = samples[first:last]
-  if samples.shape[0] < 2:
-    raise UserError(f"the clip cut from {source} has {samples.shape[0]} sample(s); at least 2 are needed")
+    header = read_header(source)
+    rate, frames, channels = header.rate, header.frames, header.channels
+  first, last = cut_range(frames, rate, start, seconds, source)
+  check_length(last - first, 1 if mono else channels, max_samples)  # before decoding
+  if spec == "synth":
+    samples = samples[first:last]
+  else:
+    rate, samples = read_wav(source, first, last)
   if mono and samples.shape[1] > 1:
     samples = samples.mean(axis=1, keepdims=True)
-  if max_samples and samples.shape[0] * samples.shape[1] > max_samples:
-    raise UserError(f"the clip has {samples.shape[0]} samples x {samples.shape[1]} channel(s), over "
-                    f"data.max_samples={max_samples}; cut it (data.seconds) or raise the limit")
   name = spec if spec == "synth" or spec in CLIPS else os.path.splitext(os.path.basename(spec))[0]
   return AudioData(np.ascontiguousarray(samples, np.float32), rate, name, source)
 

@@ -24,6 +24,7 @@ from siren_jax.errors import UserError
 BLOCK_SAMPLES = 1 << 20  # output samples per block: ~4 MB of coordinates
 MAX_RATE = 1_000_000
 MAX_DATA_BYTES = (1 << 32) - 64  # a RIFF file's sizes are 32-bit
+FLAGS = ("rate", "chunk_size")  # the render flags an audio run takes (render.check_flags)
 
 
 def clip_facts(workdir: str) -> Tuple[int, int, float, float]:
@@ -81,8 +82,6 @@ def render_to_wav(run: render.TrainedRun, path: str, out_rate: int, chunk_size: 
 
 def main(f) -> None:
   """The render command for an audio run (``f``: the render command's parsed flags)."""
-  if f.scale is not None or f.size or f.window:
-    raise UserError("--scale, --size and --window are for images; an audio run takes --rate")
   if not f.out.lower().endswith(".wav"):
     raise UserError(f"--out must be a .wav path for an audio run, got {f.out!r}")
   if not 0 <= f.rate <= MAX_RATE:

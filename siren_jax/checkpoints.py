@@ -18,9 +18,16 @@ A damaged step is skipped with a warning and the next older one tried; if none i
 ``UserError`` says so and nothing is changed. When an older step is restored, a writer (a resuming run)
 moves the damaged newer steps aside to ``corrupt-<step>`` beside them, kept rather than deleted, so that
 orbax neither takes them for the latest step nor refuses to save those steps again; a reader (render,
-possibly of a run still training) moves nothing. A step without a digest (written before digests
-existed, or caught between orbax's rename and its digest) is restored unverified, with a warning, and
-falls back like a damaged one if it fails checks 2-3.
+possibly of a run still training) moves nothing.
+
+A step becomes visible (orbax's rename) before its digest can exist, so a process killed between the
+two leaves a finished step without a digest. Before its first save a Checkpointer writes
+``MARKER_NAME`` into the checkpoint directory: in a directory that has it (or any digested step), a
+step without a digest is not counted. It is skipped like a damaged step (a writer moves it aside to
+``unverified-<step>``); when it is the only kind of step there, a writer starts the run over and a
+reader says there is no verified checkpoint yet. Only in a directory written before digests existed
+(neither marker nor digest) is a step restored unverified, with a warning, falling back like a damaged
+one if it fails checks 2-3.
 """
 
 import gc
@@ -57,12 +64,20 @@ def _install_log_filter() -> None:
 DIGEST_NAME = "siren_digest.json"
 DIGEST_FORMAT = 1
 QUARANTINE_PREFIX = "corrupt-"  # not a step name to orbax (it wants digits, or a name ending in _digits)
+UNVERIFIED_PREFIX = "unverified-"  # a step moved aside for having no digest in a digested directory
+# Beside the step directories: this directory's steps are digested (orbax lists directories only).
+MARKER_NAME = "siren_digested.json"
 
 Like = Union[Any, Callable[[Dict[str, Tuple[int, ...]]], Any]]
 
 
 class DamagedCheckpoint(Exception):
   """A step that cannot be trusted (damaged or unreadable files); the caller falls back past it."""
+
+
+class UnverifiedCheckpoint(DamagedCheckpoint):
+  """A step without a digest in a directory whose steps are digested: its save was cut off between
+  orbax's rename and the digest, so nothing vouches for its files."""
 
 
 def _one_line(e: BaseException, limit: int = 200) -> str:
@@ -140,6 +155,20 @@ def verify_digest(step_dir: str) -> bool:
   return True
 
 
+def write_marker(directory: str) -> None:
+  """Marks ``directory``'s steps as digested (once; atomically, fsynced before any step is saved)."""
+  path = os.path.join(directory, MARKER_NAME)
+  if os.path.exists(path):
+    return
+  tmp = os.path.join(directory, f".{MARKER_NAME}.{os.getpid()}.tmp")
+  with open(tmp, "w") as f:
+    json.dump({"format": DIGEST_FORMAT, "digest": DIGEST_NAME}, f)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+  _fsync_dir(directory)
+
+
 def has_steps(directory: str) -> bool:
   """Whether ``directory`` holds any finished step directory (without creating anything)."""
   return os.path.isdir(directory) and any(
@@ -211,12 +240,30 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
+  def digested(self) -> bool:
+    """Whether this directory's steps are digested: its marker, or any step with a digest."""
+    return os.path.exists(os.path.join(self.directory, MARKER_NAME)) or any(
+        os.path.exists(os.path.join(self.step_dir(s), DIGEST_NAME)) for s in self._manager.all_steps())
+
+  def _verify(self, step: int, digested: bool) -> bool:
+    """``verify_digest``, where a missing digest in a digested directory is UnverifiedCheckpoint."""
+    if verify_digest(self.step_dir(step)):
+      return True
+    if digested and not _files(self.step_dir(step)):
+      raise DamagedCheckpoint("its files are missing")
+    if digested:
+      raise UnverifiedCheckpoint(f"it has no {DIGEST_NAME} (its save was cut off before the digest "
+                                 f"was written, or is still being written)")
+    return False
+
   def likely_resume_step(self) -> Optional[int]:
-    """The newest step whose files match its digest (or that has none), found without restoring: the
-    step ``restore_latest`` will almost surely start from (a sweep groups its points by it)."""
+    """The newest step whose files match its digest (or, in a directory written before digests, that
+    has none), found without restoring: the step ``restore_latest`` will almost surely start from (a
+    sweep groups its points by it)."""
+    digested = self.digested()
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
-        verify_digest(self.step_dir(step))
+        self._verify(step, digested)
       except DamagedCheckpoint:
         continue
       return step
@@ -226,6 +273,7 @@ class Checkpointer:
     # An interrupt waits for the save: orbax writes from threads of its own, which an exiting process
     # would cut off mid-write (with a traceback from those threads) had the signal stopped the wait.
     with outputs.signals_deferred():
+      write_marker(self.directory)  # before the step: a step cut off before its digest is not counted
       self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                        meta=ocp.args.JsonSave(meta)), force=True)
       self._manager.wait_until_finished()  # the digest must describe the finished, renamed step
@@ -255,35 +303,52 @@ class Checkpointer:
 
     ``like`` is a pytree, or a function of the step's saved shapes (``saved_shapes``) that builds one.
     Damaged steps are skipped with a warning; a writer (not ``restore_only``) then moves the damaged
-    steps newer than the one restored aside to ``<directory>/corrupt-<step>``, so that orbax neither
-    takes them for the latest step nor refuses to save those steps again. Raises UserError if steps
+    steps newer than the one restored aside to ``<directory>/corrupt-<step>`` (``unverified-<step>``
+    for a step without its digest), so that orbax neither takes them for the latest step nor refuses
+    to save those steps again. When every step lacks its digest (a run killed right after its first
+    save), a writer moves them aside and returns None: the run starts over. Raises UserError if steps
     exist but none is intact (changing nothing) or if a step's shapes do not fit ``like``.
     """
     steps = sorted(self._manager.all_steps(), reverse=True)
     if not steps:
       return None
-    damaged = []
+    digested, damaged = self.digested(), []
     for step in steps:
       try:
-        state, meta = self._restore_checked(step, like)
+        state, meta = self._restore_checked(step, like, digested)
       except DamagedCheckpoint as e:
-        logging.warning("checkpoint step %d in %s is damaged (%s); trying the previous one", step,
-                        self.directory, e)
-        damaged.append((step, str(e)))
+        logging.warning("checkpoint step %d in %s is %s (%s); trying the previous one", step,
+                        self.directory, "unverified" if isinstance(e, UnverifiedCheckpoint)
+                        else "damaged", e)
+        damaged.append((step, e))
         continue
       if damaged:
         logging.warning("restored checkpoint step %d of %s, the newest intact one (not step %d)", step,
                         self.directory, damaged[0][0])
         if not self._restore_only:
-          self._quarantine([s for s, _ in damaged])
+          self._quarantine(damaged)
       return state, meta
+    return self._none_intact(damaged)
+
+  def _none_intact(self, damaged: List[Tuple[int, DamagedCheckpoint]]) -> None:
+    """No step restored: a writer starts over when no step was ever verified (each was cut off before
+    its digest); otherwise a UserError, changing nothing."""
+    if all(isinstance(e, UnverifiedCheckpoint) for _, e in damaged):
+      if not self._restore_only:
+        logging.warning("no checkpoint in %s was finished with its digest; starting the run over",
+                        self.directory)
+        self._quarantine(damaged)
+        return None
+      raise UserError(f"no verified checkpoint in {self.directory} yet (steps "
+                      f"{', '.join(str(s) for s, _ in damaged)} have no {DIGEST_NAME}: their saves were "
+                      f"cut off, or are still being written); re-run the training command to resume it")
     raise UserError(f"no intact checkpoint in {self.directory} ("
                     + "; ".join(f"step {s}: {why}" for s, why in damaged)
                     + "); to start the run over, move that directory aside or use a new --workdir")
 
-  def _restore_checked(self, step: int, like: Like) -> Tuple[Any, dict]:
+  def _restore_checked(self, step: int, like: Like, digested: bool) -> Tuple[Any, dict]:
     """One step through the checks of the module docstring; DamagedCheckpoint if it fails one."""
-    verified = verify_digest(self.step_dir(step))
+    verified = self._verify(step, digested)
     try:
       saved = self.saved_shapes(step)
     except Exception as e:  # pylint: disable=broad-except
@@ -304,22 +369,24 @@ class Checkpointer:
     if not _all_finite(getattr(state, "params", state)):
       raise DamagedCheckpoint("its parameters are not all finite (only finite ones are ever saved)")
     if not verified:
-      logging.warning("checkpoint step %d in %s has no %s (written before checkpoints were digested, "
-                      "or the run stopped before writing it): restored without verification", step,
-                      self.directory, DIGEST_NAME)
+      logging.warning("checkpoint step %d in %s has no %s (written before checkpoints were digested): "
+                      "restored without verification", step, self.directory, DIGEST_NAME)
     return state, meta
 
-  def _quarantine(self, steps: List[int]) -> None:
+  def _quarantine(self, damaged: List[Tuple[int, DamagedCheckpoint]]) -> None:
     """Moves damaged step directories aside (kept, not deleted: they are the user's data) and makes the
     manager forget them."""
-    for step in steps:
-      target = os.path.join(self.directory, f"{QUARANTINE_PREFIX}{step}")
+    for step, why in damaged:
+      unverified = isinstance(why, UnverifiedCheckpoint)
+      prefix = UNVERIFIED_PREFIX if unverified else QUARANTINE_PREFIX
+      target = os.path.join(self.directory, f"{prefix}{step}")
       n = 1
       while os.path.exists(target):
-        target = os.path.join(self.directory, f"{QUARANTINE_PREFIX}{step}.{n}")
+        target = os.path.join(self.directory, f"{prefix}{step}.{n}")
         n += 1
       os.replace(self.step_dir(step), target)
-      logging.warning("moved damaged checkpoint step %d aside to %s", step, target)
+      logging.warning("moved %s checkpoint step %d aside to %s", "unverified" if unverified else "damaged",
+                      step, target)
     _fsync_dir(self.directory)
     self._manager.reload()
 

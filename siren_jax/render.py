@@ -44,6 +44,9 @@ from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir,
 from siren_jax.errors import UserError
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
+# The flags each task's render takes (beside --workdir and --out); any other render flag given on the
+# command line is refused in one line rather than silently ignored (every task shares one namespace).
+IMAGE_FLAGS = ("scale", "size", "window", "chunk_size")
 MAX_SIDE = 65536  # refuses typos like --scale=1000 before they start an hours-long render
 BLOCK_PIXELS = 1 << 20  # pixels per block of rows: ~8 MB of coordinates, ~12 MB of RGB floats
 
@@ -321,6 +324,16 @@ def saved_task(workdir: str) -> str:
   return tasks.name_of(saved) if isinstance(saved, dict) else "image"
 
 
+def check_flags(f, task: str, allowed) -> None:
+  """One UserError naming the render flags given on the command line that a ``task`` run does not
+  take (``allowed``)."""
+  names = sorted({*IMAGE_FLAGS, "rate", "resolution", "frames", "time", "t", "fps"})
+  foreign = [f"--{n}" for n in names if n in f and f[n].present and n not in allowed]
+  if foreign:
+    raise UserError(f"{', '.join(foreign)}: not a flag for {task} runs, which take "
+                    f"{', '.join('--' + n for n in allowed)} (and --workdir, --out)")
+
+
 def main(argv):
   f = flags.FLAGS
   if len(argv) > 1:
@@ -331,20 +344,20 @@ def main(argv):
     return own.render_command(f, load_run)  # it checks its flags, then loads the run
   if task == "audio":  # a clip renders to a WAV (siren_jax.audio_render)
     from siren_jax import audio_render  # pylint: disable=g-import-not-at-top
+    check_flags(f, task, audio_render.FLAGS)
     return audio_render.main(f)
   if task == "sdf":  # a shape: its mesh (.ply) or sphere-traced views (.png)
     from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+    check_flags(f, task, sdf_outputs.RENDER_FLAGS)
+    sdf_outputs.check_render_flags(f.out, f.resolution, f.chunk_size)
     rundir.check_output_file(f.out, "--out")
-    return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info)
+    return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info,
+                                      chunk_size=f.chunk_size)
   if task == "video":  # frames, clips, slow motion (siren_jax.video_render, which builds on this module)
     from siren_jax import video_render  # pylint: disable=g-import-not-at-top
+    check_flags(f, task, video_render.FLAGS)
     return video_render.main(f)
-  if f.rate:
-    raise UserError("--rate is for audio runs; give --scale or --size for an image")
-  if f.frames or f.time or f.t is not None or f.fps:
-    raise UserError("--frames, --time, --t and --fps are for video runs; this run is an image")
-  if f.resolution:
-    raise UserError("--resolution is for SDF runs; give --scale or --size for an image")
+  check_flags(f, "image", IMAGE_FLAGS)
   if f.scale is not None and f.size:
     raise UserError("give either --scale or --size, not both")
   window = parse_window(f.window) if f.window else FULL_WINDOW
@@ -361,20 +374,25 @@ def main(argv):
   render_to_png(run, f.out, height, width, window, f.chunk_size, log=logging.info)
 
 
-def _define_flags():
-  flags.DEFINE_string("workdir", None, "A run directory written by siren_jax.main.")
-  flags.DEFINE_string("out", None, "Output PNG path (written atomically).")
-  flags.DEFINE_float("scale", None, "Multiple of the training height and width (default 1).")
-  flags.DEFINE_string("size", "", "Output size HxW in pixels (instead of --scale).")
-  flags.DEFINE_string("window", "", "Region y0,y1,x0,x1 in [-1, 1] coordinates (default -1,1,-1,1).")
-  flags.DEFINE_integer("chunk_size", 0, "Pixels per forward pass (0 = the run's eval.chunk_size).")
-  flags.DEFINE_integer("rate", 0, "Audio runs: output sample rate in Hz (0 = the clip's own).")
+def define_flags(flag_values=flags.FLAGS):
+  """The render command's flags (on ``flag_values``: a test parses its own)."""
+  fv = {"flag_values": flag_values}
+  flags.DEFINE_string("workdir", None, "A run directory written by siren_jax.main.", **fv)
+  flags.DEFINE_string("out", None, "Output PNG path (written atomically).", **fv)
+  flags.DEFINE_float("scale", None, "Multiple of the training height and width (default 1).", **fv)
+  flags.DEFINE_string("size", "", "Output size HxW in pixels (instead of --scale).", **fv)
+  flags.DEFINE_string("window", "", "Region y0,y1,x0,x1 in [-1, 1] coordinates (default -1,1,-1,1).",
+                      **fv)
+  flags.DEFINE_integer("chunk_size", 0, "Pixels (samples, points) per forward pass (0 = the run's "
+                       "eval.chunk_size).", **fv)
+  flags.DEFINE_integer("rate", 0, "Audio runs: output sample rate in Hz (0 = the clip's own).", **fv)
   flags.DEFINE_integer("resolution", 0, "SDF runs: marching-cubes grid per axis (--out=*.ply) or pixels per "
-                       "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.")
+                       "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.",
+                       **fv)
   from siren_jax import video_render  # pylint: disable=g-import-not-at-top
-  video_render.define_flags()
+  video_render.define_flags(flag_values)
 
 
 if __name__ == "__main__":
-  _define_flags()
+  define_flags()
   cli.run(main, required=("workdir", "out"))

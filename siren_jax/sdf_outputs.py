@@ -19,12 +19,18 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from siren_jax import derivatives, evaluate, figures, meshing, outputs, progress, shapes, sphere_trace
+from siren_jax.errors import UserError
 
 RENDER_PANEL_PIXELS = 320  # renders.png shows each view at least this large (smaller ones upsampled)
 TURNTABLE_FRAMES = 16  # views all round the shape, 22.5 degrees apart
 TURNTABLE_ELEVATION = 20.0
 TURNTABLE_SIZE = 128  # pixels a side of each turntable view (at most sdf.render_size)
 NEAR_BAND = 0.05  # "near the surface": within this distance (normalised units) along the normal
+# Bounds of the output settings (config.sdf and the render command alike): marching cubes needs 2
+# planes an axis; views and slices under 8 pixels show nothing.
+MESH_RESOLUTIONS = (2, 2048)
+VIEW_SIZES = (8, 4096)
+RENDER_FLAGS = ("resolution", "chunk_size")  # the render flags an SDF run takes (render.check_flags)
 
 
 def field_fn(model, params, mesh, chunk_size: int, microbatch: int):
@@ -184,17 +190,28 @@ def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[s
   return summary
 
 
-def render_command(run, out: str, resolution: int, log=lambda message: None) -> None:
-  """``siren_jax.render`` for an SDF run (``render.TrainedRun``): ``out`` = *.ply writes the zero level
-  set at ``resolution``^3 in the input's units (from the run's summary.json), *.png the three
-  sphere-traced views at ``resolution`` pixels a side (0: the run's own settings)."""
-  from siren_jax import sharding  # pylint: disable=g-import-not-at-top
-  from siren_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  s, ext = run.config.sdf, os.path.splitext(out)[1].lower()
+def check_render_flags(out: str, resolution: int, chunk_size: int) -> None:
+  """One-line UserErrors for an SDF render's --out, --resolution and --chunk_size."""
+  ext = os.path.splitext(out)[1].lower()
   if ext not in (".ply", ".png"):
     raise UserError(f"--out must be a .ply (mesh) or .png (renders) path for an SDF run, got {out!r}")
-  if resolution < 0 or resolution > 2048:
-    raise UserError(f"--resolution must be in [0, 2048], got {resolution}")
+  lo, hi = MESH_RESOLUTIONS if ext == ".ply" else VIEW_SIZES
+  if resolution != 0 and not lo <= resolution <= hi:
+    what = "grid points per axis of a mesh" if ext == ".ply" else "pixels per side of a view"
+    raise UserError(f"--resolution ({what}) must be 0 (the run's own) or in [{lo}, {hi}], got "
+                    f"{resolution}")
+  if chunk_size < 0:
+    raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {chunk_size}")
+
+
+def render_command(run, out: str, resolution: int, log=lambda message: None, chunk_size: int = 0) -> None:
+  """``siren_jax.render`` for an SDF run (``render.TrainedRun``): ``out`` = *.ply writes the zero level
+  set at ``resolution``^3 in the input's units (from the run's summary.json), *.png the three
+  sphere-traced views at ``resolution`` pixels a side (0: the run's own settings); ``chunk_size``
+  points per forward pass (0: the run's eval.chunk_size)."""
+  from siren_jax import sharding  # pylint: disable=g-import-not-at-top
+  check_render_flags(out, resolution, chunk_size)
+  s, ext = run.config.sdf, os.path.splitext(out)[1].lower()
   summary_path = os.path.join(run.workdir, "summary.json")
   try:
     with open(summary_path) as f:
@@ -206,7 +223,7 @@ def render_command(run, out: str, resolution: int, log=lambda message: None) -> 
   if ext == ".ply" and not ("scale" in summary and "center" in summary):
     raise UserError(f"{run.workdir} has no finished summary.json with the shape's normalisation")
   mesh, microbatch = sharding.make_mesh(), sharding.resolve_microbatch(run.config.train.microbatch)
-  chunk = int(run.config.eval.chunk_size)
+  chunk = chunk_size or int(run.config.eval.chunk_size)
   if ext == ".ply":
     surface = shapes.Surface(name="", source="", points=np.zeros((0, 3)), normals=np.zeros((0, 3)),
                              center=np.asarray(summary["center"]), scale=float(summary["scale"]))

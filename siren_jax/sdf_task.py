@@ -26,11 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, models, shapes, tasks
+from siren_jax import configuration, derivatives, models, sdf_outputs, shapes, tasks
 from siren_jax.errors import UserError
 
 LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")
-MAX_RESOLUTION = 2048
+MAX_RESOLUTION = sdf_outputs.MESH_RESOLUTIONS[1]
+MAX_TRACE_STEPS = 4096  # sphere-tracing iterations a ray: more is a typo, not a sharper picture
+MAX_METRIC_POINTS = 10_000_000  # each metric sample is held in float64 with its k-d tree
 
 
 def parse_weights(spec: str) -> Dict[str, float]:
@@ -141,30 +143,38 @@ class SdfTask:
              render_derivatives: Callable, network=None) -> Dict[str, Any]:
     """Metrics into ``summary``; mesh.ply, renders, slices and curves into ``workdir``.
     ``network`` is (model with its ω₀s bound, params, mesh, microbatch)."""
-    from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
     summary[self.headline_name] = self.headline(prediction)
     return sdf_outputs.write_all(workdir, self, network, rows, summary)
 
 
 def validate_config(config) -> None:
-  """The SDF fields of ``config.data`` and ``config.sdf`` (one-line UserError)."""
+  """The SDF fields of ``config.data`` and ``config.sdf`` (one-line UserError), those used only after
+  training (meshing, renders, slices, metrics) included: a value that fails there would leave a run
+  that every re-run trains to the end and fails again."""
   d, s = config.data, config.get("sdf")
   if s is None:
     raise UserError("task=sdf needs the config's sdf section (see configs/sdf.py)")
   if not str(d.get("shape", "")):
     raise UserError(f"data.shape must name an analytic shape {shapes.ANALYTIC} or a file")
-  if not d.num_points >= 1:
-    raise UserError(f"data.num_points must be >= 1, got {d.num_points}")
+  if not 1 <= d.num_points <= shapes.MAX_POINTS:
+    raise UserError(f"data.num_points must be in [1, {shapes.MAX_POINTS}], got {d.num_points}")
   if not 0 < d.extent <= 1:
     raise UserError(f"data.extent must be in (0, 1], got {d.extent}")
   parse_weights(s.weights)
+  (mesh_lo, mesh_hi), (view_lo, view_hi) = sdf_outputs.MESH_RESOLUTIONS, sdf_outputs.VIEW_SIZES
   checks = [(s.alpha > 0 and math.isfinite(s.alpha), f"sdf.alpha must be > 0, got {s.alpha}"),
-            (2 <= s.mesh_resolution <= MAX_RESOLUTION,
-             f"sdf.mesh_resolution must be in [2, {MAX_RESOLUTION}], got {s.mesh_resolution}"),
-            (8 <= s.render_size <= 4096, f"sdf.render_size must be in [8, 4096], got {s.render_size}"),
-            (s.trace_steps >= 1, f"sdf.trace_steps must be >= 1, got {s.trace_steps}"),
-            (s.fscore_tau > 0, f"sdf.fscore_tau must be > 0, got {s.fscore_tau}"),
-            (s.metric_points >= 1, f"sdf.metric_points must be >= 1, got {s.metric_points}"),
+            (mesh_lo <= s.mesh_resolution <= mesh_hi,
+             f"sdf.mesh_resolution must be in [{mesh_lo}, {mesh_hi}], got {s.mesh_resolution}"),
+            (view_lo <= s.render_size <= view_hi,
+             f"sdf.render_size must be in [{view_lo}, {view_hi}], got {s.render_size}"),
+            (view_lo <= s.slice_size <= view_hi,
+             f"sdf.slice_size must be in [{view_lo}, {view_hi}], got {s.slice_size}"),
+            (1 <= s.trace_steps <= MAX_TRACE_STEPS,
+             f"sdf.trace_steps must be in [1, {MAX_TRACE_STEPS}], got {s.trace_steps}"),
+            (s.fscore_tau > 0 and math.isfinite(s.fscore_tau),
+             f"sdf.fscore_tau must be a finite number > 0, got {s.fscore_tau}"),
+            (1 <= s.metric_points <= MAX_METRIC_POINTS,
+             f"sdf.metric_points must be in [1, {MAX_METRIC_POINTS}], got {s.metric_points}"),
             (config.model.kind not in models.PE_KINDS or config.model.pe_frequencies >= 1,
              f"model.kind={config.model.kind} on a shape needs model.pe_frequencies >= 1 (no image "
              f"size to derive it from)")]

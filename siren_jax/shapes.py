@@ -18,6 +18,8 @@ minimum is exact (a point inside one part reaches any other part's boundary only
 
 import dataclasses
 import os
+import stat
+import struct
 import warnings
 from typing import Callable, Optional, Tuple
 
@@ -27,6 +29,9 @@ from siren_jax.errors import UserError
 
 ANALYTIC = ("sphere", "torus", "box", "csg")
 MESH_EXTENSIONS = (".ply", ".obj", ".stl")
+# Points a cloud file may hold (and data.num_points may ask for): each is held in float64 with its normal
+# while read and normalised (48 bytes), so this bounds that at about 3 GB. Checked before decoding.
+MAX_POINTS = 1 << 26
 EXTENSIONS = (".xyz",) + MESH_EXTENSIONS
 
 
@@ -167,6 +172,7 @@ def _check_oriented(path: str, points: np.ndarray, normals: np.ndarray) -> np.nd
 
 def read_xyz(path: str) -> Tuple[np.ndarray, np.ndarray]:
   """(points, normals) of an .xyz file: rows of x y z nx ny nz."""
+  _check_count(path, _count_lines(path), "lines")
   try:
     with warnings.catch_warnings():  # an empty file is reported below, in one line
       warnings.simplefilter("ignore", UserWarning)
@@ -180,12 +186,65 @@ def read_xyz(path: str) -> Tuple[np.ndarray, np.ndarray]:
   return table[:, :3], table[:, 3:]
 
 
+def _count_lines(path: str) -> int:
+  """Newlines in ``path``, counted in blocks (bounded memory, no parsing)."""
+  n = 0
+  try:
+    with open(path, "rb") as f:
+      for block in iter(lambda: f.read(1 << 24), b""):
+        n += block.count(b"\n")
+  except OSError as e:
+    raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+  return n
+
+
+def _check_count(path: str, count: int, what: str) -> None:
+  if count > MAX_POINTS:
+    raise UserError(f"{path} holds {count} {what}, over the {MAX_POINTS} points a cloud may have")
+
+
 def _trimesh_load(path: str):
   import trimesh  # pylint: disable=g-import-not-at-top  (a heavy import, only for file shapes)
   try:
     return trimesh.load(path, process=False)
+  except ImportError as e:  # trimesh reaches for optional modules only on files it cannot parse
+    raise UserError(f"cannot read {path}: a truncated or unreadable mesh file (trimesh: {e})") from None
   except Exception as e:  # pylint: disable=broad-except  (any parse failure of the user's file)
     raise UserError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+
+
+def _check_stl(path: str) -> None:
+  """A binary STL is an 80-byte header, a triangle count and 50 bytes a triangle: one whose size does
+  not match its count is truncated (trimesh would try it as text and fail misleadingly). ASCII STL
+  (text beginning with "solid") is left to trimesh."""
+  size = os.path.getsize(path)
+  with open(path, "rb") as f:
+    head = f.read(1024)
+  count = struct.unpack("<I", head[80:84])[0] if len(head) >= 84 else None
+  if count is not None and size == 84 + 50 * count:
+    return
+  try:
+    text = head.decode("ascii")
+  except UnicodeDecodeError:
+    text = ""
+  if text.lstrip().lower().startswith("solid") and all(c.isprintable() or c in "\r\n\t" for c in text):
+    return
+  declared = "" if count is None else f"its header declares {count} triangles ({84 + 50 * count} bytes); "
+  raise UserError(f"{path}: a truncated or unreadable binary STL ({declared}the file holds {size} bytes)")
+
+
+def _check_shape_file(spec: str) -> None:
+  """A readable regular file: a directory or FIFO named like a shape is not one (a FIFO would block)."""
+  try:
+    mode = os.stat(spec).st_mode
+  except FileNotFoundError:
+    raise UserError(f"data.shape: shape file not found: {spec}") from None
+  except OSError as e:
+    raise UserError(f"data.shape: cannot read {spec}: {e.strerror or e}") from None
+  if stat.S_ISDIR(mode):
+    raise UserError(f"data.shape: {spec} is a directory, not a shape file")
+  if not stat.S_ISREG(mode):
+    raise UserError(f"data.shape: {spec} is not a regular file (a pipe or device?)")
 
 
 def read_ply_cloud(path: str, loaded) -> Tuple[np.ndarray, np.ndarray]:
@@ -241,12 +300,14 @@ def load_surface(spec: str, num_points: int, extent: float, seed: int = 0) -> Su
   ext = os.path.splitext(spec)[1].lower()
   if ext not in EXTENSIONS:
     raise UserError(f"data.shape {spec!r}: one of {ANALYTIC} or a file ending in {EXTENSIONS}")
-  if not os.path.isfile(spec):
-    raise UserError(f"data.shape: shape file not found: {spec}")
+  _check_shape_file(spec)
+  if ext == ".stl":
+    _check_stl(spec)
   vertices = faces = None
   if ext == ".xyz":
     points, normals = read_xyz(spec)
   elif ext == ".ply" and _ply_has_no_faces(spec):
+    _check_count(spec, _ply_vertices(spec), "vertices")
     points, normals = read_ply_cloud(spec, _trimesh_load(spec))
   else:
     vertices, faces = read_mesh(spec)
@@ -261,15 +322,25 @@ def load_surface(spec: str, num_points: int, extent: float, seed: int = 0) -> Su
                  vertices=vertices, faces=faces)
 
 
-def _ply_has_no_faces(path: str) -> bool:
-  """Whether a PLY's header declares no faces (or zero of them): a point cloud."""
+def _ply_elements(path: str) -> dict:
+  """{element name: declared count} from a PLY's header (-1 where the count is not a number)."""
   try:
     with open(path, "rb") as f:
       header = f.read(4096).split(b"end_header")[0].decode("ascii", "replace")
   except OSError as e:
     raise UserError(f"cannot read {path}: {e}") from None
+  counts = {}
   for line in header.splitlines():
     parts = line.split()
-    if parts[:2] == ["element", "face"]:
-      return len(parts) > 2 and parts[2] == "0"
-  return True
+    if len(parts) >= 2 and parts[0] == "element":
+      counts[parts[1]] = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else -1
+  return counts
+
+
+def _ply_has_no_faces(path: str) -> bool:
+  """Whether a PLY's header declares no faces (or zero of them): a point cloud."""
+  return _ply_elements(path).get("face", 0) == 0
+
+
+def _ply_vertices(path: str) -> int:
+  return _ply_elements(path).get("vertex", 0)

@@ -19,6 +19,7 @@ ANIMATED = (".webp", ".gif")
 VIDEO_CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9",
                 ".avi": "mpeg4"}
 FORMATS = ANIMATED + tuple(VIDEO_CODECS)
+FPS_RANGE = (0.01, 1000.0)  # frame rates every writer here takes (GIF and WebP durations overflow below)
 
 
 def is_frame_directory(path: str) -> bool:

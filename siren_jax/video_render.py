@@ -26,13 +26,18 @@ from siren_jax import data, evaluate, outputs, render, rundir, sharding, video_f
 from siren_jax.errors import UserError
 
 MAX_FRAMES = 100000  # refuses typos like --frames=1e9 before they start a days-long render
+FLAGS = ("frames", "time", "t", "fps", "scale", "size", "window", "chunk_size")  # render.check_flags
 
 
-def define_flags() -> None:
-  flags.DEFINE_integer("frames", 0, "Video runs: frames to render over --time (0 = the clip's count).")
-  flags.DEFINE_string("time", "", "Video runs: time range t0,t1 in [-1, 1] (default -1,1: the clip).")
-  flags.DEFINE_float("t", None, "Video runs: render the single frame at this time in [-1, 1] (a PNG).")
-  flags.DEFINE_float("fps", 0.0, "Video runs: frame rate of the output (0 = the clip's).")
+def define_flags(flag_values=flags.FLAGS) -> None:
+  fv = {"flag_values": flag_values}
+  flags.DEFINE_integer("frames", 0, "Video runs: frames to render over --time (0 = the clip's count).",
+                       **fv)
+  flags.DEFINE_string("time", "", "Video runs: time range t0,t1 in [-1, 1] (default -1,1: the clip).",
+                      **fv)
+  flags.DEFINE_float("t", None, "Video runs: render the single frame at this time in [-1, 1] (a PNG).",
+                     **fv)
+  flags.DEFINE_float("fps", 0.0, "Video runs: frame rate of the output (0 = the clip's).", **fv)
 
 
 def parse_time(text: str) -> Tuple[float, float]:
@@ -90,8 +95,11 @@ def main(f) -> None:
     video_files.check_path(f.out)
   if not (0 <= f.frames <= MAX_FRAMES):
     raise UserError(f"--frames must be in [0, {MAX_FRAMES}] (0 = the clip's count), got {f.frames}")
-  if not (math.isfinite(f.fps) and f.fps >= 0):
-    raise UserError(f"--fps must be >= 0 (0 = the clip's), got {f.fps}")
+  lo, hi = video_files.FPS_RANGE
+  if not (f.fps == 0 or lo <= f.fps <= hi):
+    raise UserError(f"--fps must be 0 (the clip's) or in [{lo:g}, {hi:g}], got {f.fps}")
+  if f.chunk_size < 0:
+    raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {f.chunk_size}")
   time_range = parse_time(f.time) if f.time else (-1.0, 1.0)
   if not video_files.is_frame_directory(f.out):
     rundir.check_output_file(f.out, "--out")

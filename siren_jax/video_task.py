@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, Iterator, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, data, hyper, metrics, step, supervision, video, video_outputs
+from siren_jax import (configuration, data, hyper, metrics, step, supervision, video, video_files,
+                       video_outputs)
 from siren_jax.errors import UserError
 
 IN_FEATURES = 3  # (t, y, x)
@@ -138,7 +139,9 @@ def validate_config(config) -> None:
             (d.height >= 0 and d.width >= 0, "data.height and data.width must be >= 0 (0 = native)"),
             (d.resize in data.RESIZE_MODES, f"data.resize must be one of {data.RESIZE_MODES}"),
             (d.max_pixels >= 4, f"data.max_pixels must be >= 4, got {d.max_pixels}"),
-            (math.isfinite(d.fps) and d.fps >= 0, f"data.fps must be >= 0 (0 = the clip's), got {d.fps}")]
+            (d.fps == 0 or video_files.FPS_RANGE[0] <= d.fps <= video_files.FPS_RANGE[1],
+             f"data.fps must be 0 (the clip's) or in [{video_files.FPS_RANGE[0]:g}, "
+             f"{video_files.FPS_RANGE[1]:g}], got {d.fps}")]
   for ok, message in checks:
     if not ok:
       raise UserError(message)
@@ -166,7 +169,8 @@ def check_loaded(config, task: VideoTask, num_devices: int) -> None:
 def prepare(config) -> VideoTask:
   """The clip ``config.data`` describes, with its compact training arrays (one-line errors)."""
   d = config.data
-  clip = video.load_clip(d.video, d.frames, d.frame_step, d.height, d.width, d.resize, d.max_pixels)
+  clip = video.load_clip(d.video, d.frames, d.frame_step, d.height, d.width, d.resize, d.max_pixels,
+                         max_samples=MAX_SAMPLES)
   t, h, w, _ = clip.shape
   scale = time_scale(config.model)
   grid = data.grid_coords(h, w)  # the (y, x) evaluation renders at, so training sees the same floats

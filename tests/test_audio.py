@@ -101,6 +101,49 @@ def test_bad_files_are_one_line_errors(tmp_path, content, needle):
     audio.read_wav(path)
 
 
+def _declaring(data_bytes: int, payload: bytes) -> bytes:
+  """A 16-bit mono WAV whose data chunk declares ``data_bytes`` but holds ``payload``."""
+  whole = wav_bytes(1, 16, 1, 8000, payload)
+  at = whole.index(b"data") + 4
+  return whole[:at] + struct.pack("<I", data_bytes) + whole[at + 4:]
+
+
+@pytest.mark.parametrize("content,needle", [
+    (wav_bytes(1, 16, 1, 8000, b"")[:-8], "no data chunk"),  # a header and no data chunk at all
+    (wav_bytes(1, 16, 0, 8000, b"\x01\x00" * 8), "0 channel"),
+    (_declaring(16000, b"\x01\x00" * 50), "truncated"),  # 16,000 bytes declared, 100 present
+    (_declaring(10 * 3600 * 8000 * 2, b"\x01\x00" * 50), "truncated"),  # ten hours declared
+    (b"RIFF\x04\x00\x00\x00WAVE", "no fmt chunk"),
+    (wav_bytes(1, 16, 1, 0, b"\x01\x00" * 8), "sample rate"),
+], ids=["no data chunk", "0 channels", "16000 bytes declared", "ten hours declared", "no fmt chunk",
+        "rate 0"])
+def test_malformed_headers_are_one_line_errors(tmp_path, content, needle):
+  """What scipy's reader met with a traceback (no data chunk, 0 channels) or read silently short (a
+  data chunk declaring more than the file holds) is refused from the header, in one line."""
+  path = _write(tmp_path, "bad.wav", content)
+  with pytest.raises(UserError, match=needle):
+    audio.read_wav(path)
+  with pytest.raises(UserError, match=needle):
+    audio.load_audio(path)
+
+
+def test_the_length_guard_reads_only_the_header(tmp_path, monkeypatch):
+  """data.max_samples is checked on the header's length: a clip over it is never decoded."""
+  path = _write(tmp_path, "long.wav", wav_bytes(1, 16, 2, 8000, b"\x01\x00" * 2 * 400))
+
+  def no_decoding(*args, **kwargs):
+    raise AssertionError("the samples were decoded")
+
+  monkeypatch.setattr(audio.wavfile, "read", no_decoding)
+  with pytest.raises(UserError, match="400 samples x 2 channel"):
+    audio.load_audio(path, max_samples=799)
+  with pytest.raises(UserError, match="100 samples x 1 channel"):
+    audio.load_audio(path, start=0.0125, seconds=0.0125, mono=True, max_samples=99)
+  monkeypatch.undo()
+  clip = audio.load_audio(path, start=0.0125, seconds=0.0125, mono=True, max_samples=100)
+  assert clip.samples.shape == (100, 1)
+
+
 def test_time_coords_follow_the_official_grid_and_render_coords_agree():
   n, r = 9, 100.0
   coords = audio.time_coords(n, r)
@@ -220,6 +263,11 @@ def test_render_reproduces_the_fit_at_any_rate(fitted):
   tol = 64 * F32_EPS * max(1.0, float(np.max(np.abs(recon))))
   np.testing.assert_allclose(same, recon, rtol=0, atol=tol)
   np.testing.assert_allclose(double[::2], recon, rtol=0, atol=tol)
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+                         f"--out={tmp_path / 'x.wav'}", "--resolution=512"], cwd=ROOT,
+                        capture_output=True, text=True, check=False)  # an SDF flag: did nothing before
+  assert proc.returncode == 2 and proc.stderr.startswith("error: --resolution: not a flag for audio")
+  assert proc.stderr.count("\n") == 1 and not (tmp_path / "x.wav").exists()
 
 
 def test_report_plays_both_clips_in_chromium(fitted):

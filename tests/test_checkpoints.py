@@ -172,15 +172,68 @@ def test_resume_falls_back_past_a_damaged_latest(run_copy, base_run, image, kind
 
 
 def test_checkpoints_without_a_digest_are_tried_unverified(run_copy, caplog):
-  """Checkpoints written before digests existed restore (with a warning) while they restore cleanly,
-  and fall back like damaged ones when they do not."""
+  """Checkpoints written before digests existed (no digest, no marker) restore (with a warning) while
+  they restore cleanly, and fall back like damaged ones when they do not."""
   for step in (20, 40):
     os.remove(os.path.join(_step_dir(run_copy, step), checkpoints.DIGEST_NAME))
+  os.remove(os.path.join(run_copy, "checkpoints", checkpoints.MARKER_NAME))
   with caplog.at_level(logging.WARNING):
     assert _restored(run_copy)[0] == 40
   assert any("without verification" in r.getMessage() for r in caplog.records)
   DAMAGE["data files"](_step_dir(run_copy, 40))
   assert _restored(run_copy)[0] == 20
+
+
+def test_a_step_without_its_digest_in_a_digested_run_is_not_trusted(run_copy, base_run, image):
+  """The issue's data loss: a kill between orbax's rename of step 40 and its digest, then a damaged
+  byte in that step. The step must not be restored unverified: the run falls back to the verified step
+  20, keeps step 40 aside as unverified-40 and ends as the uninterrupted run did."""
+  os.remove(os.path.join(_step_dir(run_copy, 40), checkpoints.DIGEST_NAME))
+  _write_random_bytes(_step_dir(run_copy, 40))
+  os.remove(os.path.join(run_copy, "summary.json"))  # killed mid-run: not finished
+  kept = _snapshot(_step_dir(run_copy, 40))
+  ckpt = checkpoints.Checkpointer(os.path.join(run_copy, "checkpoints"), 2, restore_only=True)
+  assert ckpt.likely_resume_step() == 20
+  proc = run_main(run_copy, *tiny_flags(image, **STEPS))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "checkpoint step 40" in proc.stderr and "is unverified" in proc.stderr
+  assert _snapshot(os.path.join(run_copy, "checkpoints", "unverified-40")) == kept
+  step, state = _restored(run_copy)
+  assert step == 40 and checkpoints.verify_digest(_step_dir(run_copy, 40))
+  _assert_bit_identical(state, _restored(base_run)[1])
+
+
+def test_a_save_cut_off_before_its_digest_is_not_counted(tmp_path, monkeypatch, caplog):
+  """The window itself: the marker is on disk before the first step, so a step that orbax finished but
+  that has no digest (the process died in between) is never restored. A reader says there is no
+  verified checkpoint; a writer moves it aside and starts over."""
+  directory = str(tmp_path / "checkpoints")
+  ckpt = checkpoints.Checkpointer(directory, 2)
+
+  def killed(step_dir):
+    raise KeyboardInterrupt  # stands for the process dying after orbax's rename, before the digest
+
+  monkeypatch.setattr(checkpoints, "write_digest", killed)
+  with pytest.raises(KeyboardInterrupt):
+    ckpt.save(10, {"w": np.arange(3.0)}, {"note": "x"})
+  ckpt.close()
+  monkeypatch.undo()
+  assert os.path.isfile(os.path.join(directory, checkpoints.MARKER_NAME))
+  assert checkpoints.has_steps(directory) and not os.path.exists(
+      os.path.join(directory, "10", checkpoints.DIGEST_NAME))
+  like = {"w": np.zeros(3)}
+  reader = checkpoints.Checkpointer(directory, 2, restore_only=True)
+  assert reader.likely_resume_step() is None
+  with pytest.raises(UserError, match="no verified checkpoint"):
+    reader.restore_latest(like)
+  assert sorted(os.listdir(directory)) == ["10", checkpoints.MARKER_NAME]  # a reader moves nothing
+  writer = checkpoints.Checkpointer(directory, 2)
+  with caplog.at_level(logging.WARNING):
+    assert writer.restore_latest(like) is None
+  assert any("starting the run over" in r.getMessage() for r in caplog.records)
+  assert sorted(os.listdir(directory)) == [checkpoints.MARKER_NAME, "unverified-10"]
+  writer.save(10, {"w": np.arange(3.0)}, {"note": "x"})  # the step can be saved again
+  np.testing.assert_array_equal(writer.restore_latest(like)[0]["w"], np.arange(3.0))
 
 
 def test_all_checkpoints_damaged_is_one_error_line_and_changes_nothing(run_copy, image, tmp_path):
@@ -253,7 +306,7 @@ def test_shape_mismatch_raises_without_falling_back(run_copy):
   ckpt = checkpoints.Checkpointer(os.path.join(run_copy, "checkpoints"), 2)
   with pytest.raises(UserError, match=r"checkpoint step 40 .* \(32,\) in the checkpoint, \(16,\)"):
     ckpt.restore_latest(like)
-  assert sorted(os.listdir(os.path.join(run_copy, "checkpoints"))) == ["20", "40"]
+  assert sorted(os.listdir(os.path.join(run_copy, "checkpoints"))) == ["20", "40", checkpoints.MARKER_NAME]
 
 
 def test_an_interrupt_during_a_save_waits_for_the_save(tmp_path, monkeypatch):

@@ -35,7 +35,7 @@ def test_records_that_differ_from_the_reference_are_reported():
   ref = {"rows": [{"step": 0, "loss": None, "psnr": 10.5, "lr": 1e-3},
                   {"step": 10, "loss": 0.3, "psnr": 11.0, "lr": 1e-4}],
          "checkpoint_step": 10, "params_sha256": "a" * 64, "state_sha256": "b" * 64,
-         "summary_psnr": 11.0, "summary_steps": 10}
+         "summary_headline": 11.0, "summary_steps": 10}
   assert probe_files.compare_records(dict(ref), ref) == []
   moved = dict(ref, rows=[ref["rows"][0], dict(ref["rows"][1], psnr=11.000001)], params_sha256="c" * 64)
   diffs = probe_files.compare_records(moved, ref)

@@ -175,3 +175,34 @@ def test_relu_pe_with_the_nyquist_rule_renders_at_its_training_size(tmp_path):
   assert trained.model.pe_frequencies == models.nyquist_frequencies(32, 48) == 3
   out = render.render_array(trained, 32, 48)
   np.testing.assert_array_equal(out, np.asarray(Image.open(tmp_path / "run" / "reconstruction.png")))
+
+
+def _parsed(*args):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FlagValues()
+  render.define_flags(fv)
+  fv(["render", "--workdir=w", "--out=o", *args])
+  return fv
+
+
+TASK_FLAGS = {"image": render.IMAGE_FLAGS, "audio": ("rate", "chunk_size"),
+              "video": ("frames", "time", "t", "fps", "scale", "size", "window", "chunk_size"),
+              "sdf": ("resolution", "chunk_size")}
+EXAMPLES = {"scale": "2", "size": "8x8", "window": "-1,1,-1,1", "chunk_size": "64", "rate": "8000",
+            "resolution": "16", "frames": "4", "time": "-1,1", "t": "0", "fps": "12"}
+
+
+def test_render_takes_only_the_flags_of_the_run_s_task():
+  """Every task shares one flag namespace: --resolution on an audio run, --rate on a video run or
+  --scale on an SDF run were accepted and did nothing. Each task's own flags pass (even at their
+  defaults: --rate=0 on an image is refused all the same), every other one is refused by name."""
+  from siren_jax import audio_render, sdf_outputs, video_render  # pylint: disable=g-import-not-at-top
+  assert (audio_render.FLAGS, video_render.FLAGS, sdf_outputs.RENDER_FLAGS) == (
+      TASK_FLAGS["audio"], TASK_FLAGS["video"], TASK_FLAGS["sdf"])
+  for task, allowed in TASK_FLAGS.items():
+    render.check_flags(_parsed(*[f"--{n}={EXAMPLES[n]}" for n in allowed]), task, allowed)
+    for name in sorted(set(EXAMPLES) - set(allowed)):
+      with pytest.raises(UserError, match=f"^--{name}: not a flag for {task} runs"):
+        render.check_flags(_parsed(f"--{name}={EXAMPLES[name]}"), task, allowed)
+  with pytest.raises(UserError, match="^--rate, --resolution: not a flag for image runs"):
+    render.check_flags(_parsed("--rate=0", "--resolution=0"), "image", render.IMAGE_FLAGS)

@@ -70,8 +70,11 @@ def _logged(path, min_rows=1):
 
 
 def _checkpointed(workdir):
+  """A finished checkpoint: a step with its digest (a kill before the digest leaves a step that is not
+  counted, and the re-run starts over instead of resuming: tests/test_checkpoints.py)."""
   ckdir = workdir / "checkpoints"
-  return lambda: ckdir.exists() and any(p.name.isdigit() for p in ckdir.iterdir())
+  return lambda: ckdir.exists() and any(p.name.isdigit() and (p / checkpoints.DIGEST_NAME).exists()
+                                        for p in ckdir.iterdir())
 
 
 # ---------------------------------------------------------------------------------- the lock itself

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import meshing, sdf_outputs, sdf_task, shapes, sphere_trace
+from siren_jax import configuration, meshing, sdf_outputs, sdf_task, shapes, sphere_trace
 from siren_jax.errors import UserError
 from tests.conftest import ROOT
 from tests.test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
@@ -124,6 +124,55 @@ def _bad(tmp_path, name, text):
 def test_bad_input_is_one_line(tmp_path, name, text, message):
   with pytest.raises(UserError, match=message):
     shapes.load_surface(_bad(tmp_path, name, text), 100, 0.9)
+
+
+def test_misnamed_and_truncated_shape_files_say_what_they_are(tmp_path):
+  """A directory or a FIFO named *.xyz is not "not found" (and a FIFO must not block); a binary STL
+  cut in half is truncated, not a missing module or a mesh with no faces."""
+  import trimesh  # pylint: disable=g-import-not-at-top
+  (tmp_path / "dir.xyz").mkdir()
+  os.mkfifo(tmp_path / "pipe.xyz")
+  whole = tmp_path / "whole.stl"
+  trimesh.creation.icosphere(subdivisions=1).export(str(whole))
+  payload = whole.read_bytes()
+  (tmp_path / "half.stl").write_bytes(payload[:len(payload) // 2])
+  for name, message in (("dir.xyz", "is a directory"), ("pipe.xyz", "not a regular file"),
+                        ("half.stl", "truncated or unreadable binary STL")):
+    with pytest.raises(UserError, match=message):
+      shapes.load_surface(str(tmp_path / name), 100, 0.9)
+  assert shapes.load_surface(str(whole), 100, 0.9).points.shape == (100, 3)
+
+
+def test_the_points_guard_reads_no_coordinates(tmp_path, monkeypatch):
+  """A cloud over shapes.MAX_POINTS is refused from its line count (.xyz) or header (.ply) before a
+  coordinate is parsed."""
+  points, normals = _cloud(n=10)
+  xyz = tmp_path / "ten.xyz"
+  np.savetxt(xyz, np.hstack([points, normals]))
+  ply = tmp_path / "ten.ply"
+  ply.write_text("ply\nformat ascii 1.0\nelement vertex 10\nproperty float x\nproperty float y\n"
+                 "property float z\nproperty float nx\nproperty float ny\nproperty float nz\nend_header\n"
+                 + "".join(" ".join(map(str, row)) + "\n" for row in np.hstack([points, normals])))
+  for path in (xyz, ply):
+    assert len(shapes.load_surface(str(path), 100, 0.9).points) == 10
+  monkeypatch.setattr(shapes, "MAX_POINTS", 9)
+  monkeypatch.setattr(np, "loadtxt", lambda *a, **k: pytest.fail("parsed"))
+  monkeypatch.setattr(shapes, "_trimesh_load", lambda *a, **k: pytest.fail("parsed"))
+  for path, what in ((xyz, "10 lines"), (ply, "10 vertices")):
+    with pytest.raises(UserError, match=f"holds {what}, over the 9 points"):
+      shapes.load_surface(str(path), 100, 0.9)
+
+
+@pytest.mark.parametrize("field,value", [("slice_size", 0), ("slice_size", -3), ("render_size", 4),
+                                         ("trace_steps", 10 ** 9), ("fscore_tau", float("inf")),
+                                         ("metric_points", 10 ** 9), ("mesh_resolution", 1)])
+def test_output_settings_are_checked_before_training(field, value):
+  """Fields used only once training is over (meshing, views, slices, metrics) are refused up front:
+  sdf.slice_size=0 used to train, then die before summary.json, on every re-run."""
+  config = configuration.load_config(os.path.join(ROOT, "configs", "sdf.py"))
+  config.sdf[field] = value
+  with pytest.raises(UserError, match=f"sdf.{field} must be"):
+    configuration.validate(config)
 
 
 def test_bad_shape_on_the_command_line_writes_nothing(tmp_path):
@@ -286,6 +335,14 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
   import trimesh  # pylint: disable=g-import-not-at-top
   mesh = trimesh.load(str(out), process=False)
   assert len(mesh.faces) > 0 and np.abs(mesh.vertices).max() <= 1.0 + 1e-6  # the grid spans [-1, 1]
+  # a one-point grid (a ZeroDivisionError before) and another task's flag are refused in one line
+  for flag, message in (("--resolution=1", "must be 0 (the run's own) or in [2, 2048]"),
+                        ("--scale=2", "--scale: not a flag for sdf runs")):
+    proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", flag,
+                           f"--out={tmp_path / 'x.ply'}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.ply").exists()
 
 
 def test_report_turns_the_shape_and_links_the_mesh(tmp_path, request):

@@ -149,7 +149,8 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path, image_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-      if ckdir.exists() and any(p.name.isdigit() for p in ckdir.iterdir()):
+      if ckdir.exists() and any(p.name.isdigit() and (p / checkpoints.DIGEST_NAME).exists()
+                                for p in ckdir.iterdir()):  # a finished step (see test_checkpoints)
         break
       time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)

@@ -5,6 +5,7 @@ single frames), the report, and bad input (one line, exit 2, nothing written).""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -223,6 +224,11 @@ def test_render_command_writes_slow_motion_gif(run_dir, tmp_path):
   assert proc.returncode == 0, proc.stderr
   with Image.open(out) as im:
     assert im.n_frames == 3 * T and im.size == (2 * W, 2 * H)
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}",
+                         f"--out={tmp_path / 'x.gif'}", "--rate=8000"], cwd=ROOT, capture_output=True,
+                        text=True)  # an audio flag: did nothing before
+  assert proc.returncode == 2 and proc.stderr.startswith("error: --rate: not a flag for video")
+  assert proc.stderr.count("\n") == 1 and not (tmp_path / "x.gif").exists()
 
 
 def test_resume_continues_with_the_same_batches(run_dir, tmp_path):
@@ -302,6 +308,74 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
   for source, message in _bad_inputs(tmp_path):
     with pytest.raises(UserError, match=message):
       train.preflight([tiny_video_config(source)])
+
+
+def _truncated(path, frames):
+  """An animated file (GIF or APNG, by ``path``'s extension) cut two thirds of the way through."""
+  Image.fromarray(frames[0]).save(path, save_all=True, duration=40,
+                                  append_images=[Image.fromarray(f) for f in frames[1:]])
+  payload = path.read_bytes()
+  path.write_bytes(payload[:len(payload) * 2 // 3])
+  return str(path)
+
+
+class Blocked(BaseException):
+  """Not an OSError (TimeoutError is one), so that no reader's handler takes it for a bad file."""
+
+
+@pytest.fixture
+def alarm():
+  """Fails a test that blocks (reading a FIFO) instead of hanging the suite."""
+  def timeout(signum, frame):
+    raise Blocked("blocked for 30 s")
+  previous = signal.signal(signal.SIGALRM, timeout)
+  signal.alarm(30)
+  yield
+  signal.alarm(0)
+  signal.signal(signal.SIGALRM, previous)
+
+
+def test_special_damaged_and_oversized_sources_are_one_line_errors(tmp_path, alarm, monkeypatch):
+  """A FIFO named like a video is refused without blocking; a truncated GIF or APNG, and frames over
+  data.max_pixels or Pillow's own limit, are one-line errors (tracebacks before)."""
+  frames = moving_frames(t=4, h=32, w=32)
+  fifo = tmp_path / "pipe.mp4"
+  os.mkfifo(fifo)
+  cases = [(str(fifo), "not a regular file"),
+           (_truncated(tmp_path / "cut.gif", frames), "truncated or corrupt"),
+           (_truncated(tmp_path / "cut.png", frames), "truncated or corrupt")]
+  for source, message in cases:
+    with pytest.raises(UserError, match=message):
+      video.load_clip(source)
+  directory = write_dir(tmp_path / "d", frames)
+  gif = tmp_path / "a.gif"
+  Image.fromarray(frames[0]).save(gif, save_all=True, append_images=[Image.fromarray(f) for f in frames])
+  for source in (directory, str(gif)):
+    with pytest.raises(UserError, match="over data.max_pixels=1000"):
+      video.load_clip(source, max_pixels=1000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses over twice this
+    with pytest.raises(UserError, match="refused by Pillow as too large"):
+      video.load_clip(source)
+    monkeypatch.undo()
+
+
+def test_a_damaged_frame_is_one_error_and_no_warnings(tmp_path, recwarn, caplog):
+  """A frame directory whose second TIFF points its first IFD past the end of the file: Pillow warns
+  (corrupt EXIF data) and logs before failing; only the error may come out."""
+  directory = write_dir(tmp_path / "d", moving_frames(t=3), names=["a.tif", "b.tif", "c.tif"])
+  path = tmp_path / "d" / "b.tif"
+  payload = bytearray(path.read_bytes())
+  payload[4:8] = b"\xff" * 4  # the offset of the first IFD (TIFF 6.0, section 2)
+  path.write_bytes(bytes(payload))
+  with pytest.raises(UserError, match="b.tif"):
+    video.load_clip(directory)
+  assert not recwarn.list and not [r for r in caplog.records if r.name.startswith("PIL")]
+
+
+def test_too_many_frames_stop_decoding(tmp_path):
+  directory = write_dir(tmp_path / "d", moving_frames())
+  with pytest.raises(UserError, match="3 frames of 12x16 .* over 500 samples"):
+    video.load_clip(directory, max_samples=500)
 
 
 def test_bad_input_on_the_command_line_writes_nothing(tmp_path):
