@@ -233,22 +233,25 @@ def test_every_config_loads_and_validates(name):
   assert module.__doc__ and f"--config=configs/{name}.py" in module.__doc__  # its launch command
 
 
-# The data field naming a task's input file, a missing path for it and the error it must give.
-MISSING_INPUT = {"image": ("image", "/nonexistent/x.png", "image file not found"),
-                 "audio": ("audio", "/nonexistent/x.wav", "audio file not found"),
-                 "video": ("video", "/nonexistent/x.mp4", "video not found"),
-                 "sdf": ("shape", "/nonexistent/x.ply", "shape file not found")}
+# An override each task must refuse before writing, and the error it must give: a missing input file
+# for the tasks that read one, an unknown medium for the PDEs (which read no file).
+BAD_OVERRIDE = {"image": ("data.image=/nonexistent/x.png", "image file not found: /nonexistent/x.png"),
+                "audio": ("data.audio=/nonexistent/x.wav", "audio file not found: /nonexistent/x.wav"),
+                "video": ("data.video=/nonexistent/x.mp4", "video not found: /nonexistent/x.mp4"),
+                "sdf": ("data.shape=/nonexistent/x.ply", "shape file not found: /nonexistent/x.ply"),
+                "helmholtz": ("pde.velocity=marble", "pde.velocity must be one of"),
+                "wave": ("pde.velocity=marble", "pde.velocity must be one of")}
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_config_loads_from_another_directory(tmp_path, name):
   """A relative --config from outside the checkout, with an override: the config loads (derived
-  configs need no importable `configs` package) and the run stops at its input file, before writing."""
+  configs need no importable `configs` package) and the run stops at the bad override, before writing."""
   config = os.path.relpath(os.path.join(ROOT, "configs", f"{name}.py"), tmp_path)
-  field, path, message = MISSING_INPUT[configuration.repo_config(name).get("task", "image")]
+  override, message = BAD_OVERRIDE[configuration.repo_config(name).get("task", "image")]
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={config}",
-                         f"--config.data.{field}={path}", "--workdir=w"],
+                         f"--config.{override}", "--workdir=w"],
                         cwd=tmp_path, capture_output=True, text=True, env=env)
-  assert f"{message}: {path}" in _one_error_line(proc)
+  assert message in _one_error_line(proc)
   assert not (tmp_path / "w").exists()
