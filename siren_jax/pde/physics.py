@@ -66,14 +66,19 @@ def grid(n: int) -> np.ndarray:
   return reference.grid(n)[0]
 
 
+def velocity_check(p) -> tuple:
+  """(ok, message) of ``config.pde.velocity``: the one check of a medium's name, for every PDE task."""
+  return (p.velocity in media.VELOCITY_MODELS,
+          f"pde.velocity must be one of {media.VELOCITY_MODELS}, got {p.velocity!r}")
+
+
 def validate(p) -> None:
   """The physics fields of ``config.pde`` (one-line UserError)."""
   checks = [(math.isfinite(p.wavenumber) and 0 < p.wavenumber <= 1000,
              f"pde.wavenumber must be in (0, 1000], got {p.wavenumber}"),
             (0 <= p.pml_width < 1, f"pde.pml_width must be in [0, 1), got {p.pml_width}"),
             (math.isfinite(p.pml_a0) and p.pml_a0 >= 0, f"pde.pml_a0 must be >= 0, got {p.pml_a0}"),
-            (p.velocity in media.VELOCITY_MODELS,
-             f"pde.velocity must be one of {media.VELOCITY_MODELS}, got {p.velocity!r}")]
+            velocity_check(p)]
   for ok, message in checks:
     if not ok:
       raise UserError(message)

@@ -169,8 +169,7 @@ def validate_config(config) -> None:
   if p is None:
     raise UserError(f"task={config.task} needs the config's pde section (see configs/wave.py)")
   b = config.train.batch_size
-  checks = [(p.velocity in media.VELOCITY_MODELS,
-             f"pde.velocity must be one of {media.VELOCITY_MODELS}, got {p.velocity!r}"),
+  checks = [physics.velocity_check(p),
             (math.isfinite(p.t_max) and 0 < p.t_max <= 0.45,
              f"pde.t_max must be in (0, 0.45] (the reference holds until the pulse reaches the edge), "
              f"got {p.t_max}"),
