@@ -7,6 +7,13 @@ import subprocess
 import sys
 import tempfile
 
+# pytest-xdist runs one worker per core and many tests start a command besides: a BLAS thread pool
+# per process sized for the whole machine then oversubscribes it, and OpenBLAS's idle threads spin
+# while they wait (a sparse FD solve took 15x its time alone). One BLAS thread per process; set before
+# numpy loads, and inherited by the commands the tests start.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+  os.environ.setdefault(_var, "1")
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -139,3 +146,18 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
   for directory in _OWNED_CACHE:
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def quick_figures(monkeypatch):
+  """Every matplotlib figure a run writes saved at a tenth of its pixels and without the tight
+  bounding box (a second layout pass): a tiny fit's figures cost more than its training. For tests of
+  what runs compute and write; tests/test_figures.py and the report tests check the real figures."""
+  from siren_jax import figures, outputs  # pylint: disable=g-import-not-at-top
+
+  def save_figure(fig, path, dpi=100):
+    with outputs.atomic_path(path) as tmp:
+      fig.savefig(tmp, dpi=max(dpi // 10, 8), format="png")
+    figures.pyplot().close(fig)
+
+  monkeypatch.setattr(figures, "save_figure", save_figure)

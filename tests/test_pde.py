@@ -3,6 +3,7 @@ with their one-line errors."""
 
 import json
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -146,12 +147,20 @@ def _render(workdir, *flags):
     ("--config.pde.eval_size=4", "pde.eval_size must be in"),
     ("--config.pde.norm=l3", "pde.norm must be one of"),
 ])
-def test_bad_pde_config_is_one_line_and_writes_nothing(tmp_path, flag, message):
-  wd = tmp_path / "bad"
-  proc = _run(wd, _helmholtz_flags() + [flag])
-  assert proc.returncode != 0
-  assert message in proc.stderr and "Traceback" not in proc.stderr
-  assert not wd.exists()
+def test_bad_pde_config_is_refused_by_the_preflight(flag, message):
+  """The checks ``train.preflight`` runs before anything is written (in this process: the command's
+  one-line error and untouched workdir are tested once, by test_bad_wave_config_is_one_line and
+  tests/test_cli.py's every-config test)."""
+  from siren_jax import configuration, train  # pylint: disable=g-import-not-at-top
+  from siren_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  config = configuration.load_config(os.path.join(ROOT, "configs", "helmholtz.py"))
+  for item in _helmholtz_flags()[1:] + [flag]:
+    field, value = item[len("--config."):].split("=", 1)
+    section, key = field.split(".")
+    old = config[section][key]
+    config[section][key] = value if isinstance(old, str) else type(old)(float(value))
+  with pytest.raises(UserError, match=re.escape(message)):
+    train.preflight([config])
 
 
 # --- wave ----------------------------------------------------------------------------------------

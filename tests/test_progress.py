@@ -8,6 +8,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 from siren_jax import checkpoints, figures, models, outputs, progress, step, train
 from conftest import tiny_config
@@ -24,6 +25,7 @@ def _progress_lines(caplog):
   return [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_time_based_progress_lines_change_no_output(tmp_path, image_path, monkeypatch, caplog):
   config = tiny_config(image_path, train__num_steps=40, train__log_every=20,
                        train__checkpoint_every=40)
@@ -51,6 +53,7 @@ def test_time_based_progress_lines_change_no_output(tmp_path, image_path, monkey
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_step_zero_row_has_no_loss(tmp_path, image_path):
   config = tiny_config(image_path, train__num_steps=20, train__log_every=10,
                        train__checkpoint_every=20)
@@ -77,6 +80,7 @@ def test_curves_plot_rows_without_a_loss(tmp_path, monkeypatch):
   assert list(psnr_by_step.get_xdata()) == [0, 10, 20, 30]
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_sweep_progress_lines_name_their_points(tmp_path, image_path, caplog):
   caplog.set_level(logging.INFO)
   configs = [tiny_config(image_path, train__num_steps=20, train__log_every=10,

@@ -43,6 +43,7 @@ def test_draw_follows_the_distribution_and_weights_it_back_to_uniform():
   assert abs(estimate - err.mean()) < 6 * spread
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_error_sampling_trains_and_resumes_to_identical_parameters(tmp_path, image_path, monkeypatch):
   config = tiny_config(image_path, train__sampling="error", train__sampling_every=10,
                        train__batch_size=256, train__num_steps=60, train__checkpoint_every=30)
@@ -78,6 +79,7 @@ def test_bad_sampling_settings_are_refused_before_anything_is_written(tmp_path, 
   assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_points_of_a_sweep_draw_their_own_error_maps(tmp_path, image_path):
   from siren_jax import sweep  # pylint: disable=g-import-not-at-top
   base = tiny_config(image_path, train__sampling="error", train__sampling_every=10, train__batch_size=256,

@@ -21,6 +21,7 @@ def _base(image_path, **kw):
                                     "train__log_every": 20, "train__checkpoint_every": 60, **kw})
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_points_trained_together_match_separate_runs(tmp_path, image_path):
   specs = ["model.omega_0=10,30", "train.learning_rate=1e-3,3e-3"]
   # vmap_width: -1 is the backend's choice (1 on CPU: the points loop inside the program), 0 vmaps all

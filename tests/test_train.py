@@ -124,6 +124,7 @@ def _assert_bit_identical(state_a, state_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_resume_after_crash_is_bit_identical(tmp_path, image_path, monkeypatch):
   config = tiny_config(image_path, train__num_steps=120, train__batch_size=256,
                        train__checkpoint_every=40, train__log_every=40)
@@ -182,6 +183,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, image_path):
   assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(state.params))
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_diverged_single_run_writes_a_diverged_summary(tmp_path, image_path):
   """One error line (exit 2) as before, and a summary.json and report that say diverged, not "in
   progress". Diverging before the first checkpoint says so instead of "(step None)"."""
@@ -232,6 +234,7 @@ def test_no_progress_warning_threshold():
   assert run.no_progress_warning(rows[1:], {"psnr": 12.0, "steps": 60}) is None  # no step-0 row
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_multi_device_matches_single_device(tmp_path, image_path):
   """8 simulated CPU devices (pixels sharded, parameters replicated) give the 1-device results.
 
@@ -273,6 +276,7 @@ def test_relative_workdir(tmp_path, image_path, monkeypatch):
   train.train_and_evaluate(config, "runs/rel")  # and resumes from it
 
 
+@pytest.mark.usefixtures("quick_figures")
 def test_logged_learning_rate_is_the_one_each_step_applied(tmp_path, image_path):
   """Row s's lr is the rate of the update that produced step s: peak x schedule(s - 1), the schedule
   the optimiser applies (the step reports it; the log once used schedule(s), one step late)."""
