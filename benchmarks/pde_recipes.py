@@ -54,6 +54,32 @@ RECIPES.update({
                                                            "train.num_steps": 6000,
                                                            "train.log_every": 500})),
 })
+# Second round (l2 penalty, 4x128): learning rate, the source's weight, and fewer, larger batches.
+L2 = dict(W128, **{"pde.norm": "l2", "train.log_every": 500})
+RECIPES.update({
+    "h_l2_lr3e-4_6k": ("helmholtz", dict(L2, **{"train.learning_rate": 3e-4, "train.num_steps": 6000})),
+    "h_l2_sw10_6k": ("helmholtz", dict(L2, **{"pde.source_weight": 10.0, "train.learning_rate": 1e-4,
+                                              "train.num_steps": 6000})),
+    "h_l2_sw0.1_6k": ("helmholtz", dict(L2, **{"pde.source_weight": 0.1, "train.learning_rate": 1e-4,
+                                               "train.num_steps": 6000})),
+    "h_l2_b4k_lr3e-4_2k": ("helmholtz", dict(L2, **{"train.batch_size": 4096, "train.learning_rate": 3e-4,
+                                                    "train.num_steps": 2000, "train.log_every": 250})),
+    # A first layer of higher frequency: the source is a Gaussian of standard deviation 0.01.
+    "h_l2_first60_6k": ("helmholtz", dict(L2, **{"model.first_omega_0": 60.0,
+                                                  "train.learning_rate": 1e-4, "train.num_steps": 6000})),
+    # The official per-point weights: its losses are sums with the source (Helmholtz) or initial
+    # (wave) terms weighted by its batch / 1000 (/ 10, / 100), so at its batch of 52,900 (115,600) a
+    # source point weighs 52.9 residual points, an initial point 11,560; batch / 1000 at a batch of
+    # 1024 would weigh it 1.
+    "h_l1_sw52.9_6k": ("helmholtz", dict(W128, **{"pde.norm": "l1", "pde.source_weight": 52.9,
+                                                   "train.learning_rate": 1e-4, "train.num_steps": 6000,
+                                                   "train.log_every": 500})),
+    "h_l2_sw52.9_6k": ("helmholtz", dict(L2, **{"pde.source_weight": 52.9, "train.learning_rate": 1e-4,
+                                                 "train.num_steps": 6000})),
+    "wave_official_weights": ("wave", {"pde.initial_weight": 11560.0, "pde.velocity_weight": 1156.0}),
+    # The wave without the official pretraining phase (the default has 500 steps of it).
+    "wave_no_pretrain": ("wave", {"pde.pretrain_steps": 0}),
+})
 # The defaults as configs/helmholtz.py and configs/wave.py hold them, for each medium, and the
 # baselines (the same loss and budget) on the uniform medium.
 RECIPES.update({f"helmholtz_{v}": ("helmholtz", {"pde.velocity": v}) for v in ("uniform", "square",

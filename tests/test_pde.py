@@ -194,6 +194,24 @@ def test_wave_sampling_initial_points_and_curriculum():
     assert np.all((c[:, 0] >= 0) & (c[:, 0] <= horizon * (1 + 4 * EPS32)))
     if horizon:
       assert c[:-80, 0].max() > 0.8 * horizon  # the whole curriculum window is drawn
+    assert np.all(np.asarray(out["equation"]) == 1)
+
+
+def test_wave_pretraining_holds_every_point_to_the_initial_state_then_starts_the_curriculum():
+  loss = wave_task.WaveLoss(velocity="uniform", t_max=0.4, num_steps=120, initial_points=40,
+                            initial_radius=0.25, initial_weight=1.0, velocity_weight=1.0, seed=0,
+                            pretrain_steps=20)
+  batch = common.sampler(3).gather({}, jnp.zeros((500,), jnp.int32))
+  for step in (0, 19):
+    out = loss.sample(batch, jax.random.PRNGKey(step), step)
+    t = np.asarray(out["coords"])[:, 0]
+    assert np.all(np.abs(t) <= wave_task.PRETRAIN_TIME) and t.min() < 0 < t.max()
+    assert np.all(np.asarray(out["initial"]) == 1) and np.all(np.asarray(out["equation"]) == 0)
+  for step, horizon in ((20, 0.0), (70, 0.2), (120, 0.4)):
+    out = loss.sample(batch, jax.random.PRNGKey(step), step)
+    t = np.asarray(out["coords"])[:, 0]
+    assert np.all((t >= 0) & (t <= horizon * (1 + 4 * EPS32))) and np.all(np.asarray(out["equation"]) == 1)
+    assert np.all(np.asarray(out["initial"])[:-80] == 0)
 
 
 def test_wave_main_writes_summary_and_outputs(tmp_path):
@@ -201,7 +219,8 @@ def test_wave_main_writes_summary_and_outputs(tmp_path):
   proc = _run(wd, [f"--config={ROOT}/configs/wave.py", "--config.train.num_steps=3",
                    "--config.train.batch_size=256", "--config.pde.initial_points=16",
                    "--config.model.width=16", "--config.model.depth=1", "--config.pde.eval_size=32",
-                   "--config.pde.eval_times=3", "--config.train.log_every=2"])
+                   "--config.pde.eval_times=3", "--config.train.log_every=2",
+                   "--config.pde.pretrain_steps=1"])
   assert proc.returncode == 0, proc.stderr[-2000:]
   summary = json.loads((wd / "summary.json").read_text())
   assert summary["status"] == "done" and summary["steps"] == 3
@@ -221,3 +240,17 @@ def test_bad_wave_config_is_one_line(tmp_path):
   proc = _run(tmp_path / "bad", [f"--config={ROOT}/configs/wave.py", "--config.pde.t_max=2"])
   assert proc.returncode != 0 and "pde.t_max must be in" in proc.stderr
   assert "Traceback" not in proc.stderr and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("pretrain_steps", -1, "pde.pretrain_steps must be in"),
+    ("pretrain_steps", 3000, "pde.pretrain_steps must be in"),  # no step left for the equation
+    ("norm", "l3", "pde.norm must be one of")])
+def test_bad_wave_settings_are_refused(field, value, message):
+  from siren_jax import configuration  # pylint: disable=g-import-not-at-top
+  from siren_jax.errors import UserError  # pylint: disable=g-import-not-at-top
+  config = configuration.load_config(os.path.join(ROOT, "configs", "wave.py"))
+  config.train.num_steps = 3000
+  config.pde[field] = value
+  with pytest.raises(UserError, match=message):
+    wave_task.validate_config(config)

@@ -11,7 +11,10 @@ pulse. The per-point L1 terms are
     |u - u0|, |u_t|               (points at t = 0, weighted by ``pde.initial_weight`` and
                                    ``pde.velocity_weight``; official batch/10 and batch/100),
 
-u0 the Gaussian pulse (``media.wave_initial``) and m the squared slowness. The loss is their mean
+u0 the Gaussian pulse (``media.wave_initial``) and m the squared slowness. The first
+``pde.pretrain_steps`` steps are the official ``--pretrain`` run: every point at |t| <= 0.001 and held
+to u0 and zero velocity, no residual, so the network holds the pulse before the equation moves it (the
+curriculum then starts from t = 0). The loss is their mean
 (the official code sums; Adam does not see the difference). u_t, u_tt, u_xx and u_yy come from
 ``derivatives.diagonal`` (one pass for SIRENs); ``residual`` takes any field's derivatives, so a closed
 form tests it.
@@ -34,6 +37,9 @@ from siren_jax.errors import UserError
 from siren_jax.pde import common, media, physics, reference
 
 IN_FEATURES = 3  # (t, x, y)
+# The per-point penalty of each term (``pde.norm``): the official |r|, or r^2.
+PENALTIES = {"l1": jnp.abs, "l2": jnp.square}
+PRETRAIN_TIME = 1e-3  # the official pretraining's times: uniform in [-this, this]
 MAX_EVAL_SIZE = 1024
 
 
@@ -56,6 +62,8 @@ class WaveLoss:
   initial_weight: float
   velocity_weight: float
   seed: int
+  pretrain_steps: int = 0
+  norm: str = "l1"
 
   @property
   def key(self) -> jax.Array:
@@ -64,13 +72,18 @@ class WaveLoss:
   def sample(self, batch: Dict[str, jax.Array], key: jax.Array, step=0) -> Dict[str, jax.Array]:
     n, m = batch["coords"].shape[0], self.initial_points
     k_xy, k_t, k_disk = jax.random.split(key, 3)
-    horizon = self.t_max * jnp.minimum(jnp.float32(step) / max(self.num_steps, 1), 1.0)
-    t = jax.random.uniform(k_t, (n,), jnp.float32) * horizon
+    pretrain = jnp.asarray(step) < self.pretrain_steps
+    progress = (jnp.float32(step) - self.pretrain_steps) / max(self.num_steps - self.pretrain_steps, 1)
+    horizon = self.t_max * jnp.clip(progress, 0.0, 1.0)
+    u = jax.random.uniform(k_t, (n,), jnp.float32)
+    t = jnp.where(pretrain, PRETRAIN_TIME * (2 * u - 1), u * horizon)
     xy = jax.random.uniform(k_xy, (n, 2), jnp.float32, -1.0, 1.0)
     xy = xy.at[n - m:].set(common.disk_points(k_disk, m, (0.0, 0.0), self.initial_radius))
     t = t.at[n - 2 * m:].set(0.0)
     initial = jnp.zeros((n,), jnp.float32).at[n - 2 * m:].set(1.0)
-    return {"coords": jnp.concatenate([t[:, None], xy], axis=1), "initial": initial,
+    return {"coords": jnp.concatenate([t[:, None], xy], axis=1),
+            "initial": jnp.where(pretrain, 1.0, initial),
+            "equation": jnp.where(pretrain, 0.0, jnp.ones((n,), jnp.float32)),
             "weights": batch["weights"]}
 
   def make_sse(self, model, gradient_method: str) -> Callable:
@@ -80,10 +93,11 @@ class WaveLoss:
       coords, w, initial = batch["coords"], batch["weights"], batch["initial"]
       values, grads, second = derivatives.diagonal(model, params, coords, method)
       u0 = media.wave_initial(coords[:, 1:], xp=jnp)
-      per_term = {"residual": jnp.sum(jnp.abs(residual(self.velocity, coords, values, grads, second))
-                                      * w),
-                  "initial": jnp.sum(initial * jnp.abs(values[:, 0] - u0) * w),
-                  "velocity": jnp.sum(initial * jnp.abs(grads[:, 0, 0]) * w)}
+      r = residual(self.velocity, coords, values, grads, second)
+      penalty = PENALTIES[self.norm]
+      per_term = {"residual": jnp.sum(batch["equation"] * penalty(r) * w),
+                  "initial": jnp.sum(initial * penalty(values[:, 0] - u0) * w),
+                  "velocity": jnp.sum(initial * penalty(grads[:, 0, 0]) * w)}
       total = (per_term["residual"] + self.initial_weight * per_term["initial"]
                + self.velocity_weight * per_term["velocity"])
       return total, per_term
@@ -151,7 +165,8 @@ class WaveTask:
   def summary_fields(self) -> Dict[str, Any]:
     return {"velocity": self.velocity, "t_max": self.loss.t_max, "reference": "finite-difference "
             "time stepping", "eval_size": self.eval_size, "eval_times": self.times.tolist(),
-            "initial_weight": self.loss.initial_weight, "velocity_weight": self.loss.velocity_weight}
+            "initial_weight": self.loss.initial_weight, "velocity_weight": self.loss.velocity_weight,
+            "pretrain_steps": self.loss.pretrain_steps, "norm": self.loss.norm}
 
   def finish(self, workdir: str, fit: WaveFit, rows: Sequence[dict], summary: Dict[str, Any],
              render_derivatives: Callable) -> Dict[str, Any]:
@@ -173,6 +188,11 @@ def validate_config(config) -> None:
             (math.isfinite(p.t_max) and 0 < p.t_max <= 0.45,
              f"pde.t_max must be in (0, 0.45] (the reference holds until the pulse reaches the edge), "
              f"got {p.t_max}"),
+            (p.get("norm", "l1") in PENALTIES, f"pde.norm must be one of {tuple(PENALTIES)}, got "
+                                               f"{p.get('norm')!r}"),
+            (0 <= p.pretrain_steps < config.train.num_steps,
+             f"pde.pretrain_steps must be in [0, train.num_steps={config.train.num_steps}), got "
+             f"{p.pretrain_steps}"),
             (p.initial_points >= 1, f"pde.initial_points must be >= 1, got {p.initial_points}"),
             (b > 2 * p.initial_points, f"train.batch_size={b} must be more than 2 pde.initial_points="
                                        f"{2 * p.initial_points}"),
@@ -201,7 +221,8 @@ def prepare(config) -> WaveTask:
   loss = WaveLoss(velocity=str(p.velocity), t_max=float(p.t_max), num_steps=int(config.train.num_steps),
                   initial_points=int(p.initial_points), initial_radius=float(p.initial_radius),
                   initial_weight=float(p.initial_weight) or b / 10.0,
-                  velocity_weight=float(p.velocity_weight) or b / 100.0, seed=int(config.seed))
+                  velocity_weight=float(p.velocity_weight) or b / 100.0, seed=int(config.seed),
+                  pretrain_steps=int(p.pretrain_steps), norm=str(p.get("norm", "l1")))
   return WaveTask(name=f"wave_{p.velocity}", velocity=str(p.velocity), loss=loss, eval_size=n,
                   times=times, grid=physics.grid(n).reshape(-1, 2).astype(np.float32),
                   reference=np.asarray(frames), sampler=common.sampler(IN_FEATURES))
