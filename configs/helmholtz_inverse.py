@@ -66,6 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.pde.source_weight = 0.0  # Weight of a source point's residual; 0 = official batch / 1000.
   config.pde.data_weight = 30.0  # Weight of the mean receiver misfit.
   config.pde.slowness_weight = 100.0  # Weight of the pretrain pin of m to the starting medium.
+  # Weight of the pretrain's fit to the starting medium's FD fields (0 = official: residual only).
+  config.pde.field_weight = 0.0
   config.pde.eval_size = 256  # Evaluation grid per side for velocity_error and the figures.
   config.eval.chunk_size = 65536
   return config

@@ -12,15 +12,17 @@ from siren_jax import figures, outputs
 from siren_jax.pde import helmholtz_outputs
 
 
-def _marks(ax, task) -> None:
-  """Sources (white triangles), receivers (black dots), the PML's inner edge (dashed) and the edge
+def _marks(ax, task, line: str = "k") -> None:
+  """Sources (white triangles), receivers (green dots), the PML's inner edge (dashed) and the edge
   beyond which m is held at 1 (dotted)."""
   inner, fixed = 1.0 - task.loss.pml_width, task.loss.fixed_beyond
-  ax.plot([-inner, inner, inner, -inner, -inner], [-inner, -inner, inner, inner, -inner], "k--", lw=0.8)
-  ax.plot([-fixed, fixed, fixed, -fixed, -fixed], [-fixed, -fixed, fixed, fixed, -fixed], "k:", lw=0.8)
+  ax.plot([-inner, inner, inner, -inner, -inner], [-inner, -inner, inner, inner, -inner], line + "--",
+          lw=0.8)
+  ax.plot([-fixed, fixed, fixed, -fixed, -fixed], [-fixed, -fixed, fixed, fixed, -fixed], line + ":",
+          lw=0.8)
   s, r = task.survey.sources, task.survey.receivers
   ax.plot(s[:, 0], s[:, 1], "w^", ms=6, mec="k", mew=0.6)
-  ax.plot(r[:, 0], r[:, 1], "k.", ms=4)
+  ax.plot(r[:, 0], r[:, 1], "o", ms=3, mfc="lime", mec="k", mew=0.4)
 
 
 def write_velocity_figure(path: str, task, velocity: np.ndarray, summary: Dict[str, Any]) -> None:
@@ -40,12 +42,12 @@ def write_velocity_figure(path: str, task, velocity: np.ndarray, summary: Dict[s
   for ax, (img, label, cmap, vmin, vmax) in zip(axes, panels):
     im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", interpolation="nearest",
                    extent=helmholtz_outputs.extent(n))
-    _marks(ax, task)
+    _marks(ax, task, "w")
     ax.set_title(label, fontsize=9)
     ax.set_axis_off()
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
   fig.suptitle(f"Full-waveform inversion, k = {task.loss.k:g}, after {summary.get('steps', '?')} "
-               f"steps ({task.loss.pretrain_steps} pretrain). Triangles: sources; dots: receivers; "
+               f"steps ({task.loss.pretrain_steps} pretrain). Triangles: sources; green dots: receivers; "
                "dashed: inner edge of the PML (error scored inside it); dotted: m held at 1 beyond",
                fontsize=10)
   fig.tight_layout()
@@ -54,23 +56,27 @@ def write_velocity_figure(path: str, task, velocity: np.ndarray, summary: Dict[s
 
 def write_fields_figure(path: str, task, fields: np.ndarray) -> None:
   """Real part (top) and magnitude (bottom) of each source's fitted field, one scale per source set
-  by the physical region."""
+  by the physical region outside the source disks (the field peaks at its source)."""
   plt = figures.pyplot()
   s, n = fields.shape[0], task.eval_size
+  grid = task.grid.reshape(n, n, 2)
+  near = np.zeros((n, n), bool)
+  for src in task.survey.sources:
+    near |= np.hypot(grid[..., 0] - src[0], grid[..., 1] - src[1]) < task.loss.source_radius
   fig, axes = plt.subplots(2, s, figsize=(3.6 * s, 7), squeeze=False)
   for i, field in enumerate(fields):
-    lim = max(float(np.max(np.abs(field[task.mask]))), 1e-12)
+    lim = max(float(np.percentile(np.abs(field[task.mask & ~near]), 99.5)), 1e-12)
     for row, (img, name, cmap, vmin) in enumerate([(field.real, "real", "RdBu_r", -lim),
                                                    (np.abs(field), "magnitude", "magma", 0.0)]):
       ax = axes[row, i]
       ax.imshow(img, cmap=cmap, vmin=vmin, vmax=lim, origin="lower", interpolation="nearest",
                 extent=helmholtz_outputs.extent(n))
-      _marks(ax, task)
+      _marks(ax, task, "w" if row else "k")
       ax.plot(*task.survey.sources[i], "r^", ms=8, mec="k", mew=0.6)
       ax.set_title(f"source {i}: {name}", fontsize=9)
       ax.set_axis_off()
-  fig.suptitle("Fitted wavefields per source (red: the source firing); colour limits from the region "
-               "inside the dashed PML edge", fontsize=10)
+  fig.suptitle("Fitted wavefields per source (red: the source firing; green: receivers); colour limits "
+               "from the region inside the dashed PML edge, outside the source disks", fontsize=10)
   fig.tight_layout()
   figures.save_figure(fig, path)
 

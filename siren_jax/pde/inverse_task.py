@@ -69,24 +69,9 @@ def slowness_of(coords, raw, fixed_beyond: float, xp=np):
 
 
 @dataclasses.dataclass(frozen=True)
-class Survey:
-  """The inversion's geometry and data: sources (S, 2), receivers (R, 2), their measurements (R, S)
-  complex and the true medium (a cylinder) they were made in."""
-  sources: np.ndarray
-  receivers: np.ndarray
-  data: np.ndarray
-  center: Tuple[float, float]
-  radius: float
-  velocity: float
-
-  def true_velocity(self, coords) -> np.ndarray:
-    return media.cylinder_velocity(coords, self.center, self.radius, self.velocity)
-
-
-@dataclasses.dataclass(frozen=True)
 class InverseLoss:
   """The task's own loss for ``step.make_train_step`` (see the module docstring)."""
-  survey: Survey
+  survey: measurements.Survey
   k: float
   pml_width: float
   a0: float
@@ -100,10 +85,23 @@ class InverseLoss:
   slowness_weight: float
   seed: int
   norm: str = "l2"
+  field_weight: float = 0.0
+  known: Any = None  # (2 S, n, n) float32: Re, Im of the FD fields of the starting medium
 
   @property
   def key(self) -> jax.Array:
     return jax.random.fold_in(jax.random.PRNGKey(self.seed), 0xF31)
+
+  def known_at(self, coords):
+    """(N, 2 S) the starting medium's FD fields (``known``, on ``reference.grid``'s nodes) at
+    ``coords``, bilinear (its O(h^2) error matches the solve's); zeros without them."""
+    if self.known is None:
+      return jnp.zeros((coords.shape[0], 2 * len(self.survey.sources)), jnp.float32)
+    n = self.known.shape[-1]
+    index = [(coords[:, 1] + 1.0) * (0.5 * (n - 1)), (coords[:, 0] + 1.0) * (0.5 * (n - 1))]
+    grids = jnp.asarray(self.known)
+    return jnp.stack([jax.scipy.ndimage.map_coordinates(g, index, order=1, mode="nearest")
+                      for g in grids], axis=-1)
 
   def sample(self, batch: Dict[str, jax.Array], key: jax.Array, step=None) -> Dict[str, jax.Array]:
     """Receivers first, uniform points, each source's disk last; the phase as per-point arrays (the
@@ -121,7 +119,8 @@ class InverseLoss:
     data[:r, 0::2], data[:r, 1::2] = self.survey.data.real, self.survey.data.imag
     at_receiver = jnp.zeros((n,), jnp.float32).at[:r].set(n / r)  # mean over receivers after / n
     return {"coords": coords, "weights": batch["weights"], "data": jnp.asarray(data),
-            "data_scale": at_receiver * inverting, "pretrain": jnp.full((n,), 1.0 - inverting)}
+            "data_scale": at_receiver * inverting, "pretrain": jnp.full((n,), 1.0 - inverting),
+            "known": self.known_at(coords)}
 
   def terms(self, coords, values, grads, second, batch) -> Dict[str, jax.Array]:
     """The loss terms' batch sums (before their weights) of a field given by its values (N, 2S+1),
@@ -141,15 +140,17 @@ class InverseLoss:
     w = batch["weights"][:, None] / s
     on = jnp.abs(f) > 0
     misfit = penalty(u - fields_of(batch["data"], s))
+    fit = jnp.mean(penalty(u - fields_of(batch["known"], s)), axis=-1) * batch["pretrain"]
     return {"residual": jnp.sum(jnp.where(on, 0.0, err) * w),
             "source": jnp.sum(jnp.where(on, err, 0.0) * w),
             "data": jnp.sum(jnp.mean(misfit, axis=-1) * batch["data_scale"]),
-            "slowness": jnp.sum(penalty(net - known) * batch["pretrain"] * batch["weights"])}
+            "slowness": jnp.sum(penalty(net - known) * batch["pretrain"] * batch["weights"]),
+            "fields": jnp.sum(fit * batch["weights"])}
 
   def make_sse(self, model, gradient_method: str) -> Callable:
     method = derivatives.resolve_diagonal(model, gradient_method)
     weights = {"residual": 1.0, "source": self.source_weight, "data": self.data_weight,
-               "slowness": self.slowness_weight}
+               "slowness": self.slowness_weight, "fields": self.field_weight}
 
     def sse(params, batch):
       coords = batch["coords"]
@@ -196,7 +197,7 @@ class InverseTask:
   """An inversion's survey, its true and starting velocity on the evaluation grid."""
   name: str
   loss: InverseLoss
-  survey: Survey
+  survey: measurements.Survey
   eval_size: int
   grid: np.ndarray  # (n*n, 2) float32 nodes (physics.grid), row-major [row = y, col = x]
   true_velocity: np.ndarray  # (n, n)
@@ -315,20 +316,32 @@ def _checks(p, t):
           (_finite_at_least(p.data_weight, 0), f"pde.data_weight must be >= 0, got {p.data_weight}"),
           (_finite_at_least(p.slowness_weight, 0),
            f"pde.slowness_weight must be >= 0, got {p.slowness_weight}"),
+          (_finite_at_least(p.field_weight, 0),
+           f"pde.field_weight must be >= 0 (0 = the official pretrain, residual only), got "
+           f"{p.field_weight}"),
           (16 <= p.eval_size <= MAX_EVAL_SIZE,
            f"pde.eval_size must be in [16, {MAX_EVAL_SIZE}], got {p.eval_size}"),
           (t.get("sampling", "uniform") == "uniform",
            "train.sampling must be 'uniform' for a PDE: its points are drawn fresh each step")]
 
 
-def survey(p) -> Survey:
+def survey(p) -> measurements.Survey:
   """The sources, receivers and their FD measurements in the true cylinder medium of ``config.pde``."""
   center = _center(p)
   sources, receivers, data = measurements.fwi_data(
       n=int(p.fd_size), k=float(p.wavenumber), center=center, radius=float(p.cylinder_radius),
       velocity=float(p.cylinder_velocity), sources=media.fwi_sources(int(p.num_sources)),
       receivers=media.fwi_receivers(int(p.receivers_per_side)))
-  return Survey(sources, receivers, data, center, float(p.cylinder_radius), float(p.cylinder_velocity))
+  return measurements.Survey(sources, receivers, data, center, float(p.cylinder_radius),
+                             float(p.cylinder_velocity))
+
+
+def known_fields(p, s: measurements.Survey) -> np.ndarray:
+  """(2 S, n, n) float32 Re and Im of each source's FD field in the starting medium (``pde.velocity``)
+  with the loss's PML, on ``pde.fd_size``^2 nodes: the targets of the pretrain's field term."""
+  f = measurements.solve_fields(int(p.fd_size), float(p.wavenumber), str(p.velocity), s.sources,
+                          float(p.pml_width), float(p.pml_a0))
+  return np.stack([f.real, f.imag], axis=1).reshape(-1, *f.shape[1:]).astype(np.float32)
 
 
 def prepare(config) -> InverseTask:
@@ -342,7 +355,8 @@ def prepare(config) -> InverseTask:
       source_radius=float(p.source_radius),
       source_weight=float(p.source_weight) or config.train.batch_size / 1000.0,
       data_weight=float(p.data_weight), slowness_weight=float(p.slowness_weight),
-      seed=int(config.seed), norm=str(p.get("norm", "l2")))
+      seed=int(config.seed), norm=str(p.get("norm", "l2")), field_weight=float(p.field_weight),
+      known=known_fields(p, s) if p.field_weight > 0 else None)
   n = int(p.eval_size)
   nodes = physics.grid(n).reshape(-1, 2)
   return InverseTask(name="helmholtz_inverse", loss=loss, survey=s, eval_size=n,
