@@ -28,7 +28,7 @@ NAMES = tuple(MODULES)
 HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"), "video": ("psnr", "PSNR"),
              "sdf": ("surface_error", "mean |f| on the surface"),
              "helmholtz": ("rel_l2", "relative L2 error"), "wave": ("rel_l2", "relative L2 error"),
-             "helmholtz_inverse": ("velocity_error", "relative L2 error of the velocity")}
+             "helmholtz_inverse": ("velocity_error", "velocity error (relative L2)")}
 COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3, "helmholtz": 2, "wave": 3,
               "helmholtz_inverse": 2}
 # lower is better, in the data's units (not dB)

@@ -1,5 +1,5 @@
-"""An inversion's outputs: velocity.png (true, starting and recovered velocity and the recovered one's
-error, with the sources, receivers, the PML's inner edge and the edge of the free medium marked),
+"""An inversion's outputs: velocity.png (true, starting and recovered velocity, the recovered one's
+error and its change from the starting medium, with the sources, receivers, the PML's inner edge and the edge of the free medium marked),
 fields.png (real part and magnitude of each source's fitted field), inversion.npz (the numbers),
 curves.png and summary.json."""
 
@@ -26,23 +26,28 @@ def _marks(ax, task, line: str = "k") -> None:
 
 
 def write_velocity_figure(path: str, task, velocity: np.ndarray, summary: Dict[str, Any]) -> None:
-  """One colour scale for the three velocity maps (the true one's range); the error on its own."""
+  """One colour scale for the three velocity maps (the true one's range); the error, and the change
+  from the starting medium, each on its own (a small change is invisible on the true one's scale)."""
   plt = figures.pyplot()
   n = task.eval_size
   lo, hi = float(task.true_velocity.min()), float(task.true_velocity.max())
   lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-6 else (lo, hi)
   err = np.abs(velocity - task.true_velocity)
+  change = velocity - task.start_velocity
+  reach = max(float(np.abs(change[task.mask]).max()), 1e-12)
   panels = [(task.true_velocity, "true velocity", "viridis", lo, hi),
             (task.start_velocity, f"starting velocity (error {summary['initial_velocity_error']:.3g})",
              "viridis", lo, hi),
             (velocity, f"recovered velocity (error {summary['velocity_error']:.3g})", "viridis", lo, hi),
             (err, f"|recovered − true| (max in region {err[task.mask].max():.2g})", "inferno", 0.0,
-             max(float(err[task.mask].max()), 1e-12))]
-  fig, axes = plt.subplots(1, 4, figsize=(18, 4.8))
+             max(float(err[task.mask].max()), 1e-12)),
+            (change, "recovered − starting (own scale: where the inversion moved)", "RdBu_r",
+             -reach, reach)]
+  fig, axes = plt.subplots(1, 5, figsize=(22.5, 4.8))
   for ax, (img, label, cmap, vmin, vmax) in zip(axes, panels):
     im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", interpolation="nearest",
                    extent=helmholtz_outputs.extent(n))
-    _marks(ax, task, "w")
+    _marks(ax, task, "k" if cmap == "RdBu_r" else "w")  # visible on the map's background
     ax.set_title(label, fontsize=9)
     ax.set_axis_off()
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)

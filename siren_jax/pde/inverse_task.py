@@ -16,7 +16,10 @@ point (mean over the S fields; the engine then averages over the batch):
   data      penalty(u_i - d_i) at the receivers, averaged over them (weight ``pde.data_weight``),
             d_i the measurements (``measurements.fwi_data``: the project's FD solve of the true
             cylinder medium, no download);
-  slowness  penalty(m - m_0) (weight ``pde.slowness_weight``), the pretrain phase only.
+  slowness  penalty(m - m_0) (weight ``pde.slowness_weight``), the pretrain phase only;
+  fields    penalty(u_i - u0_i) (weight ``pde.field_weight``, 0 = official: off), the pretrain
+            phase only, u0_i the FD field of source i in the starting medium (the "known fields"
+            pretrain: the residual alone learns a wave only slowly, RESULTS.md).
 
 For the first ``pde.pretrain_steps`` steps (the official ``--pretrain``) the residual uses the known
 starting medium m_0 (``pde.velocity``, uniform by default) and the slowness term pins the network's

@@ -35,8 +35,8 @@ FIGURES = {
               "difference at evenly spaced times"),
              ("errors.png", "Error over time", "relative L2 error of each evaluated time")),
     "helmholtz_inverse": (
-        ("velocity.png", "Velocity", "true, starting and recovered velocity and the recovered one's "
-         "error; triangles: sources, dots: receivers, dashed: the PML's inner edge (the error is "
+        ("velocity.png", "Velocity", "true, starting and recovered velocity, the recovered one's "
+         "error and its change from the starting medium; triangles: sources, green dots: receivers, dashed: the PML's inner edge (the error is "
          "scored inside it), dotted: the edge beyond which the medium is held known"),
         ("fields.png", "Wavefields", "real part and magnitude of each source's fitted field"))}
 
@@ -57,7 +57,8 @@ def _subtitle(page, summary, what: str, key: str = KEY) -> str:
   return f"{what}: {state} &middot; {where}"
 
 
-def _curves_section(page, key: str = KEY, label: str = "relative L2 error") -> str:
+def _curves_section(page, key: str = KEY, label: str = "relative L2 error",
+                    loss_label: str = "loss (mean L1 residual)") -> str:
   rows = [x for x in outputs.read_jsonl(page.path("metrics.jsonl")) if "step" in x]
   if not rows:
     return ""
@@ -66,8 +67,8 @@ def _curves_section(page, key: str = KEY, label: str = "relative L2 error") -> s
   span = (min(known), max(known)) if known else None
   return r._section("curves", "Training curves", (
       '<div class="charts">'
-      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], "loss (mean L1 residual)", "step",
-                    "loss", log_y=True, x_range=span)
+      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], loss_label, "step", "loss",
+                    log_y=True, x_range=span)
       + r.svg_chart(steps, [r._number(x.get(key)) for x in rows], label, "step", key, log_y=True,
                     x_range=span)
       + "</div>"))
@@ -98,7 +99,9 @@ def run_page(page, config, summary) -> str:
       page.image_uri(name), caption, label) or '<p class="note">written when the run finishes</p>'))
               for name, label, caption in FIGURES.get(task, ())]
   sections += [("animation", "Animation", _video_section(page)),
-               ("curves", "Curves", _curves_section(page, key, label)),
+               ("curves", "Curves", _curves_section(
+                   page, key, label, *(("loss (weighted mean of its terms)",)
+                                       if task == "helmholtz_inverse" else ()))),
                ("summary", "Summary", r._summary_section(
                    page, summary, INVERSE_HEADLINE if task == "helmholtz_inverse" else HEADLINE)),
                ("config", "Config", r._config_section(config))]
