@@ -194,7 +194,8 @@ def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   summary = json.loads((wd / "summary.json").read_text())
   assert summary["status"] == "done" and summary["steps"] == 4
-  for key in ("velocity_error", "initial_velocity_error", "pretrained_velocity_error", "data_misfit"):
+  for key in ("velocity_error", "initial_velocity_error", "pretrained_velocity_error", "data_misfit",
+              "best_constant_velocity_error"):
     assert np.isfinite(summary[key]) and summary[key] > 0, key
   for name in ("velocity.png", "fields.png", "inversion.npz", "curves.png", "report.html"):
     assert (wd / name).exists(), name

@@ -32,8 +32,10 @@ size; with the means here its weights are data_weight = R (30) and slowness_weig
 Metrics: ``velocity_error``, the relative L2 error of the recovered velocity 1 / sqrt(m) against the
 true cylinder's over the physical region (outside the PML) on a ``pde.eval_size``^2 grid of nodes, is
 the headline (lower is better); summary.json also has the starting medium's error
-(``initial_velocity_error``), the network's error at the end of the pretrain phase where a log row
-falls on it, and the relative misfit of the fields at the receivers (``data_misfit``).
+(``initial_velocity_error``), that of the best constant velocity (the true mean over the region:
+what an inversion that finds no structure can reach, ``best_constant_velocity_error``), the
+network's error at the end of the pretrain phase where a log row falls on it, and the relative
+misfit of the fields at the receivers (``data_misfit``).
 """
 
 import dataclasses
@@ -250,7 +252,9 @@ class InverseTask:
             "pml_width": l.pml_width, "fixed_beyond": l.fixed_beyond, "eval_size": self.eval_size,
             "scored_points": int(self.mask.sum()), "norm": l.norm, "source_weight": l.source_weight,
             "data_weight": l.data_weight, "slowness_weight": l.slowness_weight,
-            "initial_velocity_error": self.velocity_error(self.start_velocity)}
+            "initial_velocity_error": self.velocity_error(self.start_velocity),
+            "best_constant_velocity_error": self.velocity_error(np.full_like(
+                self.true_velocity, self.true_velocity[self.mask].mean()))}
 
   def finish(self, workdir: str, fit: InverseFit, rows: Sequence[dict], summary: Dict[str, Any],
              render_derivatives: Callable) -> Dict[str, Any]:

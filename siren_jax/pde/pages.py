@@ -23,6 +23,7 @@ HEADLINE = (("rel_l2", "relative L2 error"), ("mean_abs_residual", "mean |residu
             ("steps", "steps"), ("train_seconds", "training time (s)"), ("num_params", "parameters"))
 INVERSE_HEADLINE = (("velocity_error", "velocity: relative L2 error"),
                     ("initial_velocity_error", "starting medium's velocity error"),
+                    ("best_constant_velocity_error", "best constant velocity's error"),
                     ("pretrained_velocity_error", "velocity error after the pretrain phase"),
                     ("data_misfit", "relative misfit at the receivers"), ("steps", "steps"),
                     ("pretrain_steps", "of them pretrain"), ("train_seconds", "training time (s)"),
