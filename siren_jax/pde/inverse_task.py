@@ -40,7 +40,7 @@ misfit of the fields at the receivers (``data_misfit``).
 
 import dataclasses
 import math
-from typing import Any, Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -252,7 +252,7 @@ class InverseTask:
             "pml_width": l.pml_width, "fixed_beyond": l.fixed_beyond, "eval_size": self.eval_size,
             "scored_points": int(self.mask.sum()), "norm": l.norm, "source_weight": l.source_weight,
             "data_weight": l.data_weight, "slowness_weight": l.slowness_weight,
-            "initial_velocity_error": self.velocity_error(self.start_velocity),
+            "field_weight": l.field_weight, "initial_velocity_error": self.velocity_error(self.start_velocity),
             "best_constant_velocity_error": self.velocity_error(np.full_like(
                 self.true_velocity, self.true_velocity[self.mask].mean()))}
 
