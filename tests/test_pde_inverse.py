@@ -49,7 +49,7 @@ def _plane_waves(raw_slowness):
     for a in ANGLES:
       u = jnp.exp(1j * K * (xs * np.cos(a) + ys * np.sin(a)))
       cols += [u.real, u.imag]
-    return jnp.stack(cols + [jnp.full(c.shape[:1], raw_slowness)], axis=-1)
+    return jnp.stack(cols + [jnp.zeros_like(xs) + raw_slowness], axis=-1)
 
   return f
 
@@ -68,10 +68,18 @@ def _batch(n, pretrain):
 
 
 def _terms(raw_slowness, pretrain, n=300):
+  """The loss terms of the plane waves at ``n`` points away from the sources (one compiled program
+  for every raw slowness and phase), the points and |u| there."""
   with jax.enable_x64(True):
     coords = jnp.asarray(_away_from_sources(n, seed=1))
-    values, grads, second = derivatives.diagonal_of(_plane_waves(raw_slowness), coords, "forward")
-    terms = _loss().terms(coords, values, grads, second, _batch(len(coords), pretrain))
+
+    @jax.jit
+    def run(raw, phase):
+      values, grads, second = derivatives.diagonal_of(_plane_waves(raw), coords, "forward")
+      batch = dict(_batch(len(coords), 0.0), pretrain=jnp.full((len(coords),), phase))
+      return _loss().terms(coords, values, grads, second, batch), values
+
+    terms, values = run(jnp.float64(raw_slowness), jnp.float64(pretrain))
     u = np.abs(inverse_task.fields_of(np.asarray(values), len(SOURCES)))
     return {k: float(v) for k, v in terms.items()}, np.asarray(coords), u
 
@@ -119,20 +127,20 @@ def test_data_term_is_zero_when_the_fields_match_the_receivers():
   data = np.random.default_rng(4).normal(size=(len(RECEIVERS), len(SOURCES), 2)) @ [1, 1j]
   loss = _loss(data.astype(np.complex64))
   n, s, r = 64, len(SOURCES), len(RECEIVERS)
-  batch = loss.sample(common.sampler(2).gather({}, jnp.zeros((n,), jnp.int32)), jax.random.PRNGKey(0),
-                      jnp.int32(loss.pretrain_steps))  # the first inversion step
+  empty = common.sampler(2).gather({}, jnp.zeros((n,), jnp.int32))
+  sample = jax.jit(lambda step: loss.sample(empty, jax.random.PRNGKey(0), step))
+  batch = sample(jnp.int32(loss.pretrain_steps))  # the first inversion step
   np.testing.assert_array_equal(np.asarray(batch["coords"][:r]), RECEIVERS.astype(np.float32))
   values = np.zeros((n, 2 * s + 1), np.float32)
   values[:r, :2 * s] = np.asarray(batch["data"])[:r]
   zeros = jnp.zeros((n, 2 * s + 1, 2))
-  data_term = lambda v, b: float(loss.terms(batch["coords"], jnp.asarray(v), zeros, zeros, b)["data"])
+  terms = jax.jit(lambda v, b: loss.terms(b["coords"], v, zeros, zeros, b)["data"])
+  data_term = lambda v, b: float(terms(jnp.asarray(v), b))
   assert data_term(values, batch) == 0.0
   values[1, 2] += 0.5  # Re u_1 at receiver 1: |du|^2 = 0.25, its mean over sources, then receivers
   expected = n * 0.25 / (r * s)  # the engine divides the batch's sum by n
   assert abs(data_term(values, batch) - expected) <= 16 * EPS32 * expected
-  before = loss.sample(common.sampler(2).gather({}, jnp.zeros((n,), jnp.int32)), jax.random.PRNGKey(0),
-                       jnp.int32(loss.pretrain_steps - 1))
-  assert data_term(values, before) == 0.0  # no data term while pretraining
+  assert data_term(values, sample(jnp.int32(loss.pretrain_steps - 1))) == 0.0  # none in pretrain
 
 
 def test_known_fields_are_interpolated_bilinearly():
@@ -190,7 +198,8 @@ def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
   proc = run("siren_jax.main", f"--workdir={wd}", f"--config={ROOT}/configs/helmholtz_inverse.py",
              "--config.train.num_steps=4", "--config.pde.pretrain_steps=2", "--config.train.log_every=2",
              "--config.train.batch_size=256", "--config.pde.source_points=8", "--config.model.width=16",
-             "--config.model.depth=1", "--config.pde.eval_size=16", "--config.pde.fd_size=33")
+             "--config.model.depth=1", "--config.pde.eval_size=16", "--config.pde.fd_size=33",
+             "--config.pde.num_sources=2", "--config.pde.receivers_per_side=2")
   assert proc.returncode == 0, proc.stderr[-2000:]
   summary = json.loads((wd / "summary.json").read_text())
   assert summary["status"] == "done" and summary["steps"] == 4
@@ -200,10 +209,10 @@ def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
   for name in ("velocity.png", "fields.png", "inversion.npz", "curves.png", "report.html"):
     assert (wd / name).exists(), name
   saved = np.load(wd / "inversion.npz")
-  assert saved["fields"].shape == (5, 16, 16) and saved["data"].shape == (30, 5)
+  assert saved["fields"].shape == (2, 16, 16) and saved["data"].shape == (6, 2)
   assert "velocity error after the pretrain phase" in (wd / "report.html").read_text()
   out = tmp_path / "render.npz"
   proc = run("siren_jax.render", f"--workdir={wd}", f"--out={out}", "--size=12x20")
   assert proc.returncode == 0, proc.stderr[-2000:]
   rendered = np.load(out)
-  assert rendered["velocity"].shape == (12, 20) and rendered["fields"].shape == (5, 12, 20)
+  assert rendered["velocity"].shape == (12, 20) and rendered["fields"].shape == (2, 12, 20)
