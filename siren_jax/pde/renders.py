@@ -40,7 +40,7 @@ def times_from_flags(f, task: str, t_max: float) -> Optional[np.ndarray]:
   ``--time`` (default [0, t_max], the times the run was trained on), ends included."""
   if task != "wave":
     if f.frames or f.time or f.t is not None or f.fps:
-      raise UserError("--frames, --time, --t and --fps are for wave runs; this is a Helmholtz run")
+      raise UserError(f"--frames, --time, --t and --fps are for wave runs; this is a {task} run")
     return None
   if f.t is not None:
     if f.frames or f.time:
