@@ -73,6 +73,11 @@ def slowness_of(coords, raw, fixed_beyond: float, xp=np):
   return xp.where(outside, 1.0, xp.maximum(raw, SLOWNESS_FLOOR) + 1.0)
 
 
+def velocity_of(coords, values, num_sources: int, fixed_beyond: float) -> np.ndarray:
+  """(N,) wave speed 1 / sqrt(m) read from the network's (N, 2 S + 1) outputs at ``coords``."""
+  return 1.0 / np.sqrt(slowness_of(coords, values[:, 2 * num_sources], fixed_beyond))
+
+
 @dataclasses.dataclass(frozen=True)
 class InverseLoss:
   """The task's own loss for ``step.make_train_step`` (see the module docstring)."""
@@ -181,9 +186,9 @@ class InverseFit:
   @property
   def velocity(self) -> np.ndarray:
     """(n, n) recovered velocity 1 / sqrt(m)."""
-    n, s = self.task.eval_size, self.task.num_sources
-    m = slowness_of(self.task.grid, self.grid_values[:, 2 * s], self.task.loss.fixed_beyond)
-    return (1.0 / np.sqrt(m)).reshape(n, n)
+    n = self.task.eval_size
+    return velocity_of(self.task.grid, self.grid_values, self.task.num_sources,
+                       self.task.loss.fixed_beyond).reshape(n, n)
 
   @property
   def fields(self) -> np.ndarray:

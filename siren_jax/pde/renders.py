@@ -116,8 +116,7 @@ def _write_inverse(path: str, values: np.ndarray, grid: np.ndarray, window, p, s
   """The recovered velocity and every source's field (``inverse_task``'s reading of the outputs)."""
   from siren_jax.pde import inverse_task  # pylint: disable=g-import-not-at-top
   s = int(p.num_sources)
-  velocity = (1.0 / np.sqrt(inverse_task.slowness_of(grid, values[:, 2 * s], float(p.fixed_beyond))))
-  velocity = velocity.reshape(shape)
+  velocity = inverse_task.velocity_of(grid, values, s, float(p.fixed_beyond)).reshape(shape)
   fields = np.moveaxis(inverse_task.fields_of(values, s), -1, 0).reshape((s,) + tuple(shape))
   if path.lower().endswith(".npz"):
     with outputs.atomic_path(path) as tmp, open(tmp, "wb") as fh:
