@@ -6,15 +6,16 @@ import json
 import re
 import subprocess
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import configuration, derivatives
+from siren_jax import configuration, derivatives, render
 from siren_jax.errors import UserError
-from siren_jax.pde import common, inverse_task, measurements
+from siren_jax.pde import common, inverse_task, measurements, renders
 from tests.conftest import ROOT
 from tests.floatbounds import EPS32
 
@@ -193,13 +194,13 @@ def test_bad_inversion_values_are_refused_by_validate(field, value, message):
 
 def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
   wd = tmp_path / "fwi"
-  run = lambda module, *flags: subprocess.run([sys.executable, "-m", module, *flags], cwd=ROOT,
-                                              capture_output=True, text=True, timeout=600)
-  proc = run("siren_jax.main", f"--workdir={wd}", f"--config={ROOT}/configs/helmholtz_inverse.py",
-             "--config.train.num_steps=4", "--config.pde.pretrain_steps=2", "--config.train.log_every=2",
-             "--config.train.batch_size=256", "--config.pde.source_points=8", "--config.model.width=16",
-             "--config.model.depth=1", "--config.pde.eval_size=16", "--config.pde.fd_size=33",
-             "--config.pde.num_sources=2", "--config.pde.receivers_per_side=2")
+  flags = ["--config.train.num_steps=4", "--config.pde.pretrain_steps=2", "--config.train.log_every=2",
+           "--config.train.batch_size=256", "--config.pde.source_points=8", "--config.model.width=16",
+           "--config.model.depth=1", "--config.pde.eval_size=16", "--config.pde.fd_size=33",
+           "--config.pde.num_sources=2", "--config.pde.receivers_per_side=2"]
+  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--workdir={wd}",
+                         f"--config={ROOT}/configs/helmholtz_inverse.py", *flags],
+                        cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]
   summary = json.loads((wd / "summary.json").read_text())
   assert summary["status"] == "done" and summary["steps"] == 4
@@ -211,8 +212,13 @@ def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
   saved = np.load(wd / "inversion.npz")
   assert saved["fields"].shape == (2, 16, 16) and saved["data"].shape == (6, 2)
   assert "velocity error after the pretrain phase" in (wd / "report.html").read_text()
+  # the render command's PDE path, in process (the flags' parsing is tests/test_pde.py's): a
+  # subprocess would pay JAX's import again
   out = tmp_path / "render.npz"
-  proc = run("siren_jax.render", f"--workdir={wd}", f"--out={out}", "--size=12x20")
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  given = types.SimpleNamespace(workdir=str(wd), out=str(out), size="12x20", window="", scale=None,
+                                rate=0, resolution=0, chunk_size=0, frames=0, time="", t=None, fps=0.0)
+  renders.command(given, render.load_run)
   rendered = np.load(out)
   assert rendered["velocity"].shape == (12, 20) and rendered["fields"].shape == (2, 12, 20)
+  # pixel centres at |x| = 0.95 lie where the medium is held known: c = 1 exactly
+  np.testing.assert_array_equal(rendered["velocity"][:, [0, -1]], 1.0)
