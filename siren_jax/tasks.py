@@ -18,7 +18,8 @@ from siren_jax.errors import UserError
 
 MODULES = {"image": "siren_jax.image_task", "audio": "siren_jax.audio_task",
            "video": "siren_jax.video_task", "sdf": "siren_jax.sdf_task",
-           "helmholtz": "siren_jax.pde.helmholtz_task", "wave": "siren_jax.pde.wave_task"}
+           "helmholtz": "siren_jax.pde.helmholtz_task", "wave": "siren_jax.pde.wave_task",
+           "helmholtz_inverse": "siren_jax.pde.inverse_task"}
 NAMES = tuple(MODULES)
 # What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better
 # unless the task is in ERROR_HEADLINES) and its label, and the coordinate dimension its networks take.
@@ -26,12 +27,16 @@ NAMES = tuple(MODULES)
 # Images keep "psnr".
 HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"), "video": ("psnr", "PSNR"),
              "sdf": ("surface_error", "mean |f| on the surface"),
-             "helmholtz": ("rel_l2", "relative L2 error"), "wave": ("rel_l2", "relative L2 error")}
-COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3, "helmholtz": 2, "wave": 3}
-ERROR_HEADLINES = ("sdf", "helmholtz", "wave")  # lower is better, in the data's units (not dB)
+             "helmholtz": ("rel_l2", "relative L2 error"), "wave": ("rel_l2", "relative L2 error"),
+             "helmholtz_inverse": ("velocity_error", "velocity error (relative L2)")}
+COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3, "helmholtz": 2, "wave": 3,
+              "helmholtz_inverse": 2}
+# lower is better, in the data's units (not dB)
+ERROR_HEADLINES = ("sdf", "helmholtz", "wave", "helmholtz_inverse")
 # Tasks whose report page and render command live in their own module (``run_page(page, config,
 # summary)`` and ``render_command(flags)``), so that report.py and render.py name no such task.
-PAGES = {"helmholtz": "siren_jax.pde.pages", "wave": "siren_jax.pde.pages"}
+PAGES = {"helmholtz": "siren_jax.pde.pages", "wave": "siren_jax.pde.pages",
+         "helmholtz_inverse": "siren_jax.pde.pages"}
 
 
 def name_of(config) -> str:

@@ -240,7 +240,8 @@ BAD_OVERRIDE = {"image": ("data.image=/nonexistent/x.png", "image file not found
                 "video": ("data.video=/nonexistent/x.mp4", "video not found: /nonexistent/x.mp4"),
                 "sdf": ("data.shape=/nonexistent/x.ply", "shape file not found: /nonexistent/x.ply"),
                 "helmholtz": ("pde.velocity=marble", "pde.velocity must be one of"),
-                "wave": ("pde.velocity=marble", "pde.velocity must be one of")}
+                "wave": ("pde.velocity=marble", "pde.velocity must be one of"),
+                "helmholtz_inverse": ("pde.velocity=marble", "pde.velocity must be one of")}
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -1,12 +1,15 @@
-"""The report page and the render command of the PDE runs (``tasks.PAGES``: Helmholtz and wave).
+"""The report page and the render command of the PDE runs (``tasks.PAGES``: Helmholtz, wave and the
+inversion).
 
     python -m siren_jax.render --workdir=runs/helmholtz --size=1024x1024 --out=field.npz   (or .png)
     python -m siren_jax.render --workdir=runs/wave --size=256x256 --frames=60 --out=wave.mp4  (.npz, .png)
+    python -m siren_jax.render --workdir=runs/fwi --size=512x512 --out=inversion.npz  (or .png)
 
 A fitted field is a continuous function, so ``render`` samples it on any grid of pixel centres over
 ``--window`` (x and y alike in [-1, 1]) and, for the wave, at any times (``--frames`` equal steps over
 ``--time``, default the run's [0, t_max], or one ``--t``). ``.npz`` holds the field (complex for
-Helmholtz, (T, H, W) for the wave) and its coordinates; ``.png`` the panels; ``.mp4`` an animation.
+Helmholtz, (T, H, W) for the wave, (S, H, W) and the velocity for an inversion) and its coordinates;
+``.png`` the panels; ``.mp4`` an animation.
 Like ``report`` the page only reads files and formats text (no JAX).
 """
 
@@ -18,30 +21,45 @@ from siren_jax import report as r
 KEY = "rel_l2"
 HEADLINE = (("rel_l2", "relative L2 error"), ("mean_abs_residual", "mean |residual|"),
             ("steps", "steps"), ("train_seconds", "training time (s)"), ("num_params", "parameters"))
+INVERSE_HEADLINE = (("velocity_error", "velocity: relative L2 error"),
+                    ("initial_velocity_error", "starting medium's velocity error"),
+                    ("best_constant_velocity_error", "best constant velocity's error"),
+                    ("pretrained_velocity_error", "velocity error after the pretrain phase"),
+                    ("data_misfit", "relative misfit at the receivers"), ("steps", "steps"),
+                    ("pretrain_steps", "of them pretrain"), ("train_seconds", "training time (s)"),
+                    ("num_params", "parameters"))
 FIGURES = {
     "helmholtz": (("field.png", "Field", "real part, imaginary part and magnitude of the fitted field "
                    "(left), the reference (middle) and their difference (right); dashed: the inner "
                    "edge of the PML, circle: the source disk; neither is scored"),),
     "wave": (("frames.png", "Frames", "the fitted wave, the finite-difference reference and their "
               "difference at evenly spaced times"),
-             ("errors.png", "Error over time", "relative L2 error of each evaluated time"))}
+             ("errors.png", "Error over time", "relative L2 error of each evaluated time")),
+    "helmholtz_inverse": (
+        ("velocity.png", "Velocity", "true, starting and recovered velocity, the recovered one's "
+         "error and its change from the starting medium; triangles: sources, green dots: receivers, dashed: the PML's inner edge (the error is "
+         "scored inside it), dotted: the edge beyond which the medium is held known"),
+        ("fields.png", "Wavefields", "real part and magnitude of each source's fitted field"))}
 
 
-def _subtitle(page, summary, what: str) -> str:
+def _subtitle(page, summary, what: str, key: str = KEY) -> str:
   where = r._esc(os.path.abspath(page.workdir))
-  if summary and summary.get("status") == "done" and KEY in summary:
-    return (f"{what}: rel_l2 {r._fmt(summary[KEY])} against the {r._esc(summary.get('reference', '?'))} "
+  if summary and summary.get("status") == "done" and key in summary:
+    against = (f"against the {r._esc(summary.get('reference', '?'))}" if key == KEY else
+               f"(starting medium {r._fmt(summary.get('initial_velocity_error'))})")
+    return (f"{what}: {key} {r._fmt(summary[key])} {against} "
             f"after {r._esc(summary.get('steps', '?'))} steps, "
             f"{r._esc(r._fmt(summary.get('train_seconds')))} s of training &middot; {where}")
   if summary and summary.get("status") == "diverged":
     return f"{what}: diverged at step {r._esc(summary.get('steps', '?'))} &middot; {where}"
   last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
-  state = (f"in progress: step {r._esc(last[0].get('step'))}, rel_l2 {r._esc(r._fmt(last[0].get(KEY)))}"
+  state = (f"in progress: step {r._esc(last[0].get('step'))}, {key} {r._esc(r._fmt(last[0].get(key)))}"
            if last else "no metrics yet")
   return f"{what}: {state} &middot; {where}"
 
 
-def _curves_section(page) -> str:
+def _curves_section(page, key: str = KEY, label: str = "relative L2 error",
+                    loss_label: str = "loss (mean L1 residual)") -> str:
   rows = [x for x in outputs.read_jsonl(page.path("metrics.jsonl")) if "step" in x]
   if not rows:
     return ""
@@ -50,10 +68,10 @@ def _curves_section(page) -> str:
   span = (min(known), max(known)) if known else None
   return r._section("curves", "Training curves", (
       '<div class="charts">'
-      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], "loss (mean L1 residual)", "step",
-                    "loss", log_y=True, x_range=span)
-      + r.svg_chart(steps, [r._number(x.get(KEY)) for x in rows], "relative L2 error", "step",
-                    "rel_l2", log_y=True, x_range=span)
+      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], loss_label, "step", "loss",
+                    log_y=True, x_range=span)
+      + r.svg_chart(steps, [r._number(x.get(key)) for x in rows], label, "step", key, log_y=True,
+                    x_range=span)
       + "</div>"))
 
 
@@ -73,20 +91,25 @@ def _video_section(page) -> str:
 def run_page(page, config, summary) -> str:
   """The HTML of a Helmholtz or wave run's report."""
   task = tasks.name_of(config or {})
-  what = "Helmholtz" if task == "helmholtz" else "wave equation"
+  key, label = tasks.HEADLINES.get(task, (KEY, "relative L2 error"))
+  what = {"helmholtz": "Helmholtz", "wave": "wave equation",
+          "helmholtz_inverse": "full-waveform inversion"}.get(task, task)
   if isinstance(summary, dict) and summary.get("velocity"):
     what += f", {summary['velocity']} medium"
   sections = [(name.split(".")[0], label, r._section(name.split(".")[0], label, r._figure(
       page.image_uri(name), caption, label) or '<p class="note">written when the run finishes</p>'))
               for name, label, caption in FIGURES.get(task, ())]
   sections += [("animation", "Animation", _video_section(page)),
-               ("curves", "Curves", _curves_section(page)),
-               ("summary", "Summary", r._summary_section(page, summary, HEADLINE)),
+               ("curves", "Curves", _curves_section(
+                   page, key, label, *(("loss (weighted mean of its terms)",)
+                                       if task == "helmholtz_inverse" else ()))),
+               ("summary", "Summary", r._summary_section(
+                   page, summary, INVERSE_HEADLINE if task == "helmholtz_inverse" else HEADLINE)),
                ("config", "Config", r._config_section(config))]
   nav = [(sid, label) for sid, label, body in sections if body]
   body = "".join(b for _, _, b in sections[:-2])
   body += f'<div class="columns">{sections[-2][2]}{sections[-1][2]}</div>'
-  return r._shell(f"siren_jax report: {what}", _subtitle(page, summary, what), nav, body,
+  return r._shell(f"siren_jax report: {what}", _subtitle(page, summary, what, key), nav, body,
                   page.warnings)
 
 

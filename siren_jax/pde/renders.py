@@ -10,7 +10,8 @@ import numpy as np
 from siren_jax import evaluate, figures, outputs, render, sharding
 from siren_jax.errors import UserError
 
-EXTENSIONS = {"helmholtz": (".npz", ".png"), "wave": (".npz", ".png", ".mp4")}
+EXTENSIONS = {"helmholtz": (".npz", ".png"), "wave": (".npz", ".png", ".mp4"),
+              "helmholtz_inverse": (".npz", ".png")}
 MAX_FRAMES = 10000
 
 
@@ -39,7 +40,7 @@ def times_from_flags(f, task: str, t_max: float) -> Optional[np.ndarray]:
   ``--time`` (default [0, t_max], the times the run was trained on), ends included."""
   if task != "wave":
     if f.frames or f.time or f.t is not None or f.fps:
-      raise UserError("--frames, --time, --t and --fps are for wave runs; this is a Helmholtz run")
+      raise UserError(f"--frames, --time, --t and --fps are for wave runs; this is a {task} run")
     return None
   if f.t is not None:
     if f.frames or f.time:
@@ -77,7 +78,9 @@ def command(f, load_run) -> None:
   values = evaluate.make_renderer(run.model.apply, sharding.make_mesh(),
                                   f.chunk_size or int(run.config.eval.chunk_size),
                                   sharding.resolve_microbatch(run.config.train.microbatch))
-  if task == "helmholtz":
+  if task == "helmholtz_inverse":
+    _write_inverse(f.out, values(run.params, grid), grid, window, run.config.pde, (height, width))
+  elif task == "helmholtz":
     v = values(run.params, grid)
     field = (v[:, 0] + 1j * v[:, 1]).reshape(height, width)
     _write_helmholtz(f.out, field, grid, window)
@@ -101,6 +104,33 @@ def _write_helmholtz(path: str, field: np.ndarray, grid: np.ndarray, window) -> 
                                               ("imaginary", field.imag, "RdBu_r", -lim),
                                               ("magnitude", np.abs(field), "magma", 0.0)]):
     im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=lim, origin="lower", extent=(x0, x1, y0, y1))
+    ax.set_title(name)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+  fig.tight_layout()
+  figures.save_figure(fig, path)
+
+
+def _write_inverse(path: str, values: np.ndarray, grid: np.ndarray, window, p, shape) -> None:
+  """The recovered velocity and every source's field (``inverse_task``'s reading of the outputs)."""
+  from siren_jax.pde import inverse_task  # pylint: disable=g-import-not-at-top
+  s = int(p.num_sources)
+  velocity = inverse_task.velocity_of(grid, values, s, float(p.fixed_beyond)).reshape(shape)
+  fields = np.moveaxis(inverse_task.fields_of(values, s), -1, 0).reshape((s,) + tuple(shape))
+  if path.lower().endswith(".npz"):
+    with outputs.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+      np.savez_compressed(fh, velocity=velocity.astype(np.float32), fields=fields.astype(np.complex64),
+                          coords=grid)
+    return
+  plt = figures.pyplot()
+  y0, y1, x0, x1 = window
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+  lim = float(np.max(np.abs(fields[0]))) or 1.0
+  for ax, (name, img, cmap, lo, hi) in zip(axes, [
+      ("recovered velocity", velocity, "viridis", None, None),
+      ("source 0: real part", fields[0].real, "RdBu_r", -lim, lim)]):
+    im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, origin="lower", extent=(x0, x1, y0, y1))
     ax.set_title(name)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
