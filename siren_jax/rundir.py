@@ -21,6 +21,7 @@ import os
 import shlex
 import socket
 import sys
+import threading
 from typing import Iterator, List, Optional, Sequence
 
 from absl import logging
@@ -208,21 +209,33 @@ class _QuietFailedSaves(std_logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_storage_failures() -> Iterator[None]:
+  """Within the block, orbax's own reports of a save that failed for lack of space are dropped: its
+  log records, its worker threads' uncaught exceptions and their posts to a closed event loop. After a
+  block that failed so, the thread and unraisable hooks stay: abandoned workers may still report the
+  failure while the process exits, after the run has said it in one line."""
   quiet = _QuietFailedSaves()
   std_logging.getLogger("absl").addFilter(quiet)
-  previous = sys.unraisablehook
+  previous, previous_thread = sys.unraisablehook, threading.excepthook
 
   def hook(unraisable):
-    # orbax's worker threads, abandoned by a failed save, post to its closed event loop.
     if not (isinstance(unraisable.exc_value, RuntimeError)
             and str(unraisable.exc_value) == "Event loop is closed"):
       previous(unraisable)
 
-  sys.unraisablehook = hook
+  def thread_hook(args):
+    if disk_full(args.exc_value) is None:
+      previous_thread(args)
+
+  sys.unraisablehook, threading.excepthook = hook, thread_hook
+  failed = False
   try:
     yield
+  except BaseException as e:
+    failed = disk_full(e) is not None
+    raise
   finally:
-    sys.unraisablehook = previous
+    if not failed:
+      sys.unraisablehook, threading.excepthook = previous, previous_thread
     std_logging.getLogger("absl").removeFilter(quiet)
 
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -467,3 +468,28 @@ def test_tensorstore_resource_exhausted_without_an_errno_is_a_full_disk():
   assert rundir.disk_full(error) is error
   assert rundir.disk_full_message(error, ["/x"]).startswith("disk full: cannot write /x")
   assert rundir.disk_full(ValueError("RESOURCE_EXHAUSTED: too many open files")) is None
+
+
+def test_a_worker_reporting_a_full_disk_after_the_run_said_so_is_dropped(monkeypatch):
+  """orbax's abandoned save threads can raise their disk-full error after the failed block is left (as
+  the process exits): the run has said it in one line, so that late report is dropped; any other
+  thread's error still reaches the hook that was there before."""
+  reported = []
+  monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_value))
+  monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # restored after the test
+  full = ValueError('RESOURCE_EXHAUSTED: Error writing "opt_state/0" in OCDBT database')
+
+  def thread_raising(exc):
+    def target():
+      raise exc
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+
+  with pytest.raises(ValueError):
+    with rundir._quiet_storage_failures():  # pylint: disable=protected-access
+      raise full
+  thread_raising(full)
+  other = RuntimeError("something else")
+  thread_raising(other)
+  assert reported == [other]

@@ -96,14 +96,20 @@ def _write_helmholtz(path: str, field: np.ndarray, grid: np.ndarray, window) -> 
     with outputs.atomic_path(path) as tmp, open(tmp, "wb") as fh:
       np.savez_compressed(fh, field=field.astype(np.complex64), coords=grid)
     return
+  lim = float(np.max(np.abs(field))) or 1.0
+  _save_panels(path, window, [("real", field.real, "RdBu_r", -lim, lim),
+                              ("imaginary", field.imag, "RdBu_r", -lim, lim),
+                              ("magnitude", np.abs(field), "magma", 0.0, lim)])
+
+
+def _save_panels(path: str, window, panels) -> None:
+  """One row of labelled maps over ``window`` (y0, y1, x0, x1), each (title, image, colour map, vmin,
+  vmax; None for the image's own range) with its colour bar."""
   plt = figures.pyplot()
   y0, y1, x0, x1 = window
-  fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-  lim = float(np.max(np.abs(field))) or 1.0
-  for ax, (name, img, cmap, lo) in zip(axes, [("real", field.real, "RdBu_r", -lim),
-                                              ("imaginary", field.imag, "RdBu_r", -lim),
-                                              ("magnitude", np.abs(field), "magma", 0.0)]):
-    im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=lim, origin="lower", extent=(x0, x1, y0, y1))
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6))
+  for ax, (name, img, cmap, lo, hi) in zip(np.atleast_1d(axes), panels):
+    im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, origin="lower", extent=(x0, x1, y0, y1))
     ax.set_title(name)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
@@ -123,20 +129,9 @@ def _write_inverse(path: str, values: np.ndarray, grid: np.ndarray, window, p, s
       np.savez_compressed(fh, velocity=velocity.astype(np.float32), fields=fields.astype(np.complex64),
                           coords=grid)
     return
-  plt = figures.pyplot()
-  y0, y1, x0, x1 = window
-  fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
   lim = float(np.max(np.abs(fields[0]))) or 1.0
-  for ax, (name, img, cmap, lo, hi) in zip(axes, [
-      ("recovered velocity", velocity, "viridis", None, None),
-      ("source 0: real part", fields[0].real, "RdBu_r", -lim, lim)]):
-    im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, origin="lower", extent=(x0, x1, y0, y1))
-    ax.set_title(name)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-  fig.tight_layout()
-  figures.save_figure(fig, path)
+  _save_panels(path, window, [("recovered velocity", velocity, "viridis", None, None),
+                              ("source 0: real part", fields[0].real, "RdBu_r", -lim, lim)])
 
 
 def _write_wave(path: str, frames: np.ndarray, times: Sequence[float], grid: np.ndarray,
