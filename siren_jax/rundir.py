@@ -211,8 +211,8 @@ class _QuietFailedSaves(std_logging.Filter):
 def _quiet_storage_failures() -> Iterator[None]:
   """Within the block, orbax's own reports of a save that failed for lack of space are dropped: its
   log records, its worker threads' uncaught exceptions and their posts to a closed event loop. After a
-  block that failed so, the thread and unraisable hooks stay: abandoned workers may still report the
-  failure while the process exits, after the run has said it in one line."""
+  block that failed so, the filter and hooks stay: abandoned workers may still report the failure
+  while the process exits, after the run has said it in one line."""
   quiet = _QuietFailedSaves()
   std_logging.getLogger("absl").addFilter(quiet)
   previous, previous_thread = sys.unraisablehook, threading.excepthook
@@ -236,7 +236,7 @@ def _quiet_storage_failures() -> Iterator[None]:
   finally:
     if not failed:
       sys.unraisablehook, threading.excepthook = previous, previous_thread
-    std_logging.getLogger("absl").removeFilter(quiet)
+      std_logging.getLogger("absl").removeFilter(quiet)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -493,3 +494,19 @@ def test_a_worker_reporting_a_full_disk_after_the_run_said_so_is_dropped(monkeyp
   other = RuntimeError("something else")
   thread_raising(other)
   assert reported == [other]
+  # orbax's save threads also log the failure (absl's logging.exception), possibly after the block.
+  absl_logger = logging.getLogger("absl")
+  monkeypatch.setattr(absl_logger, "filters", list(absl_logger.filters))  # restored after the test
+  records = []
+  handler = logging.Handler()
+  handler.emit = records.append
+  absl_logger.addHandler(handler)
+  try:
+    for exc in (full, other):
+      try:
+        raise exc
+      except Exception:  # pylint: disable=broad-except
+        absl_logger.exception("save failed")
+  finally:
+    absl_logger.removeHandler(handler)
+  assert [r.exc_info[1] for r in records] == [other]
