@@ -170,8 +170,10 @@ def _full_errno(exc: BaseException) -> Optional[int]:
     return exc.errno
   text = str(exc)
   found = next((n for n in _FULL if os.strerror(n) in text or f"os_error_code='{n}'" in text), None)
-  if found is None and "RESOURCE_EXHAUSTED: Error writing" in text:
-    return errno.ENOSPC  # tensorstore's failed write on a full disk, sometimes without its errno
+  if found is None and text.startswith("RESOURCE_EXHAUSTED: Error ") and "Error writing" in text:
+    # tensorstore's failed write on a full disk, sometimes without its errno, and sometimes wrapped in
+    # the open that wrote ('Error opening "zarr" driver: Error writing ...').
+    return errno.ENOSPC
   return found
 
 
@@ -207,6 +209,11 @@ class _QuietFailedSaves(std_logging.Filter):
     return not (record.exc_info and disk_full(record.exc_info[1]) is not None)
 
 
+# Where orbax's failed saves are logged: its threads (absl), and asyncio's "Task exception was never
+# retrieved" for its abandoned write tasks when they are collected.
+_STORAGE_LOGGERS = ("absl", "asyncio")
+
+
 @contextlib.contextmanager
 def _quiet_storage_failures() -> Iterator[None]:
   """Within the block, orbax's own reports of a save that failed for lack of space are dropped: its
@@ -214,7 +221,8 @@ def _quiet_storage_failures() -> Iterator[None]:
   block that failed so, the filter and hooks stay: abandoned workers may still report the failure
   while the process exits, after the run has said it in one line."""
   quiet = _QuietFailedSaves()
-  std_logging.getLogger("absl").addFilter(quiet)
+  for name in _STORAGE_LOGGERS:
+    std_logging.getLogger(name).addFilter(quiet)
   previous, previous_thread = sys.unraisablehook, threading.excepthook
 
   def hook(unraisable):
@@ -236,7 +244,8 @@ def _quiet_storage_failures() -> Iterator[None]:
   finally:
     if not failed:
       sys.unraisablehook, threading.excepthook = previous, previous_thread
-      std_logging.getLogger("absl").removeFilter(quiet)
+      for name in _STORAGE_LOGGERS:
+        std_logging.getLogger(name).removeFilter(quiet)
 
 
 @contextlib.contextmanager

@@ -469,6 +469,10 @@ def test_tensorstore_resource_exhausted_without_an_errno_is_a_full_disk():
   assert rundir.disk_full(error) is error
   assert rundir.disk_full_message(error, ["/x"]).startswith("disk full: cannot write /x")
   assert rundir.disk_full(ValueError("RESOURCE_EXHAUSTED: too many open files")) is None
+  # The probe's full tmpfs, once: the failed write wrapped in the driver's open.
+  wrapped = ValueError('RESOURCE_EXHAUSTED: Error opening "zarr" driver: Error writing "opt_state.0.nu/'
+                       '.zarray" in OCDBT database at local file "/x/checkpoints/20.orbax-checkpoint-tmp/"')
+  assert rundir.disk_full(wrapped) is wrapped
 
 
 def test_a_worker_reporting_a_full_disk_after_the_run_said_so_is_dropped(monkeypatch):
@@ -494,19 +498,21 @@ def test_a_worker_reporting_a_full_disk_after_the_run_said_so_is_dropped(monkeyp
   other = RuntimeError("something else")
   thread_raising(other)
   assert reported == [other]
-  # orbax's save threads also log the failure (absl's logging.exception), possibly after the block.
-  absl_logger = logging.getLogger("absl")
-  monkeypatch.setattr(absl_logger, "filters", list(absl_logger.filters))  # restored after the test
-  records = []
-  handler = logging.Handler()
-  handler.emit = records.append
-  absl_logger.addHandler(handler)
-  try:
-    for exc in (full, other):
-      try:
-        raise exc
-      except Exception:  # pylint: disable=broad-except
-        absl_logger.exception("save failed")
-  finally:
-    absl_logger.removeHandler(handler)
-  assert [r.exc_info[1] for r in records] == [other]
+  # orbax's save threads also log the failure (absl's logging.exception), and asyncio its abandoned
+  # write tasks ("Task exception was never retrieved"), possibly after the block.
+  for name in ("absl", "asyncio"):
+    logger = logging.getLogger(name)
+    monkeypatch.setattr(logger, "filters", list(logger.filters))  # restored after the test
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+      for exc in (full, other):
+        try:
+          raise exc
+        except Exception:  # pylint: disable=broad-except
+          logger.exception("save failed")
+    finally:
+      logger.removeHandler(handler)
+    assert [r.exc_info[1] for r in records] == [other], name
