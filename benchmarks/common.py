@@ -56,7 +56,7 @@ def time_step(step, state, *args, repeats: int = 5, warmups: int = 2):
 
 
 def time_run(fit, repeats: int = 5, warmups: int = 2):
-  """``time_step`` of a built fit's step (``siren_jax.run.setup``) from its initial states (stacked
+  """``time_step`` of a built fit's step (``siren_jax.engine.run.setup``) from its initial states (stacked
   when it has several points), with its hyperparameters, data and epoch-0 batch order: the step a run
   of those configs takes. Returns (seconds, final state)."""
   return time_step(fit.train_step, fit.place(fit.states), fit.place(fit.device_hypers()),
@@ -85,7 +85,8 @@ def fit_rows(config):
   """(summary, metrics rows) of one fit of ``config`` in a throw-away run directory."""
   import os  # pylint: disable=g-import-not-at-top,reimported
   import tempfile  # pylint: disable=g-import-not-at-top
-  from siren_jax import outputs, train  # pylint: disable=g-import-not-at-top
+  from siren_jax.io import outputs
+  from siren_jax.engine import train  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as workdir:
     summary = train.train_and_evaluate(config, workdir)
     return summary, outputs.read_jsonl(os.path.join(workdir, "metrics.jsonl"))

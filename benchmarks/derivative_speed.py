@@ -4,7 +4,7 @@ multiple of the plain fit step, for each differentiation route (issue 3).
     python -m benchmarks.derivative_speed [--size=256] [--width=256] [--depth=3] [--repeats=3]
 
 Full-batch steps on cameraman size^2 with a depth x width SIREN (configs/default.py with the case's
-train.supervision and routes, built by ``siren_jax.run.setup``), all timed in this one process (ratios
+train.supervision and routes, built by ``siren_jax.engine.run.setup``), all timed in this one process (ratios
 are what to compare; absolute times on a shared 2-core machine are noisy). Routes:
   gradient:  reverse (vjp per channel; reverse-over-reverse in training), forward (jvp per axis),
              propagate (value+gradient pushed through the sine layers), hessian (vmapped per-pixel
@@ -20,7 +20,9 @@ import sys
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, derivatives, run
+from siren_jax import configuration
+from siren_jax.nets import derivatives
+from siren_jax.engine import run
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")

@@ -18,7 +18,8 @@ from typing import Any, Dict
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, outputs
+from siren_jax import configuration
+from siren_jax.io import outputs
 
 KODAK_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "kodak.py")
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")

@@ -18,7 +18,8 @@ from typing import Any, Dict
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, outputs
+from siren_jax import configuration
+from siren_jax.io import outputs
 
 TARGETS = (0.5, 0.2, 0.1)
 PINN = {"model.kind": "tanh", "model.width": 20, "model.depth": 7}  # the official PINN: tanh, 8 x 20

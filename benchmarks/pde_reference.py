@@ -1,4 +1,4 @@
-"""How accurate and how fast are the PDE references (siren_jax.pde.reference, issue 23)?
+"""How accurate and how fast are the PDE references (siren_jax.signals.pde.reference, issue 23)?
 
     python -m benchmarks.pde_reference [--helmholtz_sizes=129,257,513] [--wave_sizes=129,257,513]
 
@@ -17,7 +17,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from siren_jax.pde import media, pml, reference
+from siren_jax.signals.pde import media, pml, reference
 
 _H_SIZES = flags.DEFINE_list("helmholtz_sizes", ["129", "257", "513"], "FD Helmholtz grid sizes.")
 _W_SIZES = flags.DEFINE_list("wave_sizes", ["129", "257", "513"], "FD wave grid sizes.")

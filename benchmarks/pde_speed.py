@@ -1,4 +1,4 @@
-"""One Helmholtz training step (the official PML loss, ``siren_jax.pde.helmholtz_task``) in siren_jax
+"""One Helmholtz training step (the official PML loss, ``siren_jax.signals.pde.helmholtz.task``) in siren_jax
 against the same network and loss in PyTorch eager with autograd (the official code's way: a Jacobian
 of the outputs, then a Jacobian of A du/dx and B du/dy, by double backward), in one process on this
 machine. Prints JSON.
@@ -24,8 +24,9 @@ import numpy as np
 from absl import flags
 
 from benchmarks import common
-from siren_jax import cli, configuration, run
-from siren_jax.pde import media, pml
+from siren_jax import cli, configuration
+from siren_jax.engine import run
+from siren_jax.signals.pde import media, pml
 
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden units (official Helmholtz network: 256).")
 _DEPTH = flags.DEFINE_integer("depth", 3, "Hidden layers after the first (official: 3).")

@@ -3,7 +3,7 @@ image? The exact least-squares Poisson solution, no network involved (issue 3).
 
     python -m benchmarks.poisson_ceiling [--image=camera] [--size=256]
 
-For each gradient target of ``siren_jax.targets`` (Sobel, central difference, spectral) this solves
+For each gradient target of ``siren_jax.signals.image.targets`` (Sobel, central difference, spectral) this solves
 min_f sum |grad f - g|^2 over band-limited f (cosine series: the image mirrored to period 2n, solved in
 Fourier space where grad is multiplication by i w), then reports the PSNR of f against the image after
 the best constant offset, the protocol of gradient-supervised runs. A finite-difference target sees a
@@ -20,7 +20,8 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import data, supervision, targets
+from siren_jax.signals.image import data, targets
+from siren_jax.engine import supervision
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resize to size x size (0 = native).")

@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 
 ROW_KEYS = ("step", "loss", "psnr", "snr", "surface_error", "lr")  # each task's headline (tasks.HEADLINES)
 HEADLINE_KEYS = ("psnr", "snr", "surface_error")
-TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<ext>(\.[^.]*)?)$")  # siren_jax.outputs'
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<ext>(\.[^.]*)?)$")  # siren_jax.io.outputs'
 
 
 def write_bytes(path: str, data: bytes) -> None:

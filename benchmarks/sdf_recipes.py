@@ -31,7 +31,9 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, shapes, train
+from siren_jax import configuration
+from siren_jax.signals.sdf import shapes
+from siren_jax.engine import train
 
 RENDER_SIZE = 96
 FLOATER_DISTANCE = 0.02  # normalised units: twice the F-score's tau, far beyond a fitted surface's error
@@ -86,7 +88,9 @@ def recipe_config(overrides: Dict[str, Any]):
 
 def volume_errors(workdir: str, config, n: int) -> Dict[str, float]:
   """|f - sdf| at n uniform points of the cube, from the run's last checkpoint."""
-  from siren_jax import render, sdf_outputs, sharding  # pylint: disable=g-import-not-at-top
+  from siren_jax import render
+  from siren_jax.signals.sdf import outputs as sdf_outputs
+  from siren_jax.engine import sharding  # pylint: disable=g-import-not-at-top
   run = render.load_run(workdir)
   mesh, microbatch = sharding.make_mesh(), sharding.resolve_microbatch(config.train.microbatch)
   field = sdf_outputs.field_fn(run.model, run.params, mesh, int(config.eval.chunk_size), microbatch)

@@ -25,7 +25,8 @@ import numpy as np
 from absl import flags
 
 from benchmarks import common
-from siren_jax import cli, configuration, run
+from siren_jax import cli, configuration
+from siren_jax.engine import run
 
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden units (the official SDF network: 256).")
 _DEPTH = flags.DEFINE_integer("depth", 3, "Hidden layers after the first (official: 3).")

@@ -30,7 +30,8 @@ import numpy as np
 from absl import flags, logging
 
 from benchmarks import common, matmuls
-from siren_jax import cli, configuration, run, supervision
+from siren_jax import cli, configuration
+from siren_jax.engine import run, supervision
 from siren_jax.errors import UserError
 
 _AUDIO_SAMPLES = flags.DEFINE_integer("audio_samples", 308207, "Samples of the audio clip (Bach's).")

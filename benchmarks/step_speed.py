@@ -5,7 +5,7 @@
 One full-batch training step (forward, backward, Adam) on cameraman at size^2 pixels with a depth x width
 SIREN, for each implementation variant, timed in the same process (compare them as ratios: timings on
 a shared 2-core machine are noisy). Each variant is configs/default.py with its model.sine and
-train.microbatch, built by ``siren_jax.run.setup`` as a run builds it. The step's FLOPs are its matmuls
+train.microbatch, built by ``siren_jax.engine.run.setup`` as a run builds it. The step's FLOPs are its matmuls
 (2 m k n each, forward plus both backward products); the ceiling is the GFLOP/s of those same matmuls
 run alone (plain jnp.dot, jit, same shapes), measured here both on whole-image shapes and on the step's
 chunk shapes; the better of the two is the ceiling. Prints JSON.
@@ -14,7 +14,8 @@ chunk shapes; the better of the two is the ceiling. Prints JSON.
 from absl import app, flags
 
 from benchmarks import common, matmuls
-from siren_jax import configuration, run, sharding
+from siren_jax import configuration
+from siren_jax.engine import run, sharding
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")

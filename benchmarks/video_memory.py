@@ -19,7 +19,10 @@ import numpy as np
 from absl import flags
 
 from benchmarks import common
-from siren_jax import cli, configuration, outputs, render, train, video_files, video_render
+from siren_jax import cli, configuration, render
+from siren_jax.io import outputs
+from siren_jax.engine import train
+from siren_jax.signals.video import files as video_files, render as video_render
 
 _FRAMES = flags.DEFINE_integer("frames", 300, "Frames of the synthetic clip.")
 _SIZE = flags.DEFINE_integer("size", 512, "Frame height and width.")

@@ -7,7 +7,7 @@ For each image size: the plain (single-run) step, times K, against one step of K
 width K is one batched computation, width 1 steps the points one after another inside the program).
 Cameraman size^2, default 3x256 SIREN, full batch up to 64^2 and 16384 random pixels above (the
 default batch is larger than a 64^2 image). The K points are copies with different omega_0s (10, 20,
-...) and seeds, as in a sweep, built by ``siren_jax.run.setup`` as a sweep builds them. Median of 3
+...) and seeds, as in a sweep, built by ``siren_jax.engine.run.setup`` as a sweep builds them. Median of 3
 steps after two warm-ups, every variant in one process. Prints JSON; ``together_over_k_plain`` < 1
 means training the K points together is faster than one by one.
 """
@@ -18,7 +18,8 @@ import sys
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax import configuration, run
+from siren_jax import configuration
+from siren_jax.engine import run
 
 _SIZES = flags.DEFINE_list("sizes", ["32", "64", "256"], "Image sides (cameraman resized).")
 _K = flags.DEFINE_integer("k", 8, "Points trained together.")

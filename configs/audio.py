@@ -8,7 +8,7 @@ data.audio is "synth" (a one-second clip the project synthesises, so it runs any
 beside the checkout) or the path of any PCM or float WAV. Each channel is one network output.
 Coordinates are np.linspace(-R, R, N) (R = data.coord_range) as in the official code; this recipe puts
 time on [-1, 1] with a first-layer omega_0 of 3000, the paper's first-layer frequencies
-(siren_jax/audio_task.py explains the equivalence); configs/audio_paper.py is the official recipe
+(siren_jax/signals/audio/task.py explains the equivalence); configs/audio_paper.py is the official recipe
 itself. The headline metric is SNR (dB); the summary also has the paper's MSE on [-1, 1]. Outputs:
 reconstruction.wav, original.wav, waveform.png, spectrogram.png, curves.png, report.html.
 Time on a 2-core CPU: benchmarks/RESULTS.md.

@@ -13,7 +13,7 @@ from ml_collections import config_dict
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds initialisation and batch order: same config + seed = same result.
-  config.task = "image"  # What is fitted (siren_jax.tasks): image here; configs/audio.py etc. others.
+  config.task = "image"  # What is fitted (siren_jax.engine.registry): image here; configs/audio.py etc. others.
 
   config.data = ml_collections.ConfigDict()
   config.data.image = "camera"  # Built-in name (camera, astronaut, ...), kodim01..kodim24, or a path.
@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.gradient_target = "sobel"  # Image gradient to fit: sobel (paper) | central | spectral.
   config.train.laplacian_target = "5point"  # Image Laplacian to fit: 5point | spectral.
   config.train.batch_size = 24576  # Random pixels per step (0 = the full image every step).
-  # Where each step's samples come from (siren_jax/sampling.py): uniform (without replacement within an
+  # Where each step's samples come from (siren_jax/engine/sampling.py): uniform (without replacement within an
   # epoch) | error (in proportion to each sample's squared error, importance-weighted so the loss stays
   # unbiased; images and audio fitted to values). Measured against uniform: benchmarks/RESULTS.md.
   config.train.sampling = "uniform"
@@ -69,7 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.init_from = ""  # A run directory whose final parameters start this fit (fine-tuning:
   #                              fresh optimiser and schedule); "" = the usual initialisation.
   config.train.qat_bits = 0  # Quantisation-aware training: the loss sees the weights on the B-bit grid of
-  #                            siren_jax.quantize (straight-through gradients); 0 = off.
+  #                            siren_jax.io.quantize (straight-through gradients); 0 = off.
   config.train.log_every = 50  # Steps between metrics rows (full-image PSNR evaluations); slow runs also
   #                              log a progress line with an ETA every ~30 s between rows.
   config.train.checkpoint_every = 250  # Steps between checkpoints (and always at the end).

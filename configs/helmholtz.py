@@ -5,7 +5,7 @@
 Uniform medium by default (scored against the Hankel solution); --config.pde.velocity=square or
 circle puts a faster region (c = 2) in the way and moves the source to (-0.35, 0), as the official
 code (scored against a finite-difference solve with the same PML). The residual and its sampling are
-the official ``loss_functions.helmholtz_pml``'s (``siren_jax.pde.helmholtz_task``), penalised by its
+the official ``loss_functions.helmholtz_pml``'s (``siren_jax.signals.pde.helmholtz.task``), penalised by its
 squared modulus (pde.norm=l2; the official l1 stalls at this size). The sizes below are reduced to
 run in about 2 minutes on a 2-core CPU, chosen by error after a given time (benchmarks/pde_recipes.py,
 RESULTS.md; the issue's rel_l2 <= 0.1 is not reached at this size). Paper size (hours to days):
@@ -45,7 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 2000
 
   config.pde = ml_collections.ConfigDict()
-  config.pde.velocity = "uniform"  # uniform | square | circle (siren_jax.pde.media).
+  config.pde.velocity = "uniform"  # uniform | square | circle (siren_jax.signals.pde.media).
   config.pde.wavenumber = 20.0  # k (official 20).
   config.pde.pml_width = 0.5  # PML from |x| or |y| = 1 - width to 1 (official 0.5).
   config.pde.pml_a0 = 5.0  # PML strength a0 (official 5).

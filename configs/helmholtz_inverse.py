@@ -4,8 +4,8 @@
 
 The official experiment (train_inverse_helmholtz.py): 5 sources on a line below a cylinder of c = 2
 (radius 0.1 at the centre, the background c = 1), 30 receivers in a U around it, k = 20; the receiver
-data are made by the project's finite-difference solver (``siren_jax.pde.measurements``). One network
-outputs every source's complex field and the squared slowness (``siren_jax.pde.inverse_task``); a
+data are made by the project's finite-difference solver (``siren_jax.signals.pde.inverse.measurements``). One network
+outputs every source's complex field and the squared slowness (``siren_jax.signals.pde.inverse.task``); a
 pretrain phase fits the fields of the known uniform medium, then the inversion fits the data with
 the Helmholtz PML residual. Unlike the official recipe the pretrain also fits the FD fields of the
 known medium (pde.field_weight). The sizes below are reduced to run in about 5 minutes on a 2-core CPU
@@ -58,8 +58,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.pde.receivers_per_side = 10  # Receivers on each side of the U (official 10, 30 in all).
   config.pde.cylinder_center = (0.0, 0.0)  # The true medium the data are made in:
   config.pde.cylinder_radius = 0.1  # a disk of this radius and velocity in c = 1 (the official
-  config.pde.cylinder_velocity = 2.0  # data file's best fit, siren_jax.pde.media).
-  config.pde.fd_size = 257  # FD nodes a side for the measurements (siren_jax.pde.measurements).
+  config.pde.cylinder_velocity = 2.0  # data file's best fit, siren_jax.signals.pde.media).
+  config.pde.fd_size = 257  # FD nodes a side for the measurements (siren_jax.signals.pde.inverse.measurements).
   config.pde.fixed_beyond = 0.75  # m = 1 where |x| or |y| > this (official 0.75).
   config.pde.pretrain_steps = 2000  # Steps in the known medium before the inversion.
   # Points per step in each source's disk (official 100 of 13,225; 100 of 1,024 each starve the rest).

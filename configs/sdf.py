@@ -5,7 +5,7 @@
 The default is the built-in analytic ``csg`` shape (a sphere, a torus and a box, apart; exact SDF,
 nothing to download), small enough for minutes on a 2-core CPU. Other shapes:
 --config.data.shape=sphere|torus|box|csg or a file (.xyz with normals, .ply, .obj, .stl);
-configs/sdf_bunny.py fits the Stanford Bunny. The loss is the official code's (``siren_jax.sdf_task``)
+configs/sdf_bunny.py fits the Stanford Bunny. The loss is the official code's (``siren_jax.signals.sdf.task``)
 with a smaller alpha, and omega_0 10 and a cosine schedule, so that in these few steps the fit is a
 distance field, not only a surface (benchmarks/sdf_recipes.py, benchmarks/RESULTS.md);
 outputs: mesh.ply (marching cubes at sdf.mesh_resolution), renders.png (sphere-traced), slices.png,

@@ -2,7 +2,7 @@
 
     python -m siren_jax.main --config=configs/wave.py --workdir=runs/wave
 
-Inputs (t, x, y), one output; the official loss and sampling (``siren_jax.pde.wave_task``): the wave
+Inputs (t, x, y), one output; the official loss and sampling (``siren_jax.signals.pde.wave.task``): the wave
 equation's residual everywhere, the initial displacement and zero velocity at t = 0, and a time
 curriculum over [0, pde.t_max]. Scored against finite-difference time stepping (rel_l2 over the square
 at pde.eval_times times). --config.pde.velocity=square or circle puts a faster region (c = 2) in the
@@ -46,7 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 1500
 
   config.pde = ml_collections.ConfigDict()
-  config.pde.velocity = "uniform"  # uniform | square | circle (siren_jax.pde.media).
+  config.pde.velocity = "uniform"  # uniform | square | circle (siren_jax.signals.pde.media).
   config.pde.t_max = 0.4  # Last time trained and scored (official 0.4).
   config.pde.norm = "l1"  # Per-point penalty of every term: l1 (official |r|) | l2 (r^2).
   config.pde.pretrain_steps = 500  # First steps fit u0 and zero velocity near t = 0 only (official --pretrain).

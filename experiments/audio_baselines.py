@@ -27,7 +27,8 @@ import sys
 
 from absl import flags, logging
 
-from siren_jax import cli, configuration, outputs, sweep
+from siren_jax import cli, configuration, sweep
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 # The paper's Table (Sec. 4.1, MSE on [-1, 1]); tanh has no published figure.

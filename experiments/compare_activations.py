@@ -24,7 +24,11 @@ import numpy as np
 from absl import flags, logging
 
 from benchmarks import common
-from siren_jax import cli, configuration, data, figures, models, outputs, run, sweep
+from siren_jax import cli, configuration, sweep
+from siren_jax.signals.image import data, figures
+from siren_jax.nets import models
+from siren_jax.io import outputs
+from siren_jax.engine import run
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")

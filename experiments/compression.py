@@ -9,7 +9,7 @@ on one rate–distortion plot.
 For every image and every SIREN size (WIDTHxDEPTH, depth = hidden layers as in ``model.depth``) the
 script trains a normal run in ``WORKDIR/IMAGE/WxD[-peL]/`` (skipped when its summary.json says it finished
 the same config; a larger --steps continues it) and stores the trained weights with the codecs of
-``siren_jax/quantize.py``: float32, float16, float16 + entropy coding, and for each --bits B, B-bit
+``siren_jax/io/quantize.py``: float32, float16, float16 + entropy coding, and for each --bits B, B-bit
 uniform quantisation (a min/max grid per tensor; biases and the first layer's kernel stay float16,
 which ``quantize.py`` explains and measures), alone and + entropy coding. Entropy coding is a generic
 stdlib coder (LZMA2 or DEFLATE, whichever is shorter, else stored). Every size is the length of the
@@ -28,7 +28,7 @@ pixels. Those are extra training steps, so the same fine-tune without quantisati
 +FT. On by default (6 bits, 200 steps): on Kodak it made 6-bit QAT + entropy the best format at equal bpp.
 
 Rate is bits per pixel, bpp = 8 * bytes / (H * W), COIN's convention (per pixel, not per channel
-value). Distortion is PSNR (dB, ``siren_jax.metrics.psnr``) of the decoded 8-bit image against the
+value). Distortion is PSNR (dB, ``siren_jax.engine.metrics.psnr``) of the decoded 8-bit image against the
 original on [0, 1] over the whole image: the SIREN is rendered from the decoded weights and rounded to
 8 bits, as a JPEG decoder's output is (summary.json's PSNR is of the unrounded output). The image
 codecs come from Pillow on the same 8-bit image, sizes being the whole in-memory file, headers and
@@ -81,7 +81,11 @@ from absl import flags, logging
 
 from experiments import compression_references as references
 from experiments import compression_tables as tables
-from siren_jax import cli, configuration, data, hyper, metrics, models, outputs, quantize, render, train
+from siren_jax import cli, configuration, render
+from siren_jax.signals.image import data
+from siren_jax.engine import hyper, metrics, train
+from siren_jax.nets import models
+from siren_jax.io import outputs, quantize
 from siren_jax.errors import UserError
 
 DEFAULT_KODAK = ("kodim01", "kodim23")

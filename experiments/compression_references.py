@@ -3,7 +3,7 @@
 Every point is (bpp, PSNR dB) copied digit for digit from the authors' released results file (named in
 ``source`` with the repository commit it was read at); nothing here is read off a figure or estimated.
 Each is a mean over the 24 Kodak images (768x512 RGB), with bpp over the whole image, 8 * bytes /
-(H * W) as in ``siren_jax.quantize.bits_per_pixel`` (per pixel, not per channel value), and PSNR of the
+(H * W) as in ``siren_jax.io.quantize.bits_per_pixel`` (per pixel, not per channel value), and PSNR of the
 decoded RGB image on [0, 1], as each paper reports. The released code differs in one detail, noted per
 reference: COIN rounds its output to 8 bits before the PSNR, as a decoder writing an 8-bit image would
 (and as experiments/compression.py does); COIN++ and Strümpler et al. score the network's float output

@@ -20,7 +20,9 @@ from absl import logging
 from PIL import Image, features
 
 from experiments import compression_references as references
-from siren_jax import data, figures, metrics, outputs, quantize
+from siren_jax.signals.image import data, figures
+from siren_jax.engine import metrics
+from siren_jax.io import outputs, quantize
 from siren_jax.errors import UserError
 
 # The published curves (means over the 24 Kodak images): drawn, and compared with, only when every image

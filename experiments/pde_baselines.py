@@ -16,7 +16,9 @@ import sys
 
 from absl import flags, logging
 
-from siren_jax import cli, configuration, outputs, train
+from siren_jax import cli, configuration
+from siren_jax.io import outputs
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 
 _TASK = flags.DEFINE_enum("task", "helmholtz", ["helmholtz", "wave"], "The PDE (its configs/ file).")

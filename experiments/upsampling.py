@@ -77,7 +77,10 @@ from absl import flags, logging
 from PIL import Image
 
 from experiments import upsampling_tables as tables
-from siren_jax import cli, configuration, data, metrics, outputs, render, sweep, train
+from siren_jax import cli, configuration, render, sweep
+from siren_jax.signals.image import data
+from siren_jax.engine import metrics, train
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS

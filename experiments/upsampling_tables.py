@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from siren_jax import figures, outputs
+from siren_jax.signals.image import figures
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 

@@ -19,7 +19,8 @@ import sys
 
 from absl import flags, logging
 
-from siren_jax import cli, configuration, outputs, sweep
+from siren_jax import cli, configuration, sweep
+from siren_jax.io import outputs
 
 _WORKDIR = flags.DEFINE_string("workdir", os.path.join("runs", "video_baselines"), "Run directories.")
 _OUT = flags.DEFINE_string("out", os.path.join("benchmarks", "results", "video"), "Table directory.")

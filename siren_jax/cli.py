@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 from absl import app, flags, logging
 
-from siren_jax import rundir
+from siren_jax.io import rundir
 from siren_jax.errors import Terminated, UserError, signal_number
 
 EXIT_USAGE = 2

@@ -65,14 +65,14 @@ def _require(cond: bool, message: str) -> None:
 def validate(config) -> None:
   """Raises UserError with one line naming the first invalid field."""
   m, t = config.model, config.train
-  from siren_jax import tasks  # pylint: disable=g-import-not-at-top
+  from siren_jax.engine import registry as tasks  # pylint: disable=g-import-not-at-top
   tasks.validate_config(config)
   for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
     value = m.get(name)
     if value is not None:
       _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
                f"model.{name} must be > 0, got {value}")
-  from siren_jax.models import KINDS  # pylint: disable=g-import-not-at-top
+  from siren_jax.nets.models import KINDS  # pylint: disable=g-import-not-at-top
   _require(m.kind in KINDS, f"model.kind must be one of {KINDS}, got {m.kind!r}")
   _require(m.sine in ("fast", "xla"), f"model.sine must be 'fast' or 'xla', got {m.sine!r}")
   _require(m.width >= 1, f"model.width must be >= 1, got {m.width}")
@@ -84,7 +84,7 @@ def validate(config) -> None:
   _require(t.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
   _require(0.0 <= t.final_lr_fraction <= 1.0,
            f"train.final_lr_fraction must be in [0, 1], got {t.final_lr_fraction}")
-  from siren_jax.targets import GRADIENT_TARGETS, LAPLACIAN_TARGETS  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.image.targets import GRADIENT_TARGETS, LAPLACIAN_TARGETS  # pylint: disable=g-import-not-at-top
   _require(t.gradient_target in GRADIENT_TARGETS,
            f"train.gradient_target must be one of {tuple(GRADIENT_TARGETS)}, got {t.gradient_target!r}")
   _require(t.laplacian_target in LAPLACIAN_TARGETS,
@@ -109,7 +109,8 @@ MAX_OMEGA = 1e5
 def _validate_numbers(config) -> None:
   """Values the other checks let through that would end in NaN or a crash after the run starts."""
   m, t = config.model, config.train
-  from siren_jax import derivatives, supervision  # pylint: disable=g-import-not-at-top
+  from siren_jax.nets import derivatives
+  from siren_jax.engine import supervision  # pylint: disable=g-import-not-at-top
   _require(isinstance(config.seed, int) and 0 <= config.seed < 2 ** 32,
            f"seed must be an integer in [0, 2^32), got {config.seed}")
   for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
@@ -134,7 +135,7 @@ def _validate_numbers(config) -> None:
                                                  f"{qat_bits}")
   init_from = t.get("init_from", "")
   if init_from:
-    from siren_jax import checkpoints  # pylint: disable=g-import-not-at-top
+    from siren_jax.io import checkpoints  # pylint: disable=g-import-not-at-top
     _require(checkpoints.has_steps(os.path.join(init_from, "checkpoints")),
              f"train.init_from={init_from!r} holds no checkpoint to start from")
 

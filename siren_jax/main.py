@@ -9,7 +9,9 @@ Re-running the same command on the same workdir resumes from its last checkpoint
 from absl import flags
 from ml_collections import config_flags
 
-from siren_jax import cli, image_set, tasks, train
+from siren_jax import cli
+from siren_jax.signals.image import sets as image_set
+from siren_jax.engine import registry as tasks, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS

@@ -5,10 +5,10 @@
     python -m siren_jax.render --workdir=runs/audio --out=fit.wav [--rate=48000]  (audio runs)
     python -m siren_jax.render --workdir=runs/sdf_csg --resolution=512 --out=mesh512.ply  (SDF runs)
 
-Video runs (task=video) render clips, slow motion and single frames: see ``siren_jax.video_render``.
+Video runs (task=video) render clips, slow motion and single frames: see ``siren_jax.signals.video.render``.
 
 A fitted SIREN is a continuous function of (y, x), so it can be sampled on any grid. The grid follows the
-training convention (``siren_jax/data.py``): each axis of the image spans [-1, 1] and pixels are sampled
+training convention (``siren_jax/signals/image/data.py``): each axis of the image spans [-1, 1] and pixels are sampled
 at their centres. ``--window=y0,y1,x0,x1`` (default the full square ``-1,1,-1,1``) picks the region and
 ``--size=HxW`` the output pixels over it; ``--scale=s`` instead asks for ``s`` times the training
 resolution over the window (the window's share of the training height and width, times ``s``). With that
@@ -40,7 +40,11 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from siren_jax import checkpoints, cli, data, evaluate, models, outputs, rundir, sharding, step, tasks
+from siren_jax.io import checkpoints, outputs, rundir
+from siren_jax import cli
+from siren_jax.signals.image import data
+from siren_jax.engine import evaluate, registry as tasks, sharding, step
+from siren_jax.nets import models
 from siren_jax.errors import UserError
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
@@ -342,19 +346,19 @@ def main(argv):
   own = tasks.pages({"task": task})
   if own is not None:  # a task with its own render command (tasks.PAGES)
     return own.render_command(f, load_run)  # it checks its flags, then loads the run
-  if task == "audio":  # a clip renders to a WAV (siren_jax.audio_render)
-    from siren_jax import audio_render  # pylint: disable=g-import-not-at-top
+  if task == "audio":  # a clip renders to a WAV (siren_jax.signals.audio.render)
+    from siren_jax.signals.audio import render as audio_render  # pylint: disable=g-import-not-at-top
     check_flags(f, task, audio_render.FLAGS)
     return audio_render.main(f)
   if task == "sdf":  # a shape: its mesh (.ply) or sphere-traced views (.png)
-    from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.sdf import outputs as sdf_outputs  # pylint: disable=g-import-not-at-top
     check_flags(f, task, sdf_outputs.RENDER_FLAGS)
     sdf_outputs.check_render_flags(f.out, f.resolution, f.chunk_size)
     rundir.check_output_file(f.out, "--out")
     return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info,
                                       chunk_size=f.chunk_size)
-  if task == "video":  # frames, clips, slow motion (siren_jax.video_render, which builds on this module)
-    from siren_jax import video_render  # pylint: disable=g-import-not-at-top
+  if task == "video":  # frames, clips, slow motion (siren_jax.signals.video.render, which builds on this module)
+    from siren_jax.signals.video import render as video_render  # pylint: disable=g-import-not-at-top
     check_flags(f, task, video_render.FLAGS)
     return video_render.main(f)
   check_flags(f, "image", IMAGE_FLAGS)
@@ -389,7 +393,7 @@ def define_flags(flag_values=flags.FLAGS):
   flags.DEFINE_integer("resolution", 0, "SDF runs: marching-cubes grid per axis (--out=*.ply) or pixels per "
                        "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.",
                        **fv)
-  from siren_jax import video_render  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.video import render as video_render  # pylint: disable=g-import-not-at-top
   video_render.define_flags(flag_values)
 
 

@@ -45,7 +45,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from siren_jax import cli, outputs, rundir, tasks
+from siren_jax import cli
+from siren_jax.io import outputs, rundir
+from siren_jax.engine import registry as tasks
 from siren_jax.errors import UserError
 
 REPORT_NAME = "report.html"
@@ -427,7 +429,7 @@ def run_page(workdir: str) -> str:
   if own is not None:  # a task with its own page (tasks.PAGES)
     return own.run_page(page, config, summary if isinstance(summary, dict) else None)
   if isinstance(config, dict) and config.get("task") == "sdf":  # a shape: renders, slices, metrics
-    from siren_jax import sdf_report  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.sdf import report as sdf_report  # pylint: disable=g-import-not-at-top
     return sdf_report.run_page(page, config, summary if isinstance(summary, dict) else None)
   key, label = tasks.headline(config if isinstance(config, dict) else {})
   name = ((summary or {}).get("image") or (summary or {}).get("audio") or (summary or {}).get("video")
@@ -460,12 +462,12 @@ def run_page(workdir: str) -> str:
                          "image, |gradient| and Laplacian: ground truth (top) and the network's (bottom)")
   task = tasks.name_of(config if isinstance(config, dict) else {})
   if task == "audio":  # players, not image viewers
-    from siren_jax import audio_report  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.audio import report as audio_report  # pylint: disable=g-import-not-at-top
     viewers = [("audio", "Audio", audio_report.section(page))]
   else:
     viewers = [("images", "Zoom", side_by_side), ("compare", "Compare", compare)]
   if task == "video":  # both clips, then the middle frame in the image viewers
-    from siren_jax import video_report  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.video import report as video_report  # pylint: disable=g-import-not-at-top
     viewers.insert(0, ("video", "Video", _section("video", "Video: original and reconstruction",
                                                   video_report.body(page, summary))))
   sections = viewers + [

@@ -26,9 +26,12 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax import checkpoints, cli, configuration, figures, hyper, outputs, rundir, tasks, train
+from siren_jax.io import checkpoints, outputs, rundir
+from siren_jax import cli, configuration
+from siren_jax.signals.image import figures
+from siren_jax.engine import hyper, registry as tasks, train
 from siren_jax.errors import UserError
-from siren_jax.run import NO_PROGRESS_DB
+from siren_jax.engine.run import NO_PROGRESS_DB
 
 FLAGS = flags.FLAGS
 

@@ -83,7 +83,8 @@ def run_main(workdir, *flags, env=None, timeout=300):
 def crash_after_save_then_resume(monkeypatch, config, workdir: str, crash_step: int):
   """Trains ``config`` in ``workdir``, crashing right after the step-``crash_step`` checkpoint is written,
   then re-runs it to resume from there (what a crashed run's user does)."""
-  from siren_jax import checkpoints, train  # pylint: disable=g-import-not-at-top
+  from siren_jax.io import checkpoints
+  from siren_jax.engine import train  # pylint: disable=g-import-not-at-top
   real_save = checkpoints.Checkpointer.save
 
   def save_then_crash(self, step, state, meta):
@@ -102,7 +103,9 @@ def final_state(workdir: str, config=None):
   """(step, train state) of ``workdir``'s newest checkpoint, for a 3-channel fit of ``config``
   (default: ``tiny_config``'s model)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from siren_jax import checkpoints, models, step  # pylint: disable=g-import-not-at-top
+  from siren_jax.io import checkpoints
+  from siren_jax.nets import models
+  from siren_jax.engine import step  # pylint: disable=g-import-not-at-top
   config = config if config is not None else tiny_config("x")
   model = models.build_model(config.model, out_features=3)
   like = step.create_train_state(jax.random.PRNGKey(0), model, config)
@@ -153,7 +156,8 @@ def quick_figures(monkeypatch):
   """Every matplotlib figure a run writes saved at a tenth of its pixels and without the tight
   bounding box (a second layout pass): a tiny fit's figures cost more than its training. For tests of
   what runs compute and write; tests/test_figures.py and the report tests check the real figures."""
-  from siren_jax import figures, outputs  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.image import figures
+  from siren_jax.io import outputs  # pylint: disable=g-import-not-at-top
 
   def save_figure(fig, path, dpi=100):
     with outputs.atomic_path(path) as tmp:

@@ -29,7 +29,7 @@ def assert_within(actual, desired, bound, what: str = "") -> None:
       f"{np.broadcast_to(bound, actual.shape)[worst]:.3g} at {worst}")
 
 
-# The accuracy that tests/test_models.py::test_fast_sincos_matches_numpy asserts for siren_jax.sincos,
+# The accuracy that tests/test_models.py::test_fast_sincos_matches_numpy asserts for siren_jax.nets.sincos,
 # and a bound for XLA's sin of a float32 argument (a correctly rounded result is within eps / 2).
 SINCOS_MAX_ABS_ERR = 2.5e-7
 XLA_SIN_MAX_ABS_ERR = 2 * EPS32

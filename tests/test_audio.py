@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from siren_jax import audio, audio_render, audio_task, configuration, render, report, train
+from siren_jax.signals.audio import clips as audio, render as audio_render, task as audio_task
+from siren_jax import configuration, render, report
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

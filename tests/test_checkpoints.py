@@ -20,8 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import checkpoints, models, render, train
-from siren_jax import step as step_lib
+from siren_jax.io import checkpoints
+from siren_jax.nets import models
+from siren_jax import render
+from siren_jax.engine import train
+from siren_jax.engine import step as step_lib
 from siren_jax.errors import UserError
 from conftest import ROOT, run_main, smooth_image, tiny_config, tiny_flags
 

@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import figures, metrics, models, outputs, quantize, render, report, train
+from siren_jax.signals.image import figures
+from siren_jax.engine import metrics, train
+from siren_jax.nets import models
+from siren_jax.io import outputs, quantize
+from siren_jax import render, report
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, smooth_image, tiny_config

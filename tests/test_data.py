@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import configuration, data
+from siren_jax import configuration
+from siren_jax.signals.image import data
 from siren_jax.errors import UserError
 from conftest import DEFAULT_CONFIG
 
@@ -97,7 +98,7 @@ def test_fit_keeps_the_aspect_ratio_and_never_enlarges(tmp_path):
 def test_default_config_keeps_a_photos_aspect_ratio():
   """The default config on a non-square photo (scikit-image's chelsea, 300x451): 170x256, not a
   squashed 256x256; the square cameraman keeps its 256x256."""
-  from siren_jax import image_task  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.image import task as image_task  # pylint: disable=g-import-not-at-top
   config = configuration.load_config(DEFAULT_CONFIG)
   config.data.image = "chelsea"
   fit = image_task.prepare(config)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import derivatives, models
+from siren_jax.nets import derivatives, models
 import floatbounds
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from siren_jax import figures, image_task
+from siren_jax.signals.image import figures, task as image_task
 
 
 @pytest.fixture

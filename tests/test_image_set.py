@@ -1,4 +1,4 @@
-"""A set of images in one command (``siren_jax.image_set``): parsing, grouping by shape, results, resume
+"""A set of images in one command (``siren_jax.signals.image.sets``): parsing, grouping by shape, results, resume
 and a diverging member, at tiny sizes."""
 
 import csv
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data, image_set
+from siren_jax.signals.image import data, sets as image_set
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from siren_jax import data
+from siren_jax.signals.image import data
 from siren_jax.errors import UserError
 from conftest import ROOT
 

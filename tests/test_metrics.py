@@ -1,6 +1,6 @@
 import numpy as np
 
-from siren_jax import metrics
+from siren_jax.engine import metrics
 
 
 def test_psnr_known_value():

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from siren_jax import configuration, models
-from siren_jax.sincos import fast_sin, sincos
+from siren_jax import configuration
+from siren_jax.nets import models
+from siren_jax.nets.sincos import fast_sin, sincos
 import floatbounds
 from conftest import DEFAULT_CONFIG
 
@@ -194,7 +195,7 @@ def test_siren_pe_encodes_its_input_and_is_a_siren_after_it():
 
 
 def test_derivative_routes_skip_propagation_through_an_encoding():
-  from siren_jax import derivatives  # pylint: disable=g-import-not-at-top
+  from siren_jax.nets import derivatives  # pylint: disable=g-import-not-at-top
   encoded = models.Siren(width=8, depth=1, pe_frequencies=2)
   assert derivatives.resolve_methods(encoded, 1, "auto", "auto")[1] == "forward"
   assert derivatives.resolve_methods(models.Siren(width=8, depth=1), 1, "auto", "auto")[1] == "propagate"

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from siren_jax import outputs
+from siren_jax.io import outputs
 
 
 @pytest.mark.parametrize("summary,allow_diverged,finished", [

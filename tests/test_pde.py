@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import derivatives
-from siren_jax.pde import common, helmholtz_task, physics, wave_task
+from siren_jax.nets import derivatives
+from siren_jax.signals.pde import common, physics
+from siren_jax.signals.pde.helmholtz import task as helmholtz_task
+from siren_jax.signals.pde.wave import task as wave_task
 from tests.conftest import ROOT
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -151,7 +153,8 @@ def test_bad_pde_config_is_refused_by_the_preflight(flag, message):
   """The checks ``train.preflight`` runs before anything is written (in this process: the command's
   one-line error and untouched workdir are tested once, by test_bad_wave_config_is_one_line and
   tests/test_cli.py's every-config test)."""
-  from siren_jax import configuration, train  # pylint: disable=g-import-not-at-top
+  from siren_jax import configuration
+  from siren_jax.engine import train  # pylint: disable=g-import-not-at-top
   from siren_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   config = configuration.load_config(os.path.join(ROOT, "configs", "helmholtz.py"))
   for item in _helmholtz_flags()[1:] + [flag]:

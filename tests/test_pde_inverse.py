@@ -1,4 +1,4 @@
-"""Full-waveform inversion (``siren_jax.pde.inverse_task``): the loss's terms on closed-form fields,
+"""Full-waveform inversion (``siren_jax.signals.pde.inverse.task``): the loss's terms on closed-form fields,
 the slowness pin, the refused configs and a tiny end-to-end run."""
 
 import dataclasses
@@ -13,9 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import configuration, derivatives, render
+from siren_jax import configuration, render
+from siren_jax.nets import derivatives
 from siren_jax.errors import UserError
-from siren_jax.pde import common, inverse_task, measurements, renders
+from siren_jax.signals.pde import common, renders
+from siren_jax.signals.pde.inverse import measurements, task as inverse_task
 from tests.conftest import ROOT
 from tests.floatbounds import EPS32
 

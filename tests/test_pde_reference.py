@@ -1,4 +1,4 @@
-"""Physics references (siren_jax.pde): the PML and media shared with the training loss, the Hankel
+"""Physics references (siren_jax.signals.pde): the PML and media shared with the training loss, the Hankel
 solution, the finite-difference Helmholtz and wave solvers (convergence order and closed forms)."""
 
 import jax.numpy as jnp
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from siren_jax.errors import UserError
-from siren_jax.pde import measurements, media, pml, reference
+from siren_jax.signals.pde.inverse import measurements
+from siren_jax.signals.pde import media, pml, reference
 import floatbounds
 
 

@@ -10,7 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from siren_jax import checkpoints, figures, models, outputs, progress, step, train
+from siren_jax.io import checkpoints, outputs, progress
+from siren_jax.signals.image import figures
+from siren_jax.nets import models
+from siren_jax.engine import step, train
 from conftest import tiny_config
 
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import models, render, train
+from siren_jax.nets import models
+from siren_jax import render
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
 
@@ -196,7 +198,9 @@ def test_render_takes_only_the_flags_of_the_run_s_task():
   """Every task shares one flag namespace: --resolution on an audio run, --rate on a video run or
   --scale on an SDF run were accepted and did nothing. Each task's own flags pass (even at their
   defaults: --rate=0 on an image is refused all the same), every other one is refused by name."""
-  from siren_jax import audio_render, sdf_outputs, video_render  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.audio import render as audio_render
+  from siren_jax.signals.sdf import outputs as sdf_outputs
+  from siren_jax.signals.video import render as video_render  # pylint: disable=g-import-not-at-top
   assert (audio_render.FLAGS, video_render.FLAGS, sdf_outputs.RENDER_FLAGS) == (
       TASK_FLAGS["audio"], TASK_FLAGS["video"], TASK_FLAGS["sdf"])
   for task, allowed in TASK_FLAGS.items():

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import report, train
+from siren_jax import report
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
 

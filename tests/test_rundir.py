@@ -21,7 +21,9 @@ import time
 import pytest
 from PIL import Image
 
-from siren_jax import checkpoints, outputs, report, rundir, sweep, train
+from siren_jax.io import checkpoints, outputs, rundir
+from siren_jax import report, sweep
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 from conftest import ROOT, run_main, tiny_config, tiny_flags
 

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import outputs, sampling, train
+from siren_jax.io import outputs
+from siren_jax.engine import sampling, train
 from siren_jax.errors import UserError
 from conftest import crash_after_save_then_resume, final_state, loss_distance, tiny_config
 

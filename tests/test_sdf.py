@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import configuration, meshing, sdf_outputs, sdf_task, shapes, sphere_trace
+from siren_jax import configuration
+from siren_jax.signals.sdf import meshing, outputs as sdf_outputs, shapes, sphere_trace, task as sdf_task
 from siren_jax.errors import UserError
 from tests.conftest import ROOT
 from tests.test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
@@ -238,7 +239,7 @@ def test_metrics_of_a_surface_with_itself_and_with_an_offset_copy():
 
 
 def test_analytic_errors_of_the_exact_sdf_are_float32_rounding():
-  from siren_jax import sdf_outputs  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.sdf import outputs as sdf_outputs  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   surface = shapes.analytic_surface("sphere", 100)
   grad = sdf_outputs.gradient_fn(ExactSphere(shapes.SPHERE_RADIUS), {"s": jnp.float32(1.0)}, None,
@@ -347,7 +348,8 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
 
 def test_report_turns_the_shape_and_links_the_mesh(tmp_path, request):
   """The turntable strip becomes one view that the arrow keys, the slider and a drag turn, offline."""
-  from siren_jax import outputs, report  # pylint: disable=g-import-not-at-top
+  from siren_jax.io import outputs
+  from siren_jax import report  # pylint: disable=g-import-not-at-top
   chromium = request.getfixturevalue("browser")
   frames, side = 4, 8
   strip = np.concatenate([np.full((side, side, 3), i / frames, np.float32) for i in range(frames)], axis=1)

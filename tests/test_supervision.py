@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data, derivatives, figures, models, step, supervision, targets, train
+from siren_jax.signals.image import data, figures, targets
+from siren_jax.nets import derivatives, models
+from siren_jax.engine import step, supervision, train
 from siren_jax.errors import UserError
 from conftest import smooth_image, tiny_config
 
@@ -82,7 +84,7 @@ def test_fitted_network_derivatives_match_target_scale(tmp_path):
   config = tiny_config(path, train__num_steps=400, train__log_every=400, train__checkpoint_every=400,
                        model__omega_0=10.0)
   train.train_and_evaluate(config, str(tmp_path / "run"))
-  from siren_jax import checkpoints
+  from siren_jax.io import checkpoints
   model = models.build_model(config.model, out_features=1)
   like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   state, _ = checkpoints.Checkpointer(str(tmp_path / "run" / "checkpoints"), 2).restore_latest(like)
@@ -207,7 +209,7 @@ def test_blended_gradient_modes():
 
 
 def test_blend_mask_specs():
-  from siren_jax import image_task
+  from siren_jax.signals.image import task as image_task
   centred = image_task._load_mask("ellipse", 40, 40, 10**6)  # pylint: disable=protected-access
   moved = image_task._load_mask("ellipse:-0.5,0.5,0.2,0.3", 40, 40, 10**6)  # pylint: disable=protected-access
   assert centred[20, 20] and not moved[20, 20] and moved[10, 30]

@@ -11,7 +11,10 @@ import jax
 import pytest
 from PIL import Image
 
-from siren_jax import figures, outputs, sweep, train
+from siren_jax.signals.image import figures
+from siren_jax.io import outputs
+from siren_jax import sweep
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 from conftest import ROOT, loss_distance, tiny_config
 

@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import checkpoints, models, optim, outputs, render, run, sharding, step, train
+from siren_jax.io import checkpoints, outputs
+from siren_jax.nets import models
+from siren_jax.engine import optim, run, sharding, step, train
+from siren_jax import render
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, crash_after_save_then_resume, final_state, run_main, tiny_config, tiny_flags

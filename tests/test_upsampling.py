@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import data, train
+from siren_jax.signals.image import data
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
 

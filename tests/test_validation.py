@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import configuration, data, memory, train
+from siren_jax import configuration
+from siren_jax.signals.image import data
+from siren_jax.engine import memory, train
 from siren_jax.errors import UserError
 from conftest import tiny_config
 

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import (configuration, data, render, report, step, sweep, train, video, video_files,
-                       video_render, video_task)
+from siren_jax import configuration, render, report, sweep
+from siren_jax.signals.image import data
+from siren_jax.engine import step, train
+from siren_jax.signals.video import clips as video, files as video_files, render as video_render, task as video_task
 from siren_jax.errors import UserError
 from conftest import ROOT
 from floatbounds import EPS32, assert_within
@@ -125,7 +127,7 @@ def test_writers_round_trip(tmp_path):
 
 
 def data_psnr(a, b):
-  from siren_jax import metrics
+  from siren_jax.engine import metrics
   return metrics.psnr(a / 255.0, b / 255.0)
 
 

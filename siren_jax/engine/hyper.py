@@ -42,7 +42,7 @@ def omegas(model_config) -> Tuple[float, float]:
 
 def bind(model, values):
   """``model`` with the ω₀s of ``values`` (Python floats or traced scalars); other families as-is."""
-  from siren_jax import models  # pylint: disable=g-import-not-at-top
+  from siren_jax.nets import models  # pylint: disable=g-import-not-at-top
   if isinstance(model, models.Siren):
     return model.clone(first_omega_0=values["first_omega"], hidden_omega_0=values["hidden_omega"])
   return model

@@ -5,7 +5,7 @@ swapping) after the run has started."""
 import os
 from typing import Optional
 
-from siren_jax import models
+from siren_jax.nets import models
 from siren_jax.errors import UserError
 
 _BYTES = 4  # float32
@@ -34,7 +34,7 @@ def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
   pixels = min(batch, microbatch) if microbatch else batch
   pixels = max(pixels, min(config.eval.chunk_size, num_pixels))
   per_pixel = 4 * config.model.width * (config.model.depth + 1)
-  from siren_jax import supervision  # pylint: disable=g-import-not-at-top
+  from siren_jax.engine import supervision  # pylint: disable=g-import-not-at-top
   if set(supervision.parse(config.train.supervision)) != {"values"}:
     per_pixel *= 3
   data = num_pixels * 16 * _BYTES if data_bytes is None else 2 * data_bytes

@@ -4,7 +4,7 @@
 A task module provides:
 * ``validate_config(config)``: checks of its ``config.data`` fields that need no data (one-line
   UserError);
-* ``prepare(config) -> Task``: loads and checks the data (``siren_jax.task.Task``);
+* ``prepare(config) -> Task``: loads and checks the data (``siren_jax.engine.task.Task``);
 * ``check_loaded(config, task, num_devices)``: checks that depend on the loaded data and the machine;
 A task too large for per-sample float arrays (video) gives a ``sampler`` (``step.Sampler``): its
 ``arrays`` are then compact and the step gathers each batch from them.
@@ -16,10 +16,10 @@ import importlib
 
 from siren_jax.errors import UserError
 
-MODULES = {"image": "siren_jax.image_task", "audio": "siren_jax.audio_task",
-           "video": "siren_jax.video_task", "sdf": "siren_jax.sdf_task",
-           "helmholtz": "siren_jax.pde.helmholtz_task", "wave": "siren_jax.pde.wave_task",
-           "helmholtz_inverse": "siren_jax.pde.inverse_task"}
+MODULES = {"image": "siren_jax.signals.image.task", "audio": "siren_jax.signals.audio.task",
+           "video": "siren_jax.signals.video.task", "sdf": "siren_jax.signals.sdf.task",
+           "helmholtz": "siren_jax.signals.pde.helmholtz.task", "wave": "siren_jax.signals.pde.wave.task",
+           "helmholtz_inverse": "siren_jax.signals.pde.inverse.task"}
 NAMES = tuple(MODULES)
 # What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better
 # unless the task is in ERROR_HEADLINES) and its label, and the coordinate dimension its networks take.
@@ -35,8 +35,8 @@ COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3, "helmholtz": 2, "wav
 ERROR_HEADLINES = ("sdf", "helmholtz", "wave", "helmholtz_inverse")
 # Tasks whose report page and render command live in their own module (``run_page(page, config,
 # summary)`` and ``render_command(flags)``), so that report.py and render.py name no such task.
-PAGES = {"helmholtz": "siren_jax.pde.pages", "wave": "siren_jax.pde.pages",
-         "helmholtz_inverse": "siren_jax.pde.pages"}
+PAGES = {"helmholtz": "siren_jax.signals.pde.pages", "wave": "siren_jax.signals.pde.pages",
+         "helmholtz_inverse": "siren_jax.signals.pde.pages"}
 
 
 def name_of(config) -> str:

@@ -21,8 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from siren_jax import (checkpoints, configuration, derivatives, evaluate, hyper, models, optim, outputs,
-                       progress, quantize, sampling, sharding, step, tasks)
+from siren_jax.io import checkpoints, outputs, progress, quantize
+from siren_jax import configuration
+from siren_jax.nets import derivatives, models
+from siren_jax.engine import evaluate, hyper, optim, registry as tasks, sampling, sharding, step
 from siren_jax.errors import Interrupted, UserError, signal_number
 
 

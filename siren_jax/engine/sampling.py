@@ -25,7 +25,7 @@ def validate(config, batch_size: int, has_sampler: bool, has_task_loss: bool) ->
   """One-line UserError for a ``train.sampling`` setting that cannot run on this config's task
   (``batch_size``: the effective one, 0 where the batch covers every sample)."""
   from siren_jax.errors import UserError  # pylint: disable=g-import-not-at-top
-  from siren_jax import supervision  # pylint: disable=g-import-not-at-top
+  from siren_jax.engine import supervision  # pylint: disable=g-import-not-at-top
   t = config.train
   mode = t.get("sampling", "uniform")
   if mode not in SAMPLINGS:

@@ -20,8 +20,9 @@ import optax
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from siren_jax import derivatives, optim, sampling, sharding
-from siren_jax import hyper as hyper_lib
+from siren_jax.nets import derivatives
+from siren_jax.engine import optim, sampling, sharding
+from siren_jax.engine import hyper as hyper_lib
 
 TrainState = train_state.TrainState
 

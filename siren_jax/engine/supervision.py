@@ -22,7 +22,7 @@ from typing import Dict
 
 import numpy as np
 
-from siren_jax import metrics
+from siren_jax.engine import metrics
 from siren_jax.errors import UserError
 
 TERMS = ("values", "gradient", "laplacian")

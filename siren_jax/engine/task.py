@@ -1,4 +1,4 @@
-"""What a task is: the interface between what is fitted and the training loop (``siren_jax.run``).
+"""What a task is: the interface between what is fitted and the training loop (``siren_jax.engine.run``).
 
 The loop knows nothing of pixels, channels or PSNR. A task gives it:
 * ``arrays``: per-sample training arrays with a leading sample axis: ``coords`` (N, D), coordinates of
@@ -19,12 +19,12 @@ then compact (a uint8 video), the step gathers each batch from them, and ``predi
 of the values, a function from (N, D) coordinates to the network's values, so that the task evaluates
 what it needs piece by piece.
 
-``siren_jax.image_task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending),
-``siren_jax.audio_task.AudioTask`` the audio one (1-D time coordinates, one output per channel) and
-``siren_jax.video_task.VideoTask`` the video one (a sampler).
+``siren_jax.signals.image.task.ImageTask`` is the image task (values, gradients, Laplacians, Poisson blending),
+``siren_jax.signals.audio.task.AudioTask`` the audio one (1-D time coordinates, one output per channel) and
+``siren_jax.signals.video.task.VideoTask`` the video one (a sampler).
 
-Optional, for tasks that need them (``siren_jax.sdf_task.SdfTask`` has both; the PDE tasks in
-``siren_jax.pde`` have both and a sampler whose points their loss draws):
+Optional, for tasks that need them (``siren_jax.signals.sdf.task.SdfTask`` has both; the PDE tasks in
+``siren_jax.signals.pde`` have both and a sampler whose points their loss draws):
 * ``loss``: the task's own loss in place of the targets above (``step.make_train_step``'s
   ``task_loss``: per-step samples, ``sample(batch, key, step)``, and a summed loss);
 * ``needs_network``: ``finish`` also gets ``network=(model, params, mesh, microbatch)`` to evaluate the

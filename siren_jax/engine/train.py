@@ -11,8 +11,10 @@ from typing import Any, Dict, List, Sequence
 import jax
 from absl import logging
 
-from siren_jax import (checkpoints, configuration, memory, models, outputs, report, run, rundir,
-                       sampling, sharding, step, tasks)
+from siren_jax.io import checkpoints, outputs, rundir
+from siren_jax import configuration, report
+from siren_jax.engine import memory, registry as tasks, run, sampling, sharding, step
+from siren_jax.nets import models
 from siren_jax.errors import UserError
 
 

@@ -44,7 +44,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
 
-from siren_jax import outputs
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 def _quiet_orbax(record) -> bool:

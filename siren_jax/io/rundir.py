@@ -26,7 +26,7 @@ from typing import Iterator, List, Optional, Sequence
 
 from absl import logging
 
-from siren_jax import outputs
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 LOCK_NAME = ".lock"

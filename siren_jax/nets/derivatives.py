@@ -30,8 +30,8 @@ from typing import Tuple
 import jax
 import jax.numpy as jnp
 
-from siren_jax import models
-from siren_jax.sincos import sincos
+from siren_jax.nets import models
+from siren_jax.nets.sincos import sincos
 
 GRADIENT_METHODS = ("reverse", "forward", "propagate", "hessian")
 LAPLACIAN_METHODS = ("forward", "propagate", "hessian")

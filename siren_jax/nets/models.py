@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from siren_jax import hyper
-from siren_jax.sincos import fast_sin
+from siren_jax.engine import hyper
+from siren_jax.nets.sincos import fast_sin
 
 SINE_IMPLS = {"fast": fast_sin, "xla": jnp.sin}
 
@@ -54,7 +54,7 @@ class SineLayer(nn.Module):
   features: int
   omega_0: float
   is_first: bool = False
-  sine: str = "fast"  # "fast": fused sin/cos (siren_jax.sincos); "xla": jnp.sin
+  sine: str = "fast"  # "fast": fused sin/cos (siren_jax.nets.sincos); "xla": jnp.sin
 
   @nn.compact
   def __call__(self, x):

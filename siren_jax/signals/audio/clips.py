@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.io import wavfile
 
-from siren_jax import outputs
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 CLIPS = {"bach": "gt_bach.wav", "counting": "gt_counting.wav"}  # the paper's clips (never committed)
@@ -226,7 +226,7 @@ def load_audio(spec: str, audio_dir: str = "", start: float = 0.0, seconds: floa
   """The clip ``spec`` names ("synth", "bach", "counting" or a path), cut to ``seconds`` (0 = to the
   end) from ``start`` and mixed down to one channel if ``mono``."""
   if spec == "synth":
-    source, samples = "siren_jax.audio.synth", synth()
+    source, samples = "siren_jax.signals.audio.clips.synth", synth()
     rate, frames, channels = SYNTH_RATE, samples.shape[0], samples.shape[1]
   else:
     source = resolve_path(spec, audio_dir)

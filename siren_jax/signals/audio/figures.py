@@ -7,7 +7,7 @@ from typing import Tuple
 import numpy as np
 from scipy import signal as sp_signal
 
-from siren_jax import figures
+from siren_jax.signals.image import figures
 
 ZOOM_SECONDS = 0.02  # the inset's span: a few periods of a voice or an instrument
 

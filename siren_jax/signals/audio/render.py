@@ -18,7 +18,10 @@ from typing import Iterator, Tuple
 import numpy as np
 from absl import logging
 
-from siren_jax import audio, evaluate, outputs, render, rundir, sharding
+from siren_jax.signals.audio import clips as audio
+from siren_jax.engine import evaluate, sharding
+from siren_jax.io import outputs, rundir
+from siren_jax import render
 from siren_jax.errors import UserError
 
 BLOCK_SAMPLES = 1 << 20  # output samples per block: ~4 MB of coordinates

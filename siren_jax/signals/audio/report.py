@@ -9,7 +9,8 @@ import os
 
 from scipy.io import wavfile
 
-from siren_jax import audio, report
+from siren_jax.signals.audio import clips as audio
+from siren_jax import report
 from siren_jax.errors import UserError
 
 PLAYERS = (("original.wav", "original"), ("reconstruction.wav", "fit (reconstruction.wav)"))

@@ -20,7 +20,10 @@ from typing import Any, Callable, Dict, Sequence
 
 import numpy as np
 
-from siren_jax import audio, audio_figures, configuration, figures, supervision
+from siren_jax.signals.audio import clips as audio, figures as audio_figures
+from siren_jax import configuration
+from siren_jax.signals.image import figures
+from siren_jax.engine import supervision
 from siren_jax.errors import UserError
 
 

@@ -10,7 +10,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from siren_jax.outputs import atomic_path, read_jsonl
+from siren_jax.io.outputs import atomic_path, read_jsonl
 
 
 def _pyplot():

@@ -26,7 +26,10 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from siren_jax import configuration, data, outputs, rundir, train
+from siren_jax import configuration
+from siren_jax.signals.image import data
+from siren_jax.io import outputs, rundir
+from siren_jax.engine import train
 from siren_jax.errors import UserError
 
 COLUMNS = ("point", "image", "height", "width", "psnr", "ssim", "steps", "train_seconds", "num_params",

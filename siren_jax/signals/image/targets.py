@@ -118,7 +118,7 @@ LAPLACIAN_TARGETS = {"5point": image_laplacian, "spectral": spectral_laplacian}
 
 def ellipse_mask(height: int, width: int, center=(0.0, 0.0), radii=(0.45, 0.35)) -> np.ndarray:
   """(H, W) boolean ellipse in [-1, 1] coordinates (pixel centres), for Poisson blending."""
-  from siren_jax.data import pixel_centres  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.image.data import pixel_centres  # pylint: disable=g-import-not-at-top
   y, x = np.meshgrid(pixel_centres(height), pixel_centres(width), indexing="ij")
   return ((y - center[0]) / radii[0]) ** 2 + ((x - center[1]) / radii[1]) ** 2 <= 1.0
 

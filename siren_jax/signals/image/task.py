@@ -1,6 +1,6 @@
 """The image task: what an image fit is trained on, how it is scored and what it writes. A plain fit,
 a fit to gradients or Laplacians and a Poisson blend differ only here; the training loop
-(``siren_jax.run``) sees coordinates, targets and loss terms (``siren_jax.task.Task``).
+(``siren_jax.engine.run``) sees coordinates, targets and loss terms (``siren_jax.engine.task.Task``).
 
 Coordinates are pixel centres in [-1, 1] (``data.grid_coords``), targets are on [-1, 1], and the
 headline metric is PSNR under the protocol the supervision determines (``supervision``), or outside
@@ -13,7 +13,10 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax import configuration, data, figures, metrics, outputs, progress, supervision, targets
+from siren_jax import configuration
+from siren_jax.signals.image import data, figures, targets
+from siren_jax.engine import metrics, supervision
+from siren_jax.io import outputs, progress
 from siren_jax.errors import UserError
 
 IN_FEATURES = 2  # (y, x)

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import step
+from siren_jax.engine import step
 
 MAX_SAMPLES = 2 ** 31 - 1  # the sampler's nominal sample count: points are drawn, not stored
 

@@ -1,4 +1,4 @@
-"""The Helmholtz operator with the official PML (``siren_jax.pde.pml``) applied to fields given by their
+"""The Helmholtz operator with the official PML (``siren_jax.signals.pde.pml``) applied to fields given by their
 derivatives, for any number of fields and a squared slowness given per point (the inversion's comes
 from the network, not from a named medium):
 
@@ -12,7 +12,7 @@ gradient and unmixed second derivatives are needed (``derivatives.diagonal``).
 import jax
 import jax.numpy as jnp
 
-from siren_jax.pde import pml
+from siren_jax.signals.pde import pml
 
 
 def apply(coords, u, du, d2u, m, k: float, width: float, a0: float):

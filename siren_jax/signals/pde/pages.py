@@ -15,7 +15,8 @@ Like ``report`` the page only reads files and formats text (no JAX).
 
 import os
 
-from siren_jax import outputs, tasks
+from siren_jax.io import outputs
+from siren_jax.engine import registry as tasks
 from siren_jax import report as r
 
 KEY = "rel_l2"
@@ -114,6 +115,6 @@ def run_page(page, config, summary) -> str:
 
 
 def render_command(f, load_run) -> None:
-  """``siren_jax.render`` for a PDE run (``siren_jax.pde.renders``, which needs JAX: imported here)."""
-  from siren_jax.pde import renders  # pylint: disable=g-import-not-at-top
+  """``siren_jax.render`` for a PDE run (``siren_jax.signals.pde.renders``, which needs JAX: imported here)."""
+  from siren_jax.signals.pde import renders  # pylint: disable=g-import-not-at-top
   renders.command(f, load_run)

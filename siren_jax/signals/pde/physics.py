@@ -12,7 +12,7 @@ from typing import Tuple
 import numpy as np
 
 from siren_jax.errors import UserError
-from siren_jax.pde import media, pml, reference
+from siren_jax.signals.pde import media, pml, reference
 
 
 @dataclasses.dataclass(frozen=True)

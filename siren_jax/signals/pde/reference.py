@@ -12,7 +12,7 @@ import scipy.sparse.linalg
 import scipy.special
 
 from siren_jax.errors import UserError
-from siren_jax.pde import media, pml
+from siren_jax.signals.pde import media, pml
 
 
 def grid(n: int):

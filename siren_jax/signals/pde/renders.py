@@ -7,7 +7,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from siren_jax import evaluate, figures, outputs, render, sharding
+from siren_jax.engine import evaluate, sharding
+from siren_jax.signals.image import figures
+from siren_jax.io import outputs
+from siren_jax import render
 from siren_jax.errors import UserError
 
 EXTENSIONS = {"helmholtz": (".npz", ".png"), "wave": (".npz", ".png", ".mp4"),
@@ -55,7 +58,7 @@ def times_from_flags(f, task: str, t_max: float) -> Optional[np.ndarray]:
 
 def command(f, load_run) -> None:
   """Checks the flags, loads the run and writes ``f.out``."""
-  from siren_jax import rundir  # pylint: disable=g-import-not-at-top
+  from siren_jax.io import rundir  # pylint: disable=g-import-not-at-top
   task = render.saved_task(f.workdir)
   ext = os.path.splitext(f.out)[1].lower()
   if f.rate or f.resolution:
@@ -120,7 +123,7 @@ def _save_panels(path: str, window, panels) -> None:
 
 def _write_inverse(path: str, values: np.ndarray, grid: np.ndarray, window, p, shape) -> None:
   """The recovered velocity and every source's field (``inverse_task``'s reading of the outputs)."""
-  from siren_jax.pde import inverse_task  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.pde.inverse import task as inverse_task  # pylint: disable=g-import-not-at-top
   s = int(p.num_sources)
   velocity = inverse_task.velocity_of(grid, values, s, float(p.fixed_beyond)).reshape(shape)
   fields = np.moveaxis(inverse_task.fields_of(values, s), -1, 0).reshape((s,) + tuple(shape))
@@ -141,7 +144,7 @@ def _write_wave(path: str, frames: np.ndarray, times: Sequence[float], grid: np.
     with outputs.atomic_path(path) as tmp, open(tmp, "wb") as fh:
       np.savez_compressed(fh, field=frames.astype(np.float32), times=np.asarray(times), coords=grid)
     return
-  from siren_jax.pde import wave_outputs  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.pde.wave import outputs as wave_outputs  # pylint: disable=g-import-not-at-top
   if ext == ".png":
     wave_outputs.write_frame_grid(path, list(frames), None, list(times), "fitted wave")
   else:

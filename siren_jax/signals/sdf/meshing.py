@@ -19,7 +19,7 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 
-from siren_jax.outputs import atomic_path
+from siren_jax.io.outputs import atomic_path
 
 
 def grid_axis(resolution: int) -> np.ndarray:

@@ -18,7 +18,11 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax import derivatives, evaluate, figures, meshing, outputs, progress, shapes, sphere_trace
+from siren_jax.nets import derivatives
+from siren_jax.engine import evaluate
+from siren_jax.signals.image import figures
+from siren_jax.signals.sdf import meshing, shapes, sphere_trace
+from siren_jax.io import outputs, progress
 from siren_jax.errors import UserError
 
 RENDER_PANEL_PIXELS = 320  # renders.png shows each view at least this large (smaller ones upsampled)
@@ -209,7 +213,7 @@ def render_command(run, out: str, resolution: int, log=lambda message: None, chu
   set at ``resolution``^3 in the input's units (from the run's summary.json), *.png the three
   sphere-traced views at ``resolution`` pixels a side (0: the run's own settings); ``chunk_size``
   points per forward pass (0: the run's eval.chunk_size)."""
-  from siren_jax import sharding  # pylint: disable=g-import-not-at-top
+  from siren_jax.engine import sharding  # pylint: disable=g-import-not-at-top
   check_render_flags(out, resolution, chunk_size)
   s, ext = run.config.sdf, os.path.splitext(out)[1].lower()
   summary_path = os.path.join(run.workdir, "summary.json")

@@ -5,7 +5,8 @@ Like ``report`` it only reads files and formats text (no JAX)."""
 
 import os
 
-from siren_jax import outputs, tasks
+from siren_jax.io import outputs
+from siren_jax.engine import registry as tasks
 from siren_jax import report as r
 
 KEY = tasks.HEADLINES["sdf"][0]

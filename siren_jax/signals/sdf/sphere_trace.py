@@ -4,7 +4,7 @@
   the [-1, 1]^3 cube and advances by ``relax`` * f(p) (f is a distance bound if the fit is a true
   SDF; ``relax`` < 1 guards against a fit that overestimates) until |f| < ``HIT_EPS``, it leaves the
   cube, or ``steps`` iterations; the normal at a hit is the network's normalised input gradient
-  (``siren_jax.derivatives``), shaded by Lambert's law with an ambient term. Rays are evaluated in
+  (``siren_jax.nets.derivatives``), shaded by Lambert's law with an ambient term. Rays are evaluated in
   fixed-size chunks by ``evaluate.make_renderer`` (bounded memory), each chunk tracing until all its
   rays have stopped.
 * ``slices``: f on three axis-aligned planes through the origin, drawn with level lines as in the
@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import derivatives, evaluate, figures
+from siren_jax.nets import derivatives
+from siren_jax.engine import evaluate
+from siren_jax.signals.image import figures
 
 VIEWS = (("front", 0.0, 15.0), ("side", 90.0, 15.0), ("above", 35.0, 55.0))  # name, azimuth, elevation
 HIT_EPS = 1e-3

@@ -1,5 +1,5 @@
 """The signed-distance task (paper Sec. 4.2): fit f: [-1, 1]^3 -> R whose zero level set is a surface
-given as an oriented point cloud or a mesh (``siren_jax.shapes``), with the paper's Eq. 6.
+given as an oriented point cloud or a mesh (``siren_jax.signals.sdf.shapes``), with the paper's Eq. 6.
 
 Each step takes ``train.batch_size`` on-surface samples (points with normals, the epoch's permutation
 of the surface sample, as for pixels) and as many fresh off-surface points uniform in [-1, 1]^3 drawn
@@ -10,12 +10,12 @@ from ``fold_in(key(seed), step)`` (``SdfLoss.sample``), and minimises the offici
     + w_eikonal | |grad f| - 1 | (all),
 
 with the official weights 3e3, 1e2, 1e2, 5e1 and alpha = 100 (``sdf.weights``, ``sdf.alpha``). The input
-gradient comes from ``siren_jax.derivatives`` (``train.gradient_method``).
+gradient comes from ``siren_jax.nets.derivatives`` (``train.gradient_method``).
 
 The headline logged as the run's quality (``surface_error``, lower is better) is the mean |f| over
 the surface sample, in the input's units (for analytic shapes, where sdf = 0 there, it is the mean |f - sdf| on the surface); the
 final metrics (Chamfer distance, normal consistency, F-score, and the analytic errors) are in
-summary.json (``siren_jax.sdf_outputs``).
+summary.json (``siren_jax.signals.sdf.outputs``).
 """
 
 import dataclasses
@@ -26,7 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, models, sdf_outputs, shapes, tasks
+from siren_jax import configuration
+from siren_jax.nets import derivatives, models
+from siren_jax.signals.sdf import outputs as sdf_outputs, shapes
+from siren_jax.engine import registry as tasks
 from siren_jax.errors import UserError
 
 LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")

@@ -1,7 +1,7 @@
 """Video in: clips read from a directory of frames, an animated image or a video file, or made from a
 built-in image, cut down to the frames and size a config asks for; and the (t, y, x) coordinates.
 
-Coordinates extend the image convention (``siren_jax/data.py``) by time: a sample is ``(t, y, x)``, each
+Coordinates extend the image convention (``siren_jax/signals/image/data.py``) by time: a sample is ``(t, y, x)``, each
 axis spans [-1, 1] and frame ``i`` of ``T`` sits at its centre ``(2 i + 1) / T - 1``, so rendering the same
 cube at another frame count or resolution samples the same continuous function (more frames than the
 input had is slow motion). Flattened samples are in C order over (T, H, W): ``index = (t * H + y) * W + x``.
@@ -32,7 +32,9 @@ from typing import Iterator, List, NamedTuple, Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from siren_jax import data, outputs, video_files
+from siren_jax.signals.image import data
+from siren_jax.io import outputs
+from siren_jax.signals.video import files as video_files
 from siren_jax.errors import UserError
 
 BUILTIN_CLIPS = ("astronaut_pan",)

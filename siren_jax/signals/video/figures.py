@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from siren_jax import figures
+from siren_jax.signals.image import figures
 
 GRID_FRAMES = 4
 

@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from siren_jax import outputs
+from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
 ANIMATED = (".webp", ".gif")

@@ -22,7 +22,11 @@ from typing import Iterator, Tuple
 import numpy as np
 from absl import flags, logging
 
-from siren_jax import data, evaluate, outputs, render, rundir, sharding, video_files, video_task
+from siren_jax.signals.image import data
+from siren_jax.engine import evaluate, sharding
+from siren_jax.io import outputs, rundir
+from siren_jax import render
+from siren_jax.signals.video import files as video_files, task as video_task
 from siren_jax.errors import UserError
 
 MAX_FRAMES = 100000  # refuses typos like --frames=1e9 before they start a days-long render
@@ -65,7 +69,7 @@ def iter_frames(run: render.TrainedRun, times, height: int, width: int, window=r
   chunk = chunk_size or int(run.config.eval.chunk_size)
   values = evaluate.make_renderer(run.model.apply, sharding.make_mesh(), min(chunk, height * width),
                                   microbatch)
-  from siren_jax import video  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.video import clips as video  # pylint: disable=g-import-not-at-top
   for t in times:
     coords = video.frame_coords(np.float32(t) * scale, height, width, window)
     yield outputs.to_uint8(data.to_unit(values(run.params, coords).reshape(height, width, -1)))

@@ -1,5 +1,5 @@
 """The video task (SIREN paper Sec. 4.1): a clip fitted as a function of (t, y, x), trained by the same
-loop as images (``siren_jax.run``).
+loop as images (``siren_jax.engine.run``).
 
 Memory: the clip stays uint8 on the host and the device (``step.Sampler``): each step gathers its batch
 of random samples and derives their coordinates and [-1, 1] targets on the device, and evaluation
@@ -19,8 +19,10 @@ from typing import Any, Callable, Dict, Iterator, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import (configuration, data, hyper, metrics, step, supervision, video, video_files,
-                       video_outputs)
+from siren_jax import configuration
+from siren_jax.signals.image import data
+from siren_jax.engine import hyper, metrics, step, supervision
+from siren_jax.signals.video import clips as video, files as video_files, outputs as video_outputs
 from siren_jax.errors import UserError
 
 IN_FEATURES = 3  # (t, y, x)

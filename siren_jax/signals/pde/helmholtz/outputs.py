@@ -7,7 +7,8 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax import figures, outputs
+from siren_jax.signals.image import figures
+from siren_jax.io import outputs
 
 PARTS = (("real", np.real), ("imaginary", np.imag), ("magnitude", np.abs))
 

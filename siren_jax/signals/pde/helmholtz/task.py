@@ -3,12 +3,12 @@ residual alone, no samples of the solution.
 
 The network's two outputs are Re u and Im u at coordinates (x, y). The official loss
 (``loss_functions.helmholtz_pml``) penalises the residual of the Helmholtz equation with a perfectly
-matched layer (PML, ``siren_jax.pde.pml``) on the border of width ``pde.pml_width``:
+matched layer (PML, ``siren_jax.signals.pde.pml``) on the border of width ``pde.pml_width``:
 
     R = d/dx (A du/dx) + d/dy (B du/dy) + C m k^2 u - f,
 
 A = e_y / e_x, B = e_x / e_y, C = e_x e_y (the PML's complex stretches), m the squared slowness
-(``siren_jax.pde.media``) and f the (1+1i) Gaussian source. The loss is |Re R| + |Im R| per point
+(``siren_jax.signals.pde.media``) and f the (1+1i) Gaussian source. The loss is |Re R| + |Im R| per point
 (an L1 norm, as the official code's ``torch.abs`` of the stacked parts; ``pde.norm=l2`` squares the
 modulus instead), where the source is nonzero weighted by ``pde.source_weight``; each step takes ``train.batch_size`` fresh uniform points, the last
 ``pde.source_points`` of them replaced by points uniform in the disk of radius ``pde.source_radius``
@@ -21,7 +21,7 @@ d/dx (A du/dx) = dA/dx du/dx + A d2u/dx2 needs the gradient and the unmixed seco
 exact (a jvp of ``pml.coefficients``). ``residual`` takes any field's derivatives, so closed-form
 fields test it (tests/test_pde.py).
 
-Metrics: ``rel_l2``, the relative L2 error against the reference (``siren_jax.pde.reference``: the
+Metrics: ``rel_l2``, the relative L2 error against the reference (``siren_jax.signals.pde.reference``: the
 Hankel solution for the uniform medium, the finite-difference solve with the same PML otherwise) over
 the physical region (outside the PML and the source disk), on the reference's ``pde.eval_size``^2
 grid of nodes ([-1, 1] ends included), is the headline (lower is better); summary.json also has the mean |R| there.
@@ -35,9 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, tasks
+from siren_jax import configuration
+from siren_jax.nets import derivatives
+from siren_jax.engine import registry as tasks
 from siren_jax.errors import UserError
-from siren_jax.pde import common, physics
+from siren_jax.signals.pde import common, physics
 
 IN_FEATURES = 2  # (x, y)
 # The per-point penalty of the complex residual r (``pde.norm``): the official |Re r| + |Im r|, or the
@@ -179,7 +181,7 @@ class HelmholtzTask:
              render_derivatives: Callable, network=None) -> Dict[str, Any]:
     """rel_l2 and the mean |R| into ``summary``; the field figures into ``workdir``."""
     del render_derivatives
-    from siren_jax.pde import helmholtz_outputs  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.pde.helmholtz import outputs as helmholtz_outputs  # pylint: disable=g-import-not-at-top
     summary[self.headline_name] = self.headline(fit)
     model, params, _, _ = network
     summary["mean_abs_residual"] = mean_abs_residual(self, model, params)

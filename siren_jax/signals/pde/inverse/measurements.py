@@ -18,7 +18,7 @@ import scipy.interpolate
 import scipy.sparse.linalg
 
 from siren_jax.errors import UserError
-from siren_jax.pde import media, pml, reference
+from siren_jax.signals.pde import media, pml, reference
 
 GRID = 257  # FD nodes a side: phase error <= k r (k h)^2 / 24 < 1.5% at the receivers (reference.py)
 

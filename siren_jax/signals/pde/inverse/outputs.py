@@ -8,8 +8,9 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax import figures, outputs
-from siren_jax.pde import helmholtz_outputs
+from siren_jax.signals.image import figures
+from siren_jax.io import outputs
+from siren_jax.signals.pde.helmholtz import outputs as helmholtz_outputs
 
 
 def _marks(ax, task, line: str = "k") -> None:

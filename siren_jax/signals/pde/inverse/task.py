@@ -46,9 +46,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, tasks
+from siren_jax import configuration
+from siren_jax.nets import derivatives
+from siren_jax.engine import registry as tasks
 from siren_jax.errors import UserError
-from siren_jax.pde import common, helmholtz_task, measurements, media, operator, physics, pml
+from siren_jax.signals.pde import common, media, operator, physics, pml
+from siren_jax.signals.pde.helmholtz import task as helmholtz_task
+from siren_jax.signals.pde.inverse import measurements
 
 IN_FEATURES = 2  # (x, y)
 MAX_EVAL_SIZE = 4096
@@ -265,7 +269,7 @@ class InverseTask:
              render_derivatives: Callable) -> Dict[str, Any]:
     """The velocity errors and the receiver misfit into ``summary``; the figures into ``workdir``."""
     del render_derivatives
-    from siren_jax.pde import inverse_outputs  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.pde.inverse import outputs as inverse_outputs  # pylint: disable=g-import-not-at-top
     summary[self.headline_name] = self.headline(fit)
     after = [r for r in rows if r.get("step") == self.loss.pretrain_steps and self.headline_name in r]
     if after:

@@ -7,8 +7,10 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax import figures, outputs, video_files
-from siren_jax.pde.helmholtz_outputs import extent
+from siren_jax.signals.image import figures
+from siren_jax.io import outputs
+from siren_jax.signals.video import files as video_files
+from siren_jax.signals.pde.helmholtz.outputs import extent
 
 GRID_FRAMES = 5
 ANIMATION_SIDE = 256  # pixels of each panel of the animation (nearest-neighbour scaled)

@@ -32,9 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax import configuration, derivatives, tasks
+from siren_jax import configuration
+from siren_jax.nets import derivatives
+from siren_jax.engine import registry as tasks
 from siren_jax.errors import UserError
-from siren_jax.pde import common, media, physics, reference
+from siren_jax.signals.pde import common, media, physics, reference
 
 IN_FEATURES = 3  # (t, x, y)
 # The per-point penalty of each term (``pde.norm``): the official |r|, or r^2.
@@ -172,7 +174,7 @@ class WaveTask:
              render_derivatives: Callable) -> Dict[str, Any]:
     """rel_l2 (overall and per time) into ``summary``; frames, animation and curves into ``workdir``."""
     del render_derivatives
-    from siren_jax.pde import wave_outputs  # pylint: disable=g-import-not-at-top
+    from siren_jax.signals.pde.wave import outputs as wave_outputs  # pylint: disable=g-import-not-at-top
     summary[self.headline_name] = self.headline(fit)
     summary["rel_l2_per_time"] = self.per_time(fit)
     return wave_outputs.write_all(workdir, self, fit.frames, rows, summary)

@@ -1,0 +1,1 @@
+"""Audio: a clip as a function of time."""

@@ -1,0 +1,1 @@
+"""Images: one image, a set of them, or an image's gradient or Laplacian (Poisson problems)."""

@@ -1,0 +1,1 @@
+"""The Helmholtz equation: a complex wavefield fitted from its PDE residual."""

@@ -1,0 +1,1 @@
+"""Full-waveform inversion: the medium recovered from receiver data with the Helmholtz residual."""

@@ -1,0 +1,1 @@
+"""Video: a clip as a function of (t, y, x)."""
