@@ -88,10 +88,10 @@ def recipe_config(overrides: Dict[str, Any]):
 
 def volume_errors(workdir: str, config, n: int) -> Dict[str, float]:
   """|f - sdf| at n uniform points of the cube, from the run's last checkpoint."""
-  from siren_jax import render
+  from siren_jax.engine import trained
   from siren_jax.signals.sdf import outputs as sdf_outputs
   from siren_jax.engine import sharding  # pylint: disable=g-import-not-at-top
-  run = render.load_run(workdir)
+  run = trained.load_run(workdir)
   mesh, microbatch = sharding.make_mesh(), sharding.resolve_microbatch(config.train.microbatch)
   field = sdf_outputs.field_fn(run.model, run.params, mesh, int(config.eval.chunk_size), microbatch)
   points = np.random.default_rng(123).uniform(-1.0, 1.0, size=(n, 3))

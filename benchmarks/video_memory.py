@@ -19,7 +19,8 @@ import numpy as np
 from absl import flags
 
 from benchmarks import common
-from siren_jax import cli, configuration, render
+from siren_jax import cli, configuration
+from siren_jax.engine import trained
 from siren_jax.io import outputs
 from siren_jax.engine import train
 from siren_jax.signals.video import files as video_files, render as video_render
@@ -74,7 +75,7 @@ def main(_):
     t0 = time.perf_counter()
     summary = train.train_and_evaluate(config_for(clip), os.path.join(tmp, "run"))
     phases["trained, evaluated, outputs and report written"] = peak_rss_bytes()
-    run = render.load_run(os.path.join(tmp, "run"))
+    run = trained.load_run(os.path.join(tmp, "run"))
     frames = video_render.iter_frames(run, video_render.frame_times(_FRAMES.value), _SIZE.value,
                                       _SIZE.value)
     video_files.write_clip(os.path.join(tmp, "render.mp4"), frames, 24.0)

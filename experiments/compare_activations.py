@@ -25,8 +25,9 @@ from absl import flags, logging
 
 from benchmarks import common
 from siren_jax import cli, configuration, sweep
-from siren_jax.signals.image import data, figures
-from siren_jax.nets import models
+from siren_jax.signals.image import data
+from siren_jax.io import plots
+from siren_jax.nets import kinds
 from siren_jax.io import outputs
 from siren_jax.engine import run
 
@@ -35,7 +36,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resize the shorter side to this (0 = native).")
 _STEPS = flags.DEFINE_integer("steps", 500, "Training steps for every family.")
 _LRS = flags.DEFINE_list("lrs", ["1e-4", "3e-4", "1e-3", "3e-3"], "Learning-rate grid (all families).")
-_KINDS = flags.DEFINE_list("kinds", list(models.KINDS), "Model families.")
+_KINDS = flags.DEFINE_list("kinds", list(kinds.BUILTIN), "Model families.")
 _BATCH = flags.DEFINE_integer("batch", 24576, "Pixels per step (0 = full image).")
 
 
@@ -102,7 +103,7 @@ def main(_):
                      {"image": _IMAGE.value, "size": _SIZE.value, "steps": _STEPS.value,
                       "lrs": _LRS.value, "equal_time_seconds": budget,
                       "rows": [{k: v for k, v in r.items() if k != "rows"} for r in table]})
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
   for r in table:
     steps = [row["step"] for row in r["rows"] if row["step"] > 0]
@@ -116,7 +117,7 @@ def main(_):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
   fig.suptitle(f"{image_desc}: best learning rate per family")
-  figures.save_figure(fig, os.path.join(workdir, "curves.png"))
+  plots.save_figure(fig, os.path.join(workdir, "curves.png"))
   print("\n".join(lines))
 
 

@@ -81,7 +81,9 @@ from absl import flags, logging
 
 from experiments import compression_references as references
 from experiments import compression_tables as tables
-from siren_jax import cli, configuration, render
+from siren_jax import cli, configuration
+from siren_jax.engine import trained
+from siren_jax.signals.image import render as image_render
 from siren_jax.signals.image import data
 from siren_jax.engine import hyper, metrics, train
 from siren_jax.nets import models
@@ -172,14 +174,14 @@ def finished(config, workdir: str) -> bool:
   return saved == current
 
 
-def make_render(run: render.TrainedRun, height: int, width: int):
+def make_render(run: trained.TrainedRun, height: int, width: int):
   """``params -> (H, W, C) uint8``: ``run``'s network with other weights, rendered on the training
-  grid by ``render.render_array`` (the render command's own renderer)."""
-  return lambda params: render.render_array(dataclasses.replace(run, params=params), height,
+  grid by ``image_render.render_array`` (the render command's own renderer)."""
+  return lambda params: image_render.render_array(dataclasses.replace(run, params=params), height,
                                             width).reshape(height, width, -1)
 
 
-def finetune_config(run: render.TrainedRun, workdir: str, steps: int, lr: float, batch: int,
+def finetune_config(run: trained.TrainedRun, workdir: str, steps: int, lr: float, batch: int,
                     bits: int, seed: int):
   """``workdir``'s config as a fine-tune of its final weights: ``steps`` of Adam (cosine decay from
   ``lr`` to 1 %) on batches of ``batch`` pixels, the loss seeing the weights on the ``bits``-bit grid
@@ -195,7 +197,7 @@ def finetune_config(run: render.TrainedRun, workdir: str, steps: int, lr: float,
   return config
 
 
-def finetune(run: render.TrainedRun, workdir: str, steps: int, lr: float, batch: int, bits: int,
+def finetune(run: trained.TrainedRun, workdir: str, steps: int, lr: float, batch: int, bits: int,
              seed: int):
   """The fine-tuned weights, trained (or resumed, or reused) as a run of their own in
   ``workdir/finetune/from-step-S/{qat-Bbit,plain}`` by the project's training loop (S, the step it
@@ -203,10 +205,10 @@ def finetune(run: render.TrainedRun, workdir: str, steps: int, lr: float, batch:
   name = f"qat-{bits}bit" if bits else "plain"
   ft_dir = os.path.join(workdir, "finetune", f"from-step-{run.step}", name)
   train.train_and_evaluate(finetune_config(run, workdir, steps, lr, batch, bits, seed), ft_dir)
-  return render.load_run(ft_dir).params
+  return trained.load_run(ft_dir).params
 
 
-def header_of(run: render.TrainedRun, height: int, width: int) -> quantize.Header:
+def header_of(run: trained.TrainedRun, height: int, width: int) -> quantize.Header:
   m = run.config.model
   first_omega, hidden_omega = hyper.omegas(m)  # the one rule: each defaults to model.omega_0
   return quantize.Header(width=int(m.width), depth=int(m.depth), channels=run.channels,
@@ -225,7 +227,7 @@ def compress_run(workdir: str, pixels01: np.ndarray, codecs: Sequence[quantize.C
   """Encodes ``workdir``'s trained SIREN with every codec, decodes each byte string, renders and
   scores it against ``pixels01``; writes the byte strings to ``workdir/compressed/`` and the rows (then
   ``extra_rows``, e.g. JPEG and WebP on the same image) to ``workdir/compression.json``."""
-  run = render.load_run(workdir)
+  run = trained.load_run(workdir)
   h, w, c = pixels01.shape
   if (run.height, run.width, run.channels) != (h, w, c):
     raise UserError(f"{workdir} was trained on a {run.height}x{run.width}x{run.channels} (HxWxC) image, "

@@ -20,7 +20,8 @@ from absl import logging
 from PIL import Image, features
 
 from experiments import compression_references as references
-from siren_jax.signals.image import data, figures
+from siren_jax.signals.image import data
+from siren_jax.io import plots
 from siren_jax.engine import metrics
 from siren_jax.io import outputs, quantize
 from siren_jax.errors import UserError
@@ -262,7 +263,7 @@ def markdown(means: Sequence[dict], rows: Sequence[dict], runs: Sequence[dict], 
 
 
 def plot(path: str, means: Sequence[dict], title: str, kodak: bool) -> None:
-  figures.save_figure(rd_figure(means, title, kodak), path)
+  plots.save_figure(rd_figure(means, title, kodak), path)
 
 
 def rd_figure(means: Sequence[dict], title: str, kodak: bool):
@@ -271,7 +272,7 @@ def rd_figure(means: Sequence[dict], title: str, kodak: bool):
   are Kodak images (``kodak``). The x axis ends just beyond the largest SIREN bpp; what is not drawn
   (float32, codec and published points beyond the x range, the published curves for other images) is
   listed under the plot."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   curve = curves(means)
   fig, ax = plt.subplots(figsize=(10.5, 5.5))
   siren = [f for f in curve if f.startswith("SIREN") and f != "SIREN float32"]

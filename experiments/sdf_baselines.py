@@ -19,7 +19,7 @@ from absl import flags, logging
 from PIL import Image
 
 from siren_jax import cli, configuration
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.io import outputs
 from siren_jax.engine import train
 
@@ -61,7 +61,7 @@ def family_config(kind: str):
 
 def write_renders(path: str, workdir: str, kinds) -> None:
   """Each family's renders.png as one labelled row."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   images = [np.asarray(Image.open(os.path.join(workdir, k, "renders.png"))) for k in kinds]
   h, w = images[0].shape[:2]
   fig, axes = plt.subplots(len(kinds), 1, figsize=(12, 12 * h / w * len(kinds) + 0.4 * len(kinds)))
@@ -69,7 +69,7 @@ def write_renders(path: str, workdir: str, kinds) -> None:
     ax.imshow(image)
     ax.set_axis_off()
     ax.set_title(kind, fontsize=11)
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def main(_):

@@ -30,7 +30,7 @@ Protocol. Everything is 8-bit, as images on disk are: the ground truth is quanti
 input is the ground truth resized by Pillow bicubic with antialiasing in float (``data.load_image``'s
 path) and quantised to uint8 (``<case>/input.png``); nearest and bicubic upsample that uint8 image with
 Pillow; the SIREN is fitted to the same PNG (config ``data.image``) and rendered to uint8 at the ground
-truth's size (``render.render_array``, as a saved PNG would be). PSNR (``metrics.psnr``) and SSIM
+truth's size (``image_render.render_array``, as a saved PNG would be). PSNR (``metrics.psnr``) and SSIM
 (``skimage.metrics.structural_similarity``, data_range 1, 7x7 uniform window, channels averaged) are
 against the 8-bit ground truth. Pillow and siren_jax share the pixel-centre convention (pixel i of n at
 (2i + 1)/n - 1 on [-1, 1]), so all methods sample the same image extent; tests/test_upsampling.py
@@ -77,7 +77,9 @@ from absl import flags, logging
 from PIL import Image
 
 from experiments import upsampling_tables as tables
-from siren_jax import cli, configuration, render, sweep
+from siren_jax import cli, configuration, sweep
+from siren_jax.engine import trained
+from siren_jax.signals.image import render as image_render
 from siren_jax.signals.image import data
 from siren_jax.engine import metrics, train
 from siren_jax.io import outputs
@@ -327,7 +329,7 @@ def fit_and_render(case: Case, variant: str, config, case_dir: str) -> Dict:
     result = {"psnr": float("nan"), "ssim": float("nan")}
     pred = None
   else:
-    pred = _as_hwc(render.render_array(render.load_run(run_dir), h, w))
+    pred = _as_hwc(image_render.render_array(trained.load_run(run_dir), h, w))
     _save_png(os.path.join(run_dir, "upsampled.png"), pred)
     result = score(case.ground_truth, pred)
   print(f"{case.key} {method_name(variant)}: {'reused' if reused else 'fitted'} in "

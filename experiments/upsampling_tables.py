@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.io import outputs
 from siren_jax.errors import UserError
 
@@ -73,7 +73,7 @@ def parse_crop(text: str) -> Tuple[float, float, float, float]:
 def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, float, float, float]],
                  ground_truths: Dict[str, np.ndarray]) -> None:
   """One row per factor: the ground truth crop, then each method's crop titled with PSNR / SSIM."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   keys = list(dict.fromkeys(r["case"] for r in rows))
   methods = list(dict.fromkeys(r["method"] for r in rows))
   ncols = len(methods) + 1
@@ -107,7 +107,7 @@ def write_figure(path: str, rows: Sequence[Dict], crop: Optional[Tuple[float, fl
       title = "\n".join(textwrap.wrap(method.replace("+", "+ "), 26))
       show(axes[i, j], r["pred"], f"{title}\n{r['psnr']:.2f} dB, SSIM {r['ssim']:.3f}")
   fig.tight_layout()
-  figures.save_figure(fig, path, dpi=120)
+  plots.save_figure(fig, path, dpi=120)
 
 
 def describe_recipe(base) -> str:

@@ -8,7 +8,10 @@ import os
 
 import ml_collections
 
+from siren_jax.engine import registry, supervision
 from siren_jax.errors import UserError
+from siren_jax.io import checkpoints
+from siren_jax.nets import derivatives, kinds
 
 SCHEDULES = ("constant", "cosine", "exponential")
 # Fields that may change between an interrupted run and its resumption (they change how long or how
@@ -63,20 +66,28 @@ def _require(cond: bool, message: str) -> None:
 
 
 def validate(config) -> None:
-  """Raises UserError with one line naming the first invalid field."""
-  m, t = config.model, config.train
-  from siren_jax.engine import registry as tasks  # pylint: disable=g-import-not-at-top
-  tasks.validate_config(config)
+  """Raises UserError with one line naming the first invalid field: the signal's own fields first
+  (its ``validate_config``), then the engine's (model, train and eval)."""
+  registry.validate_config(config)
+  _validate_model(config.model)
+  _validate_train(config.train)
+  _validate_numbers(config)
+  _require(config.eval.chunk_size >= 1, f"eval.chunk_size must be >= 1, got {config.eval.chunk_size}")
+
+
+def _validate_model(m) -> None:
   for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
     value = m.get(name)
     if value is not None:
       _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
                f"model.{name} must be > 0, got {value}")
-  from siren_jax.nets.models import KINDS  # pylint: disable=g-import-not-at-top
-  _require(m.kind in KINDS, f"model.kind must be one of {KINDS}, got {m.kind!r}")
+  kinds.get(m.kind)  # a UserError naming the kinds if it is none of them
   _require(m.sine in ("fast", "xla"), f"model.sine must be 'fast' or 'xla', got {m.sine!r}")
   _require(m.width >= 1, f"model.width must be >= 1, got {m.width}")
   _require(m.depth >= 1, f"model.depth must be >= 1, got {m.depth}")
+
+
+def _validate_train(t) -> None:
   _require(t.num_steps >= 0, f"train.num_steps must be >= 0, got {t.num_steps}")
   _require(math.isfinite(t.learning_rate) and t.learning_rate > 0,
            f"train.learning_rate must be > 0, got {t.learning_rate}")
@@ -84,11 +95,6 @@ def validate(config) -> None:
   _require(t.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {t.warmup_steps}")
   _require(0.0 <= t.final_lr_fraction <= 1.0,
            f"train.final_lr_fraction must be in [0, 1], got {t.final_lr_fraction}")
-  from siren_jax.signals.image.targets import GRADIENT_TARGETS, LAPLACIAN_TARGETS  # pylint: disable=g-import-not-at-top
-  _require(t.gradient_target in GRADIENT_TARGETS,
-           f"train.gradient_target must be one of {tuple(GRADIENT_TARGETS)}, got {t.gradient_target!r}")
-  _require(t.laplacian_target in LAPLACIAN_TARGETS,
-           f"train.laplacian_target must be one of {tuple(LAPLACIAN_TARGETS)}, got {t.laplacian_target!r}")
   _require(t.batch_size >= 0, f"train.batch_size must be >= 0 (0 = full batch), got {t.batch_size}")
   _require(t.microbatch >= -1, f"train.microbatch must be >= -1 (-1 = auto), got {t.microbatch}")
   _require(t.get("vmap_width", -1) >= -1,
@@ -96,9 +102,6 @@ def validate(config) -> None:
   _require(t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}")
   _require(t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {t.checkpoint_every}")
   _require(t.max_checkpoints >= 1, f"train.max_checkpoints must be >= 1, got {t.max_checkpoints}")
-  _validate_numbers(config)
-  _require(config.eval.chunk_size >= 1, f"eval.chunk_size must be >= 1, got {config.eval.chunk_size}")
-  _require(config.eval.crop_border >= 0, f"eval.crop_border must be >= 0, got {config.eval.crop_border}")
 
 
 # ω₀ scales the sine's argument; past this, float32 arguments keep no fractional phase digits to
@@ -109,8 +112,6 @@ MAX_OMEGA = 1e5
 def _validate_numbers(config) -> None:
   """Values the other checks let through that would end in NaN or a crash after the run starts."""
   m, t = config.model, config.train
-  from siren_jax.nets import derivatives
-  from siren_jax.engine import supervision  # pylint: disable=g-import-not-at-top
   _require(isinstance(config.seed, int) and 0 <= config.seed < 2 ** 32,
            f"seed must be an integer in [0, 2^32), got {config.seed}")
   for name in ("omega_0", "first_omega_0", "hidden_omega_0"):
@@ -127,7 +128,7 @@ def _validate_numbers(config) -> None:
   for field, allowed in methods.items():
     value = t[field]
     _require(value in allowed, f"train.{field} must be one of {allowed}, got {value!r}")
-    _require(value != "propagate" or m.kind == "siren",
+    _require(value != "propagate" or kinds.get(m.kind).plain_sine,
              f"train.{field}=propagate needs model.kind=siren, not {m.kind!r}")
   supervision.parse(t.supervision)
   qat_bits = t.get("qat_bits", 0)
@@ -135,7 +136,6 @@ def _validate_numbers(config) -> None:
                                                  f"{qat_bits}")
   init_from = t.get("init_from", "")
   if init_from:
-    from siren_jax.io import checkpoints  # pylint: disable=g-import-not-at-top
     _require(checkpoints.has_steps(os.path.join(init_from, "checkpoints")),
              f"train.init_from={init_from!r} holds no checkpoint to start from")
 

@@ -1,4 +1,5 @@
-"""Fit a signal with a SIREN: an image (or a set of images), or what the config's task names.
+"""Fit a signal with a SIREN (or another model kind): an image (or a set of images), or whichever
+signal the config's task names.
 
     python -m siren_jax.main --config=configs/default.py --workdir=runs/camera [--config.FIELD=VALUE ...]
     python -m siren_jax.main --config=configs/kodak.py --workdir=runs/kodak --config.data.image=kodak
@@ -10,8 +11,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from siren_jax import cli
-from siren_jax.signals.image import sets as image_set
-from siren_jax.engine import registry as tasks, train
+from siren_jax.engine import registry, train
 from siren_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -24,8 +24,9 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = FLAGS.config
-  if tasks.name_of(config) == "image" and image_set.is_set(config.data.image):
-    image_set.fit_set(config, FLAGS.workdir)
+  fit = registry.of(config).hook("fit")  # a signal's own job (an image set), else one run
+  if fit is not None:
+    fit.fit(config, FLAGS.workdir)
   else:
     train.train_and_evaluate(config, FLAGS.workdir)
 

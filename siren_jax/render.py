@@ -1,340 +1,48 @@
-"""Render a trained SIREN at any resolution or over any crop of its [-1, 1] square.
+"""Render a trained run: an image at any resolution or over any crop, a clip at any rate, a shape's
+mesh or views, a wavefield on any grid. What a run renders to is its signal's (``render`` hook).
 
     python -m siren_jax.render --workdir=runs/camera --scale=4 --out=camera_x4.png
     python -m siren_jax.render --workdir=runs/camera --size=2048x2048 --window=-0.5,0,-0.5,0 --out=zoom.png
     python -m siren_jax.render --workdir=runs/audio --out=fit.wav [--rate=48000]  (audio runs)
     python -m siren_jax.render --workdir=runs/sdf_csg --resolution=512 --out=mesh512.ply  (SDF runs)
+    python -m siren_jax.render --workdir=runs/video --frames=120 --out=slow.gif  (video runs)
 
-Video runs (task=video) render clips, slow motion and single frames: see ``siren_jax.signals.video.render``.
-
-A fitted SIREN is a continuous function of (y, x), so it can be sampled on any grid. The grid follows the
-training convention (``siren_jax/signals/image/data.py``): each axis of the image spans [-1, 1] and pixels are sampled
-at their centres. ``--window=y0,y1,x0,x1`` (default the full square ``-1,1,-1,1``) picks the region and
-``--size=HxW`` the output pixels over it; ``--scale=s`` instead asks for ``s`` times the training
-resolution over the window (the window's share of the training height and width, times ``s``). With that
-convention a window whose edges fall on pixel boundaries of a larger render reproduces the corresponding
-crop of it, and rendering at the training size reproduces ``reconstruction.png`` for values-supervised
-runs. The network's raw output is rendered: runs supervised by gradients or Laplacians alone determine
-the image only up to a constant (or harmonic) offset, which ``reconstruction.png`` removes against the
-reference image and a render does not.
-
-Memory stays bounded whatever the output size: the output is produced in blocks of rows (each block's
-coordinates generated on the fly and evaluated by ``evaluate.make_renderer`` in fixed-size chunks), so the
-full coordinate array (8 bytes a pixel) and the float output (4 bytes a pixel and channel) never exist.
-``render_workdir`` fills a preallocated uint8 array (the only full-size allocation); the command line
-goes one step further and streams the blocks straight into the PNG (``write_png_rows``), so a render's
-peak memory does not grow with its size at all.
+Each signal's hook documents its outputs: ``siren_jax.signals.image.render`` (the grid convention,
+windows and bounded memory), ``signals.audio.render``, ``signals.video.render``, ``signals.sdf.outputs``
+and ``signals.pde.pages``. Every signal declares the flags it defines (``Signal.render_flags``) and
+those it takes (``Signal.render_takes``); a flag given on the command line that the run's signal does
+not take is refused in one line rather than silently ignored.
 """
 
-import dataclasses
-import json
-import math
-import os
-import struct
-import time
-import zlib
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
+from absl import flags
 
-import jax
-import ml_collections
-import numpy as np
-from absl import flags, logging
-
-from siren_jax.io import checkpoints, outputs, rundir
 from siren_jax import cli
-from siren_jax.signals.image import data
-from siren_jax.engine import evaluate, registry as tasks, sharding, step
-from siren_jax.nets import models
+from siren_jax.engine import registry, trained
 from siren_jax.errors import UserError
 
-FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
-# The flags each task's render takes (beside --workdir and --out); any other render flag given on the
-# command line is refused in one line rather than silently ignored (every task shares one namespace).
-IMAGE_FLAGS = ("scale", "size", "window", "chunk_size")
-MAX_SIDE = 65536  # refuses typos like --scale=1000 before they start an hours-long render
-BLOCK_PIXELS = 1 << 20  # pixels per block of rows: ~8 MB of coordinates, ~12 MB of RGB floats
+COMMON = ("workdir", "out", "chunk_size")
+_DEFINE = {"integer": flags.DEFINE_integer, "float": flags.DEFINE_float, "string": flags.DEFINE_string}
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainedRun:
-  """A workdir's model and restored parameters, ready to evaluate."""
-  workdir: str
-  config: Any  # ml_collections.ConfigDict rebuilt from config.json
-  model: Any  # flax module
-  params: Any
-  step: int
-  height: int  # training resolution (0 when the run has not written summary.json yet)
-  width: int
-  channels: int
+def signal_flags() -> tuple:
+  """The render flags every known signal defines, in the order of the signals."""
+  out = []
+  for name in registry.names():
+    for flag in registry.get(name).render_flags:
+      if flag.name not in COMMON and all(flag.name != f.name for f in out):
+        out.append(flag)
+  return tuple(out)
 
 
-def _read_json(path: str) -> dict:
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError) as e:
-    raise UserError(f"cannot read {path}: {e}") from None
-
-
-def _saved_channels(saved_shapes: dict) -> int:
-  """Output channels from a checkpoint's parameter shapes (for a run with no summary.json yet)."""
-  shape = saved_shapes.get("params.params.output.bias")
-  if not shape:
-    raise UserError("cannot tell the run's output channels: it has no summary.json yet and its "
-                    "checkpoint has no params.params.output.bias")
-  return int(shape[0])
-
-
-def _model_config(config, saved_shapes: dict, dims: int = 2):
-  """``config.model``, with the positional encoding's frequency count read off the checkpoint where
-  the config leaves it to the image size (``pe_frequencies=0``, the Nyquist rule of the training
-  image): the first layer's fan-in is D + 2 D L for D = ``dims`` coordinates."""
-  m = config.model
-  if m.get("kind") not in models.PE_KINDS or m.get("pe_frequencies"):
-    return m
-  fan_ins = {int(shape[0]) for key, shape in saved_shapes.items()
-             if key.endswith("kernel") and len(shape) == 2 and int(shape[0]) != int(m.width)}
-  frequencies = sorted((f - dims) // (2 * dims) for f in fan_ins
-                       if f > dims and (f - dims) % (2 * dims) == 0)
-  if not frequencies:
-    raise UserError("cannot tell the positional encoding's frequencies from the checkpoint")
-  m = ml_collections.ConfigDict(m.to_dict())
-  m.pe_frequencies = frequencies[0]
-  return m
-
-
-def load_run(workdir: str) -> TrainedRun:
-  """Rebuilds the model from ``workdir/config.json`` and restores the newest intact checkpoint's
-  parameters (falling back past damaged ones, with a warning, as ``checkpoints`` describes)."""
-  if not os.path.isdir(workdir):
-    raise UserError(f"workdir not found: {workdir}")
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
-    raise UserError(f"{workdir} has no config.json: not a siren_jax run directory")
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt_dir):
-    raise UserError(f"{workdir} has no checkpoints/ directory (has the run saved a checkpoint yet?)")
-
-  saved_config = _read_json(config_path)
-  if not isinstance(saved_config, dict):
-    raise UserError(f"{config_path} holds a JSON {type(saved_config).__name__}, not a config")
-  config = ml_collections.ConfigDict(saved_config)
-  summary_path = os.path.join(workdir, "summary.json")
-  summary = _read_json(summary_path) if os.path.exists(summary_path) else {}
-  if not isinstance(summary, dict):
-    raise UserError(f"{summary_path} holds a JSON {type(summary).__name__}, not a run summary")
-  built = {}
-
-  def like(saved_shapes):
-    """The train state to restore into, built for the step about to be restored."""
-    channels = int(summary.get("channels") or _saved_channels(saved_shapes))
-    try:
-      dims = tasks.coord_dims(config)  # 2 for images, 1 for audio, 3 for video
-      built["model"] = models.build_model(_model_config(config, saved_shapes, dims),
-                                          out_features=channels)
-      built["channels"] = channels
-      return step.create_train_state(jax.random.PRNGKey(0), built["model"], config, in_features=dims)
-    except (ValueError, AttributeError, KeyError, TypeError, UserError) as e:
-      raise UserError(f"{config_path}: cannot build the model: {e}") from None
-
-  try:
-    max_to_keep = max(int(config.get("train", {}).get("max_checkpoints", 2)), 1)
-  except (TypeError, ValueError, AttributeError) as e:
-    raise UserError(f"{config_path}: bad train.max_checkpoints: {e}") from None
-  ckpt = checkpoints.Checkpointer(ckpt_dir, max_to_keep,
-                                 restore_only=True)  # the run may be training: leave its files alone
-  restored = ckpt.restore_latest(like)
-  ckpt.close()
-  if restored is None:
-    raise UserError(f"no checkpoint in {ckpt_dir} yet")
-  state = restored[0]
-  return TrainedRun(workdir=workdir, config=config, model=built["model"], params=state.params,
-                    step=int(state.step), height=int(summary.get("height", 0)),
-                    width=int(summary.get("width", 0)), channels=built["channels"])
-
-
-def parse_window(text: str) -> Tuple[float, float, float, float]:
-  """'y0,y1,x0,x1' -> floats, each in [-1, 1] with y0 < y1 and x0 < x1."""
-  parts = [p.strip() for p in str(text).split(",")]
-  try:
-    window = tuple(float(p) for p in parts)
-  except ValueError:
-    raise UserError(f"--window must be four numbers y0,y1,x0,x1, got {text!r}") from None
-  return check_window(window)
-
-
-def check_window(window: Sequence[float]) -> Tuple[float, float, float, float]:
-  if len(window) != 4 or not all(math.isfinite(v) for v in window):
-    raise UserError(f"window must be four finite numbers y0,y1,x0,x1, got {tuple(window)}")
-  y0, y1, x0, x1 = (float(v) for v in window)
-  if not (-1.0 <= y0 < y1 <= 1.0 and -1.0 <= x0 < x1 <= 1.0):
-    raise UserError(f"window y0,y1,x0,x1 = {y0:g},{y1:g},{x0:g},{x1:g} must satisfy -1 <= y0 < y1 <= 1 "
-                    f"and -1 <= x0 < x1 <= 1 (the image spans [-1, 1] on both axes)")
-  return y0, y1, x0, x1
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-  """'HxW' (or a single N for N x N) -> (H, W)."""
-  parts = str(text).lower().replace("*", "x").split("x")
-  try:
-    dims = [int(p) for p in parts]
-  except ValueError:
-    raise UserError(f"--size must be HxW in pixels (e.g. 1024x768), got {text!r}") from None
-  if len(dims) == 1:
-    dims = dims * 2
-  if len(dims) != 2:
-    raise UserError(f"--size must be HxW in pixels (e.g. 1024x768), got {text!r}")
-  return check_size(*dims)
-
-
-def check_size(height: int, width: int) -> Tuple[int, int]:
-  if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-    raise UserError(f"output size {height}x{width} (HxW) must be between 1 and {MAX_SIDE} pixels on "
-                    f"each side")
-  return int(height), int(width)
-
-
-def scaled_size(run: TrainedRun, scale: float, window=FULL_WINDOW) -> Tuple[int, int]:
-  """``scale`` times the training resolution over ``window``."""
-  if not (math.isfinite(scale) and scale > 0):
-    raise UserError(f"--scale must be a positive number, got {scale}")
-  if not (run.height and run.width):
-    raise UserError(f"{run.workdir} has no summary.json yet (the run has not finished), so its training "
-                    f"size is unknown: give --size=HxW instead of --scale")
-  y0, y1, x0, x1 = check_window(window)
-  return check_size(max(1, round(scale * run.height * (y1 - y0) / 2)),
-                    max(1, round(scale * run.width * (x1 - x0) / 2)))
-
-
-def _block_rows(width: int) -> int:
-  return max(1, BLOCK_PIXELS // width)
-
-
-def iter_blocks(run: TrainedRun, height: int, width: int, window=FULL_WINDOW,
-                chunk_size: int = 0) -> Iterator[Tuple[int, np.ndarray]]:
-  """Yields ``(first_row, uint8 rows)`` blocks of the render, top to bottom; a block is (rows, W) for
-  one channel, (rows, W, C) otherwise. ``chunk_size`` (pixels per forward pass) defaults to the run's
-  ``eval.chunk_size``."""
-  height, width = check_size(height, width)
-  y0, y1, x0, x1 = check_window(window)
-  rows = min(_block_rows(width), height)
-  chunk = chunk_size or int(run.config.eval.chunk_size)
-  # Split a full block into equal chunks: no padded pixels are evaluated except in the last block.
-  pieces = -(-rows * width // chunk)
-  chunk = -(-rows * width // pieces)
-  microbatch = sharding.resolve_microbatch(int(run.config.train.get("microbatch", -1)))
-  render = evaluate.make_renderer(run.model.apply, sharding.make_mesh(), chunk, microbatch)
-  ys = y0 + (data.pixel_centres(height) + 1.0) * 0.5 * (y1 - y0)
-  xs = x0 + (data.pixel_centres(width) + 1.0) * 0.5 * (x1 - x0)
-  for r0 in range(0, height, rows):
-    block_ys = ys[r0:r0 + rows]
-    coords = np.empty((block_ys.size, width, 2), np.float32)
-    coords[..., 0] = block_ys[:, None]
-    coords[..., 1] = xs[None, :]
-    values = render(run.params, coords.reshape(-1, 2))
-    yield r0, outputs.to_uint8(data.to_unit(values.reshape(block_ys.size, width, -1)))
-
-
-def render_array(run: TrainedRun, height: int, width: int, window=FULL_WINDOW,
-                 chunk_size: int = 0) -> np.ndarray:
-  """The render as one uint8 array, (H, W) for grey or (H, W, C), filled block by block."""
-  height, width = check_size(height, width)
-  out = np.empty((height, width) if run.channels == 1 else (height, width, run.channels), np.uint8)
-  for r0, block in iter_blocks(run, height, width, window, chunk_size):
-    out[r0:r0 + block.shape[0]] = block
-  return out
-
-
-def render_workdir(workdir: str, height: int, width: int, window=FULL_WINDOW,
-                   chunk_size: int = 0) -> np.ndarray:
-  """Renders ``workdir``'s latest checkpoint as a uint8 (H, W) or (H, W, C) array over ``window``
-  (``chunk_size`` pixels per forward pass; 0 = the run's ``eval.chunk_size``)."""
-  return render_array(load_run(workdir), height, width, window, chunk_size)
-
-
-_PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-  return (struct.pack(">I", len(payload)) + kind + payload
-          + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-
-
-def _up_filtered(block: np.ndarray, previous_row: np.ndarray) -> bytes:
-  """PNG scanlines with filter 2 ('Up': each byte minus the one above, mod 256), which suits the smooth
-  images a SIREN produces and is vectorised over the block, unlike adaptive per-row filtering."""
-  rows = block.reshape(block.shape[0], -1)
-  above = np.concatenate([previous_row[None], rows[:-1]])
-  filtered = rows - above  # uint8 arithmetic wraps mod 256
-  return np.concatenate([np.full((rows.shape[0], 1), 2, np.uint8), filtered], axis=1).tobytes()
-
-
-def write_png_rows(path: str, height: int, width: int, channels: int,
-                   blocks: Iterator[Tuple[int, np.ndarray]], compress_level: int = 6,
-                   on_block: Optional[Callable[[int], None]] = None) -> None:
-  """Writes an 8-bit PNG from consecutive row blocks (as ``iter_blocks`` yields them) without ever
-  holding the whole image; atomically (temp file and rename)."""
-  if channels not in _PNG_COLOUR_TYPES:
-    raise UserError(f"cannot write a {channels}-channel PNG")
-  compressor = zlib.compressobj(compress_level)
-  previous = np.zeros((width * channels,), np.uint8)
-  done = 0
-  with outputs.atomic_path(path) as tmp, open(tmp, "wb") as f:
-    f.write(b"\x89PNG\r\n\x1a\n")
-    f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
-                                            _PNG_COLOUR_TYPES[channels], 0, 0, 0)))
-    for r0, block in blocks:
-      if r0 != done:
-        raise ValueError(f"row blocks out of order: expected row {done}, got {r0}")
-      compressed = compressor.compress(_up_filtered(block, previous))
-      if compressed:
-        f.write(_png_chunk(b"IDAT", compressed))
-      previous = block.reshape(block.shape[0], -1)[-1].copy()
-      done += block.shape[0]
-      if on_block:
-        on_block(done)
-    if done != height:
-      raise ValueError(f"got {done} rows for a {height}-row PNG")
-    f.write(_png_chunk(b"IDAT", compressor.flush()))
-    f.write(_png_chunk(b"IEND", b""))
-
-
-def render_to_png(run: TrainedRun, path: str, height: int, width: int, window=FULL_WINDOW,
-                  chunk_size: int = 0, log: Optional[Callable[[str], None]] = None) -> None:
-  """Streams the render into ``path`` (PNG), logging progress about every 10% of the rows."""
-  if not path.lower().endswith(".png"):
-    raise UserError(f"--out must be a .png path, got {path!r}")
-  t0 = time.perf_counter()
-  every = max(height // 10, 1)
-  last = [0]
-
-  def progress(done):
-    if log and (done - last[0] >= every or done == height):
-      last[0] = done
-      log(f"rendered {done}/{height} rows ({time.perf_counter() - t0:.1f}s)")
-
-  write_png_rows(path, height, width, run.channels,
-                 iter_blocks(run, height, width, window, chunk_size), on_block=progress)
-
-
-def saved_task(workdir: str) -> str:
-  """The task of the run in ``workdir`` ("image" when its config.json cannot tell: ``load_run``
-  reports what is wrong with it)."""
-  try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      saved = json.load(f)
-  except (OSError, ValueError):
-    return "image"
-  return tasks.name_of(saved) if isinstance(saved, dict) else "image"
-
-
-def check_flags(f, task: str, allowed) -> None:
-  """One UserError naming the render flags given on the command line that a ``task`` run does not
-  take (``allowed``)."""
-  names = sorted({*IMAGE_FLAGS, "rate", "resolution", "frames", "time", "t", "fps"})
-  foreign = [f"--{n}" for n in names if n in f and f[n].present and n not in allowed]
+def check_flags(f, signal) -> None:
+  """One UserError naming the render flags given on the command line that ``signal`` does not take."""
+  allowed = signal.render_takes
+  if allowed is None:  # the signal's command checks its flags itself
+    return
+  foreign = [f"--{x.name}" for x in signal_flags()
+             if x.name in f and f[x.name].present and x.name not in allowed]
   if foreign:
-    raise UserError(f"{', '.join(foreign)}: not a flag for {task} runs, which take "
+    raise UserError(f"{', '.join(foreign)}: not a flag for {signal.name} runs, which take "
                     f"{', '.join('--' + n for n in allowed)} (and --workdir, --out)")
 
 
@@ -342,59 +50,24 @@ def main(argv):
   f = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-  task = saved_task(f.workdir)
-  own = tasks.pages({"task": task})
-  if own is not None:  # a task with its own render command (tasks.PAGES)
-    return own.render_command(f, load_run)  # it checks its flags, then loads the run
-  if task == "audio":  # a clip renders to a WAV (siren_jax.signals.audio.render)
-    from siren_jax.signals.audio import render as audio_render  # pylint: disable=g-import-not-at-top
-    check_flags(f, task, audio_render.FLAGS)
-    return audio_render.main(f)
-  if task == "sdf":  # a shape: its mesh (.ply) or sphere-traced views (.png)
-    from siren_jax.signals.sdf import outputs as sdf_outputs  # pylint: disable=g-import-not-at-top
-    check_flags(f, task, sdf_outputs.RENDER_FLAGS)
-    sdf_outputs.check_render_flags(f.out, f.resolution, f.chunk_size)
-    rundir.check_output_file(f.out, "--out")
-    return sdf_outputs.render_command(load_run(f.workdir), f.out, f.resolution, log=logging.info,
-                                      chunk_size=f.chunk_size)
-  if task == "video":  # frames, clips, slow motion (siren_jax.signals.video.render, which builds on this module)
-    from siren_jax.signals.video import render as video_render  # pylint: disable=g-import-not-at-top
-    check_flags(f, task, video_render.FLAGS)
-    return video_render.main(f)
-  check_flags(f, "image", IMAGE_FLAGS)
-  if f.scale is not None and f.size:
-    raise UserError("give either --scale or --size, not both")
-  window = parse_window(f.window) if f.window else FULL_WINDOW
-  size = parse_size(f.size) if f.size else None
-  if not f.out.lower().endswith(".png"):
-    raise UserError(f"--out must be a .png path, got {f.out!r}")
-  if f.chunk_size < 0:
-    raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {f.chunk_size}")
-  rundir.check_output_file(f.out, "--out")  # before minutes of rendering, not after
-  run = load_run(f.workdir)
-  height, width = size or scaled_size(run, 1.0 if f.scale is None else f.scale, window)
-  logging.info("Rendering %s (step %d) at %dx%d (HxW) over window %s to %s", f.workdir, run.step, height,
-               width, ",".join(f"{v:g}" for v in window), f.out)
-  render_to_png(run, f.out, height, width, window, f.chunk_size, log=logging.info)
+  signal = registry.get(trained.saved_task(f.workdir))
+  hook = signal.hook("render")
+  if hook is None:
+    raise UserError(f"{signal.name} runs have no render command")
+  check_flags(f, signal)
+  hook.command(f)
 
 
 def define_flags(flag_values=flags.FLAGS):
   """The render command's flags (on ``flag_values``: a test parses its own)."""
   fv = {"flag_values": flag_values}
   flags.DEFINE_string("workdir", None, "A run directory written by siren_jax.main.", **fv)
-  flags.DEFINE_string("out", None, "Output PNG path (written atomically).", **fv)
-  flags.DEFINE_float("scale", None, "Multiple of the training height and width (default 1).", **fv)
-  flags.DEFINE_string("size", "", "Output size HxW in pixels (instead of --scale).", **fv)
-  flags.DEFINE_string("window", "", "Region y0,y1,x0,x1 in [-1, 1] coordinates (default -1,1,-1,1).",
+  flags.DEFINE_string("out", None, "Output path (written atomically); its extension picks the format.",
                       **fv)
   flags.DEFINE_integer("chunk_size", 0, "Pixels (samples, points) per forward pass (0 = the run's "
                        "eval.chunk_size).", **fv)
-  flags.DEFINE_integer("rate", 0, "Audio runs: output sample rate in Hz (0 = the clip's own).", **fv)
-  flags.DEFINE_integer("resolution", 0, "SDF runs: marching-cubes grid per axis (--out=*.ply) or pixels per "
-                       "side of each view (--out=*.png); 0 = the run's sdf.mesh_resolution / render_size.",
-                       **fv)
-  from siren_jax.signals.video import render as video_render  # pylint: disable=g-import-not-at-top
-  video_render.define_flags(flag_values)
+  for flag in signal_flags():
+    _DEFINE[flag.kind](flag.name, flag.default, flag.help, **fv)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ from ml_collections import config_flags
 
 from siren_jax.io import checkpoints, outputs, rundir
 from siren_jax import cli, configuration
-from siren_jax.signals.image import figures
-from siren_jax.engine import hyper, registry as tasks, train
+from siren_jax import sweep_figures
+from siren_jax.engine import hyper, registry, train
 from siren_jax.errors import UserError
 from siren_jax.engine.run import NO_PROGRESS_DB
 
@@ -197,7 +197,7 @@ def _run_owned(base, workdir: str, axes, points, checked) -> List[Dict[str, Any]
   return results
 
 
-NOT_LEARNED = figures.NOT_LEARNED  # status of a point that finished near its step-0 headline
+NOT_LEARNED = sweep_figures.NOT_LEARNED  # status of a point that finished near its step-0 headline
 
 
 def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
@@ -206,7 +206,7 @@ def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
   status ``not learned`` rather than ``done``, in every output."""
   results = []
   for name, assignment, config in points:
-    key = tasks.headline(config)[0]
+    key = registry.headline(config)[0]
     path = os.path.join(workdir, name, "summary.json")
     with open(path) as f:
       summary = json.load(f)
@@ -219,7 +219,7 @@ def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
                     "train_seconds": summary.get("train_seconds"),
                     "num_params": summary.get("num_params"),
                     "trained_together": summary.get("trained_together", 1),
-                    "image": summary.get("image") or summary.get("video"),
+                    "image": summary.get(registry.name_of(config)),  # the source: its name
                     "height": summary.get("height"),
                     "width": summary.get("width")})
   return results
@@ -259,7 +259,7 @@ SECONDS_NOTE = ("`train_seconds`: each point's own share of measured training ti
 
 def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> None:
   fields = [f for f, _ in axes]
-  key, label = tasks.headline(base)
+  key, label = registry.headline(base)
   columns = fields + [key, "steps", "train_seconds", "num_params", "status", "trained_together"]
   with outputs.atomic_path(os.path.join(workdir, "results.csv")) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=columns + ["point"])
@@ -268,7 +268,7 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
       writer.writerow({c: r.get(c) for c in columns + ["point"]})
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
   for r in results:
-    cells = [tasks.format_headline(base, r[c]).removesuffix(" dB") if c == key and isinstance(r[c], float)
+    cells = [registry.format_headline(base, r[c]).removesuffix(" dB") if c == key and isinstance(r[c], float)
              else str(r.get(c)) for c in columns]
     lines.append("| " + " | ".join(cells) + " |")
   lines += ["", SECONDS_NOTE]
@@ -278,8 +278,8 @@ def write_results(workdir: str, axes, results: List[Dict[str, Any]], base) -> No
                  f"{label} (its summary.json has the warning): its learning rate or omega_0 is off.")
   with outputs.atomic_path(os.path.join(workdir, "results.md")) as tmp, open(tmp, "w") as f:
     f.write("\n".join(lines) + "\n")
-  figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results),
-                            metric=key, label=label if tasks.lower_is_better(base) else f"{label} (dB)")
+  sweep_figures.write_sweep_plots(workdir, axes, results, title=describe_common(base, axes, results),
+                            metric=key, label=label if registry.lower_is_better(base) else f"{label} (dB)")
   train.refresh_report(workdir)
 
 
@@ -287,13 +287,13 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   results = run_sweep(FLAGS.config, FLAGS.workdir, FLAGS.sweep)
-  key = tasks.headline(FLAGS.config)[0]
-  pick = min if tasks.lower_is_better(FLAGS.config) else max  # an error headline: the lowest
+  key = registry.headline(FLAGS.config)[0]
+  pick = min if registry.lower_is_better(FLAGS.config) else max  # an error headline: the lowest
   best = pick((r for r in results if r[key] is not None and r["status"] == "done"),
               key=lambda r: r[key], default=None)
   if best is not None:
     logging.info("Best point: %s at %s; results in %s", best["point"],
-                 tasks.format_headline(FLAGS.config, best[key]), os.path.join(FLAGS.workdir, "results.md"))
+                 registry.format_headline(FLAGS.config, best[key]), os.path.join(FLAGS.workdir, "results.md"))
   stuck = [r["point"] for r in results if r["status"] == NOT_LEARNED]
   if stuck:
     logging.warning("Not learned (ended within %g dB of step 0): %s", NO_PROGRESS_DB, ", ".join(stuck))

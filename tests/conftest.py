@@ -104,10 +104,10 @@ def final_state(workdir: str, config=None):
   (default: ``tiny_config``'s model)."""
   import jax  # pylint: disable=g-import-not-at-top
   from siren_jax.io import checkpoints
-  from siren_jax.nets import models
+  from siren_jax.nets import kinds
   from siren_jax.engine import step  # pylint: disable=g-import-not-at-top
   config = config if config is not None else tiny_config("x")
-  model = models.build_model(config.model, out_features=3)
+  model = kinds.build_model(config.model, out_features=3)
   like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
   try:
@@ -156,12 +156,12 @@ def quick_figures(monkeypatch):
   """Every matplotlib figure a run writes saved at a tenth of its pixels and without the tight
   bounding box (a second layout pass): a tiny fit's figures cost more than its training. For tests of
   what runs compute and write; tests/test_figures.py and the report tests check the real figures."""
-  from siren_jax.signals.image import figures
+  from siren_jax.io import plots  # pylint: disable=g-import-not-at-top
   from siren_jax.io import outputs  # pylint: disable=g-import-not-at-top
 
   def save_figure(fig, path, dpi=100):
     with outputs.atomic_path(path) as tmp:
       fig.savefig(tmp, dpi=max(dpi // 10, 8), format="png")
-    figures.pyplot().close(fig)
+    plots.pyplot().close(fig)
 
-  monkeypatch.setattr(figures, "save_figure", save_figure)
+  monkeypatch.setattr(plots, "save_figure", save_figure)

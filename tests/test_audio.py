@@ -13,7 +13,8 @@ import pytest
 from scipy.io import wavfile
 
 from siren_jax.signals.audio import clips as audio, render as audio_render, task as audio_task
-from siren_jax import configuration, render, report
+from siren_jax import configuration, report
+from siren_jax.engine import trained
 from siren_jax.engine import train
 from siren_jax.errors import UserError
 
@@ -253,7 +254,7 @@ def test_render_reproduces_the_fit_at_any_rate(fitted):
   other sample is the same time again."""
   workdir, _, tmp_path = fitted
   _, recon = audio.read_wav(os.path.join(workdir, "reconstruction.wav"))
-  assert audio_render.render_to_wav(render.load_run(workdir), str(tmp_path / "same.wav"), 3000) == 300
+  assert audio_render.render_to_wav(trained.load_run(workdir), str(tmp_path / "same.wav"), 3000) == 300
   proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
                          f"--out={tmp_path / 'double.wav'}", "--rate=6000"], cwd=ROOT,
                         capture_output=True, text=True, check=False)

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from siren_jax.io import checkpoints
-from siren_jax.nets import models
-from siren_jax import render
+from siren_jax.nets import kinds
+from siren_jax.engine import trained
 from siren_jax.engine import train
 from siren_jax.engine import step as step_lib
 from siren_jax.errors import UserError
@@ -98,7 +98,7 @@ DAMAGE = {
 def _restored(workdir, checkpoint_dir="checkpoints"):
   """(step, state) of the newest intact checkpoint, read without changing anything."""
   config = tiny_config("x")
-  like = step_lib.create_train_state(jax.random.PRNGKey(0), models.build_model(config.model, 3), config)
+  like = step_lib.create_train_state(jax.random.PRNGKey(0), kinds.build_model(config.model, 3), config)
   state, _ = checkpoints.Checkpointer(os.path.join(workdir, checkpoint_dir), 2,
                                       restore_only=True).restore_latest(like)
   return int(state.step), state
@@ -256,7 +256,7 @@ def test_render_falls_back_past_a_damaged_latest_and_moves_nothing(run_copy, bas
   DAMAGE["random bytes"](_step_dir(run_copy, 40))
   before = _snapshot(run_copy)
   with caplog.at_level(logging.WARNING):
-    run = render.load_run(run_copy)
+    run = trained.load_run(run_copy)
   assert run.step == 20 and any("is damaged" in r.getMessage() for r in caplog.records)
   assert _snapshot(run_copy) == before  # a reader never moves a (possibly training) run's files
   reference = tmp_path / "reference"
@@ -305,7 +305,7 @@ def test_checkpoints_without_config_json_are_not_resumed(run_copy, image):
 def test_shape_mismatch_raises_without_falling_back(run_copy):
   """In-process form of the width case: a UserError, not a fallback to (equally unfitting) step 20."""
   config = tiny_config("x", model__width=16)
-  like = step_lib.create_train_state(jax.random.PRNGKey(0), models.build_model(config.model, 3), config)
+  like = step_lib.create_train_state(jax.random.PRNGKey(0), kinds.build_model(config.model, 3), config)
   ckpt = checkpoints.Checkpointer(os.path.join(run_copy, "checkpoints"), 2)
   with pytest.raises(UserError, match=r"checkpoint step 40 .* \(32,\) in the checkpoint, \(16,\)"):
     ckpt.restore_latest(like)

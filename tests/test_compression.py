@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.engine import metrics, train
 from siren_jax.nets import models
 from siren_jax.io import outputs, quantize
-from siren_jax import render, report
+from siren_jax import report
+from siren_jax.engine import trained as trained_runs
+from siren_jax.signals.image import render as image_render
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
@@ -334,7 +336,7 @@ def test_rd_plot_labels_references_and_says_what_it_leaves_off(tmp_path):
     assert "JPEG q=90 (up to 3.00 bpp, beyond the x range" in note and "SIREN float32" in note
     assert ("COIN at 0.611, 1.209 bpp (beyond the x range" in note) == kodak
     assert "q=50" not in note
-    figures.save_figure(fig, str(tmp_path / f"rd_kodak{kodak}.png"))
+    plots.save_figure(fig, str(tmp_path / f"rd_kodak{kodak}.png"))
 
 
 @pytest.fixture(scope="module")
@@ -385,14 +387,14 @@ def test_compress_run_writes_a_report_table(trained):
     # step 0 is the parent's final network, evaluated by the same program on the same grid
     assert ft_rows[0]["step"] == 0 and ft_rows[0]["psnr"] == parent_psnr
     assert ft_rows[-1]["step"] == 3
-  run = render.load_run(run_dir)
+  run = trained_runs.load_run(run_dir)
   assert (jax.tree_util.tree_structure(run.params)
           == jax.tree_util.tree_structure(siren_params(16)))  # the trees the codec tests use
   with open(path, "rb") as f:
     _, header, _ = quantize.decode(f.read(), run.params)
   assert header == quantize.Header(width=16, depth=2, channels=3, height_px=32, width_px=24)
   # the float32 row scores the render of siren_jax.render, and float16 costs almost nothing
-  ours = render.render_array(run, 32, 24).reshape(32, 24, -1)
+  ours = image_render.render_array(run, 32, 24).reshape(32, 24, -1)
   reference = metrics.psnr(ours / 255.0, pixels01)
   assert by_family["SIREN float32"]["psnr"] == reference
   assert reference > 25  # a real fit, not noise that any codec would match
@@ -411,7 +413,7 @@ def test_a_siren_with_positional_encoding_compresses_and_decodes(tmp_path):
   train.train_and_evaluate(config, run_dir)
   rows = experiment.compress_run(run_dir, pixels01, [quantize.Codec("float32"), quantize.Codec("uniform")])
   by_family = {r["family"]: r for r in rows}
-  run = render.load_run(run_dir)
+  run = trained_runs.load_run(run_dir)
   assert run.model.pe_frequencies == 3
   assert run.params["params"]["layer_0"]["dense"]["kernel"].shape == (2 + 4 * 3, 16)
   with open(os.path.join(run_dir, "compressed", "float32.bin"), "rb") as f:

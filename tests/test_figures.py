@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from siren_jax.signals.image import figures, task as image_task
+from siren_jax.io import plots
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def test_log_axis_ticks_are_plain_numbers(drawn):
   rows = [{"step": 0, "psnr": 10.0, "train_seconds": 0.0}] + [
       {"step": s, "loss": 20.0 - s / 10, "psnr": 10.0 + s / 10, "train_seconds": s / 10}
       for s in range(10, 80, 10)]
-  figures.write_curves("unused.png", rows)
+  plots.write_curves("unused.png", rows)
   labels = [t.get_text() for t in drawn[0].axes[0].yaxis.get_ticklabels(which="both") if t.get_text()]
   assert labels and all("10^" not in l and "times" not in l and "$" not in l for l in labels), labels
   assert all(float(l) for l in labels)  # each parses as a number

@@ -7,7 +7,7 @@ import pytest
 from flax import linen as nn
 
 from siren_jax import configuration
-from siren_jax.nets import models
+from siren_jax.nets import kinds, models
 from siren_jax.nets.sincos import fast_sin, sincos
 import floatbounds
 from conftest import DEFAULT_CONFIG
@@ -47,10 +47,10 @@ def test_init_ranges_match_the_paper():
 def test_omega_0_sets_both_unless_overridden():
   cfg = configuration.load_config(DEFAULT_CONFIG).model
   cfg.omega_0 = 60.0
-  m = models.build_model(cfg, out_features=1)
+  m = kinds.build_model(cfg, out_features=1)
   assert (m.first_omega_0, m.hidden_omega_0) == (60.0, 60.0)
   cfg.first_omega_0 = 20.0
-  m = models.build_model(cfg, out_features=1)
+  m = kinds.build_model(cfg, out_features=1)
   assert (m.first_omega_0, m.hidden_omega_0) == (20.0, 60.0)
 
 
@@ -148,7 +148,7 @@ def test_fast_and_xla_sine_give_the_same_network():
 def test_baseline_families_use_their_authors_init(kind, expected_std):
   cfg = configuration.load_config(DEFAULT_CONFIG).model
   cfg.kind = kind
-  model = models.build_model(cfg, out_features=3, image_shape=(256, 256))
+  model = kinds.build_model(cfg, out_features=3, grid_shape=(256, 256))
   variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
   hidden = variables["params"]["layer_2"]["kernel"]  # a 256 -> 256 layer
   assert hidden.shape == (256, 256)
@@ -166,7 +166,7 @@ def test_baseline_families_use_their_authors_init(kind, expected_std):
 def test_fourier_matrix_is_not_trained():
   cfg = configuration.load_config(DEFAULT_CONFIG).model
   cfg.kind, cfg.width, cfg.depth = "rff", 16, 1
-  model = models.build_model(cfg, out_features=1)
+  model = kinds.build_model(cfg, out_features=1)
   variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
   x = jnp.linspace(-1, 1, 20).reshape(10, 2)
   grads = jax.grad(lambda v: jnp.sum(model.apply(v, x) ** 2))(variables)
@@ -177,7 +177,7 @@ def test_siren_pe_encodes_its_input_and_is_a_siren_after_it():
   config = configuration.load_config(DEFAULT_CONFIG)
   config.model.kind, config.model.width, config.model.depth = "siren_pe", 16, 1
   config.model.pe_frequencies = 3
-  model = models.build_model(config.model, out_features=3)
+  model = kinds.build_model(config.model, out_features=3)
   x = jax.random.uniform(jax.random.PRNGKey(1), (5, 2), minval=-1, maxval=1)
   params = model.init(jax.random.PRNGKey(0), x)
   kernel = params["params"]["layer_0"]["dense"]["kernel"]
@@ -190,7 +190,7 @@ def test_siren_pe_encodes_its_input_and_is_a_siren_after_it():
   np.testing.assert_array_equal(np.asarray(model.apply(params, x)),
                                 np.asarray(plain.apply(params, encoded)))
   config.model.pe_frequencies = 0  # the Nyquist rule of the sample grid, as relu_pe
-  auto = models.build_model(config.model, out_features=3, image_shape=(64, 96))
+  auto = kinds.build_model(config.model, out_features=3, grid_shape=(64, 96))
   assert auto.pe_frequencies == models.nyquist_frequencies(64, 96)
 
 

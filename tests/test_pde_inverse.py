@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax import configuration, render
+from siren_jax import configuration
+from siren_jax.engine import trained
 from siren_jax.nets import derivatives
 from siren_jax.errors import UserError
 from siren_jax.signals.pde import common, renders
@@ -219,7 +220,7 @@ def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
   out = tmp_path / "render.npz"
   given = types.SimpleNamespace(workdir=str(wd), out=str(out), size="12x20", window="", scale=None,
                                 rate=0, resolution=0, chunk_size=0, frames=0, time="", t=None, fps=0.0)
-  renders.command(given, render.load_run)
+  renders.command(given, trained.load_run)
   rendered = np.load(out)
   assert rendered["velocity"].shape == (12, 20) and rendered["fields"].shape == (2, 12, 20)
   # pixel centres at |x| = 0.95 lie where the medium is held known: c = 1 exactly

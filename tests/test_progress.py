@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from siren_jax.io import checkpoints, outputs, progress
-from siren_jax.signals.image import figures
-from siren_jax.nets import models
+from siren_jax.io import plots
+from siren_jax.nets import kinds
 from siren_jax.engine import step, train
 from conftest import tiny_config
 
 
 def _final_state(workdir, config):
   ck = checkpoints.Checkpointer(os.path.join(workdir, "checkpoints"), 2)
-  model = models.build_model(config.model, out_features=3)
+  model = kinds.build_model(config.model, out_features=3)
   like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   return ck.restore_latest(like)[0]
 
@@ -71,12 +71,12 @@ def test_step_zero_row_has_no_loss(tmp_path, image_path):
 def test_curves_plot_rows_without_a_loss(tmp_path, monkeypatch):
   """write_curves reads rows as metrics.jsonl has them: step 0 without a loss, older files with "nan"."""
   drawn = []
-  monkeypatch.setattr(figures, "save_figure", lambda fig, path, dpi=100: drawn.append(fig))
+  monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=100: drawn.append(fig))
   rows = [{"step": 0, "psnr": 10.0, "train_seconds": 0.0},
           {"step": 10, "loss": "nan", "psnr": 12.0, "train_seconds": 1.0},
           {"step": 20, "loss": 0.02, "psnr": 20.0, "train_seconds": 2.0},
           {"step": 30, "loss": 0.01, "psnr": 22.0, "train_seconds": 3.0}]
-  figures.write_curves(str(tmp_path / "curves.png"), rows)
+  plots.write_curves(str(tmp_path / "curves.png"), rows)
   (fig,) = drawn
   loss_by_step, psnr_by_step = fig.axes[0].lines[0], fig.axes[2].lines[0]
   assert list(loss_by_step.get_xdata()) == [20, 30] and list(loss_by_step.get_ydata()) == [0.02, 0.01]

@@ -13,6 +13,8 @@ from PIL import Image
 
 from siren_jax.nets import models
 from siren_jax import render
+from siren_jax.engine import registry, trained
+from siren_jax.signals.image import render as image_render
 from siren_jax.engine import train
 from siren_jax.errors import UserError
 from conftest import ROOT, smooth_image, tiny_config
@@ -37,26 +39,26 @@ def _max_diff(a, b) -> int:
 def test_training_size_reproduces_reconstruction(run_dir):
   recon = np.asarray(Image.open(os.path.join(run_dir, "reconstruction.png")))
   assert recon.shape == (32, 24, 3)
-  out = render.render_workdir(run_dir, 32, 24, render.FULL_WINDOW)
+  out = image_render.render_workdir(run_dir, 32, 24, image_render.FULL_WINDOW)
   assert out.dtype == np.uint8 and out.shape == recon.shape
   assert _max_diff(out, recon) <= 1
   assert recon.std() > 10  # a real image, not a constant that any render would match
 
 
 def test_window_render_equals_crop_of_larger_render(run_dir, monkeypatch):
-  run = render.load_run(run_dir)
-  assert render.scaled_size(run, 3.0) == (96, 72)
+  run = trained.load_run(run_dir)
+  assert image_render.scaled_size(run, 3.0) == (96, 72)
   # Rows 24..72 and columns 36..72 of the 96x72 render, as a window in [-1, 1] coordinates.
   window = (-1 + 2 * 24 / 96, -1 + 2 * 72 / 96, -1 + 2 * 36 / 72, 1.0)
-  assert render.scaled_size(run, 3.0, window) == (48, 36)
-  crop = render.render_array(run, 48, 36, window)
-  monkeypatch.setattr(render, "BLOCK_PIXELS", 700)  # 9 rows a block, an odd chunk: many blocks
-  full = render.render_array(run, 96, 72, chunk_size=250)
+  assert image_render.scaled_size(run, 3.0, window) == (48, 36)
+  crop = image_render.render_array(run, 48, 36, window)
+  monkeypatch.setattr(image_render, "BLOCK_PIXELS", 700)  # 9 rows a block, an odd chunk: many blocks
+  full = image_render.render_array(run, 96, 72, chunk_size=250)
   assert _max_diff(full[24:72, 36:72], crop) <= 1
-  assert _max_diff(full, render.render_array(run, 96, 72)) <= 1  # block and chunk sizes do not matter
+  assert _max_diff(full, image_render.render_array(run, 96, 72)) <= 1  # block and chunk sizes do not matter
   # Upsampling samples the same function: 3x3 blocks of the 3x render average close to the 1x render.
   pooled = full.reshape(32, 3, 24, 3, 3).astype(np.float64).mean(axis=(1, 3))
-  assert np.abs(pooled - render.render_array(run, 32, 24)).mean() < 2
+  assert np.abs(pooled - image_render.render_array(run, 32, 24)).mean() < 2
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -65,7 +67,7 @@ def test_streamed_png_decodes_to_the_rows_given(tmp_path, channels):
   image = rng.integers(0, 256, (37, 29) + ((channels,) if channels > 1 else ()), dtype=np.uint8)
   blocks = ((r0, image[r0:r0 + 5]) for r0 in range(0, 37, 5))
   path = str(tmp_path / "x.png")
-  render.write_png_rows(path, 37, 29, channels, blocks)
+  image_render.write_png_rows(path, 37, 29, channels, blocks)
   np.testing.assert_array_equal(np.asarray(Image.open(path)), image)
   assert [p for p in os.listdir(tmp_path) if p != "x.png"] == []  # no temp file left behind
 
@@ -78,7 +80,7 @@ def test_cli_writes_the_render(run_dir, tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   got = np.asarray(Image.open(out))
   assert got.shape == (32, 24, 3)  # half of each axis at twice the training resolution
-  expected = render.render_array(render.load_run(run_dir), 32, 24, (-1, 0, -0.5, 0.5))
+  expected = image_render.render_array(trained.load_run(run_dir), 32, 24, (-1, 0, -0.5, 0.5))
   np.testing.assert_array_equal(got, expected)
 
 
@@ -87,35 +89,35 @@ def test_cli_writes_the_render(run_dir, tmp_path):
     ("-2,1,-1,1", "-1 <= y0"), ("-1,1,nan,1", "finite")])
 def test_bad_windows(text, message):
   with pytest.raises(UserError, match=message):
-    render.parse_window(text)
+    image_render.parse_window(text)
 
 
 def test_bad_sizes_and_scales(run_dir):
-  for text in ("10x", "0x10", "axb", "1x2x3", f"{render.MAX_SIDE + 1}x4"):
+  for text in ("10x", "0x10", "axb", "1x2x3", f"{image_render.MAX_SIDE + 1}x4"):
     with pytest.raises(UserError, match="size"):
-      render.parse_size(text)
-  assert render.parse_size("12x34") == (12, 34) and render.parse_size("8") == (8, 8)
-  run = render.load_run(run_dir)
+      image_render.parse_size(text)
+  assert image_render.parse_size("12x34") == (12, 34) and image_render.parse_size("8") == (8, 8)
+  run = trained.load_run(run_dir)
   for scale in (0.0, -1.0, float("inf")):
     with pytest.raises(UserError, match="scale"):
-      render.scaled_size(run, scale)
+      image_render.scaled_size(run, scale)
   with pytest.raises(UserError, match="between 1 and"):
-    render.scaled_size(run, 10000.0)
+    image_render.scaled_size(run, 10000.0)
 
 
 def test_missing_workdir_and_checkpoint(tmp_path, run_dir):
   with pytest.raises(UserError, match="workdir not found"):
-    render.load_run(str(tmp_path / "nope"))
+    trained.load_run(str(tmp_path / "nope"))
   empty = tmp_path / "empty"
   empty.mkdir()
   with pytest.raises(UserError, match="config.json"):
-    render.load_run(str(empty))
+    trained.load_run(str(empty))
   (empty / "config.json").write_text(open(os.path.join(run_dir, "config.json")).read())
   with pytest.raises(UserError, match="checkpoints"):
-    render.load_run(str(empty))
+    trained.load_run(str(empty))
   (empty / "checkpoints").mkdir()
   with pytest.raises(UserError, match="no checkpoint"):
-    render.load_run(str(empty))
+    trained.load_run(str(empty))
 
 
 def _listing(directory):
@@ -130,7 +132,7 @@ def test_loading_leaves_a_training_run_untouched(run_dir, tmp_path):
   shutil.copytree(run_dir, workdir)
   os.makedirs(os.path.join(workdir, "checkpoints", "90.orbax-checkpoint-tmp-1700000000000000"))
   before = _listing(workdir)
-  assert render.load_run(workdir).step == 60
+  assert trained.load_run(workdir).step == 60
   assert _listing(workdir) == before
 
 
@@ -153,8 +155,8 @@ def test_8192_render_memory_is_bounded(run_dir):
   keeps the peak to the uint8 output (192 MB) plus a constant."""
   script = (
       "import resource, sys, numpy as np\n"
-      "from siren_jax import render\n"
-      f"out = render.render_workdir({run_dir!r}, 8192, 8192, render.FULL_WINDOW)\n"
+      "from siren_jax.signals.image import render as image_render\n"
+      f"out = image_render.render_workdir({run_dir!r}, 8192, 8192, image_render.FULL_WINDOW)\n"
       "assert out.shape == (8192, 8192, 3) and out.dtype == np.uint8\n"
       "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, int(out[::64, ::64].std() * 1000))\n")
   proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
@@ -173,9 +175,9 @@ def test_relu_pe_with_the_nyquist_rule_renders_at_its_training_size(tmp_path):
   config = tiny_config(str(path), model__kind="relu_pe", model__pe_frequencies=0,
                        train__num_steps=4, train__log_every=2, train__checkpoint_every=2)
   train.train_and_evaluate(config, str(tmp_path / "run"))
-  trained = render.load_run(str(tmp_path / "run"))
-  assert trained.model.pe_frequencies == models.nyquist_frequencies(32, 48) == 3
-  out = render.render_array(trained, 32, 48)
+  run = trained.load_run(str(tmp_path / "run"))
+  assert run.model.pe_frequencies == models.nyquist_frequencies(32, 48) == 3
+  out = image_render.render_array(run, 32, 48)
   np.testing.assert_array_equal(out, np.asarray(Image.open(tmp_path / "run" / "reconstruction.png")))
 
 
@@ -187,7 +189,7 @@ def _parsed(*args):
   return fv
 
 
-TASK_FLAGS = {"image": render.IMAGE_FLAGS, "audio": ("rate", "chunk_size"),
+TASK_FLAGS = {"image": ("scale", "size", "window", "chunk_size"), "audio": ("rate", "chunk_size"),
               "video": ("frames", "time", "t", "fps", "scale", "size", "window", "chunk_size"),
               "sdf": ("resolution", "chunk_size")}
 EXAMPLES = {"scale": "2", "size": "8x8", "window": "-1,1,-1,1", "chunk_size": "64", "rate": "8000",
@@ -198,15 +200,13 @@ def test_render_takes_only_the_flags_of_the_run_s_task():
   """Every task shares one flag namespace: --resolution on an audio run, --rate on a video run or
   --scale on an SDF run were accepted and did nothing. Each task's own flags pass (even at their
   defaults: --rate=0 on an image is refused all the same), every other one is refused by name."""
-  from siren_jax.signals.audio import render as audio_render
-  from siren_jax.signals.sdf import outputs as sdf_outputs
-  from siren_jax.signals.video import render as video_render  # pylint: disable=g-import-not-at-top
-  assert (audio_render.FLAGS, video_render.FLAGS, sdf_outputs.RENDER_FLAGS) == (
-      TASK_FLAGS["audio"], TASK_FLAGS["video"], TASK_FLAGS["sdf"])
+  assert {s.name: s.render_takes for s in registry.builtin_signals()
+          if s.render_takes is not None} == TASK_FLAGS  # the PDE signals check their own flags
   for task, allowed in TASK_FLAGS.items():
-    render.check_flags(_parsed(*[f"--{n}={EXAMPLES[n]}" for n in allowed]), task, allowed)
+    signal = registry.get(task)
+    render.check_flags(_parsed(*[f"--{n}={EXAMPLES[n]}" for n in allowed]), signal)
     for name in sorted(set(EXAMPLES) - set(allowed)):
       with pytest.raises(UserError, match=f"^--{name}: not a flag for {task} runs"):
-        render.check_flags(_parsed(f"--{name}={EXAMPLES[name]}"), task, allowed)
+        render.check_flags(_parsed(f"--{name}={EXAMPLES[name]}"), signal)
   with pytest.raises(UserError, match="^--rate, --resolution: not a flag for image runs"):
-    render.check_flags(_parsed("--rate=0", "--resolution=0"), "image", render.IMAGE_FLAGS)
+    render.check_flags(_parsed("--rate=0", "--resolution=0"), registry.get("image"))

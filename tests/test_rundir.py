@@ -102,7 +102,7 @@ def test_a_second_owner_is_refused_with_the_holders_details(tmp_path):
 def test_a_sigkilled_owner_does_not_block_the_next_one(tmp_path):
   workdir = tmp_path / "run"
   holder = subprocess.Popen(
-      [sys.executable, "-c", "import sys, time; from siren_jax import rundir; "
+      [sys.executable, "-c", "import sys, time; from siren_jax.io import rundir; "
        "rundir.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(120)", str(workdir)],
       cwd=ROOT, stdout=subprocess.PIPE, text=True)
   assert holder.stdout.readline().strip() == "locked"
@@ -259,7 +259,7 @@ def test_disk_full_in_training_keeps_what_was_written_and_resumes(tmp_path, imag
 def test_disk_full_on_the_command_line_is_one_line(tmp_path, image_path):
   workdir = tmp_path / "run"
   script = ("import sys\n"
-            "from siren_jax import checkpoints, cli, main\n"
+            "from siren_jax import cli, main\nfrom siren_jax.io import checkpoints\n"
             "def save(self, step, state, meta):\n"
             f"  raise ValueError({ORBAX_FULL!r}.format({str(workdir)!r}))\n"
             "checkpoints.Checkpointer.save = save\n"

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from siren_jax.signals.image import data, figures, targets
-from siren_jax.nets import derivatives, models
+from siren_jax.nets import derivatives, kinds
 from siren_jax.engine import step, supervision, train
 from siren_jax.errors import UserError
 from conftest import smooth_image, tiny_config
@@ -85,7 +85,7 @@ def test_fitted_network_derivatives_match_target_scale(tmp_path):
                        model__omega_0=10.0)
   train.train_and_evaluate(config, str(tmp_path / "run"))
   from siren_jax.io import checkpoints
-  model = models.build_model(config.model, out_features=1)
+  model = kinds.build_model(config.model, out_features=1)
   like = step.create_train_state(jax.random.PRNGKey(0), model, config)
   state, _ = checkpoints.Checkpointer(str(tmp_path / "run" / "checkpoints"), 2).restore_latest(like)
   coords = data.grid_coords(48, 48)

@@ -11,7 +11,8 @@ import jax
 import pytest
 from PIL import Image
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
+from siren_jax import sweep_figures
 from siren_jax.io import outputs
 from siren_jax import sweep
 from siren_jax.engine import train
@@ -66,7 +67,7 @@ def test_three_axes_draw_one_heatmap_panel_per_value_of_the_third(tmp_path):
     outputs.write_jsonl(str(tmp_path / point / "metrics.jsonl"), [{"step": 10, "psnr": 20.0 + k}])
     results.append({"point": point, "model.omega_0": w, "train.learning_rate": lr, "seed": seed,
                     "psnr": 20.0 + k, "status": "done"})
-  figures.write_sweep_plots(str(tmp_path), axes, results, title="three axes")
+  sweep_figures.write_sweep_plots(str(tmp_path), axes, results, title="three axes")
   heatmap = Image.open(tmp_path / "heatmap.png")
   assert heatmap.size[0] > 2 * heatmap.size[1]
   assert Image.open(tmp_path / "curves.png").size[0] > 0
@@ -80,13 +81,13 @@ def test_two_axis_sweep_groups_by_shape_skips_completed_and_writes_results(tmp_p
   monkeypatch.setattr(train, "train_points", lambda cs, ws, *rest: (
       calls.append([os.path.basename(w) for w in ws]) or real(cs, ws, *rest)))
   titles = {}
-  real_save = figures.save_figure
+  real_save = plots.save_figure
 
   def save_figure(fig, path, dpi=100):
     titles[os.path.relpath(path, tmp_path)] = fig.get_suptitle()
     real_save(fig, path, dpi)
 
-  monkeypatch.setattr(figures, "save_figure", save_figure)
+  monkeypatch.setattr(plots, "save_figure", save_figure)
   specs = ["model.omega_0=10,30", "model.depth=1,2"]
   sweep.run_sweep(base, str(tmp_path), specs)
   # The sweep's figures say what its points share (and not the swept values, which the axes show).
@@ -184,7 +185,7 @@ def test_points_get_their_own_seconds_and_a_point_that_did_not_learn_is_marked(t
   shares add up to the program's), and the one whose rate is too small to learn anything is marked
   ``not learned`` in results.csv, results.md, the figures and the report."""
   figs = {}
-  real_save = figures.save_figure
+  real_save = plots.save_figure
 
   def save_figure(fig, path, dpi=100):
     ax = fig.axes[0]
@@ -194,7 +195,7 @@ def test_points_get_their_own_seconds_and_a_point_that_did_not_learn_is_marked(t
                                       "labels": [line.get_label() for line in ax.lines]}
     real_save(fig, path, dpi)
 
-  monkeypatch.setattr(figures, "save_figure", save_figure)
+  monkeypatch.setattr(plots, "save_figure", save_figure)
   workdir = tmp_path / "sweep"
   results = sweep.run_sweep(_base(image_path), str(workdir), ["train.learning_rate=1e-9,1e-3"])
   summaries = [json.load(open(workdir / r["point"] / "summary.json")) for r in results]
@@ -224,8 +225,8 @@ def test_points_get_their_own_seconds_and_a_point_that_did_not_learn_is_marked(t
 
 
 def test_one_axis_spacing_follows_the_values():
-  assert figures.numeric_axis([10.0, 30.0, 90.0]) == "log"
-  assert figures.numeric_axis([1, 2, 3]) == "linear"
-  assert figures.numeric_axis([-1.0, 1.0]) == "linear"
-  assert figures.numeric_axis(["siren", "relu"]) is None
-  assert figures.numeric_axis([True, False]) is None
+  assert sweep_figures.numeric_axis([10.0, 30.0, 90.0]) == "log"
+  assert sweep_figures.numeric_axis([1, 2, 3]) == "linear"
+  assert sweep_figures.numeric_axis([-1.0, 1.0]) == "linear"
+  assert sweep_figures.numeric_axis(["siren", "relu"]) is None
+  assert sweep_figures.numeric_axis([True, False]) is None

@@ -16,7 +16,7 @@ from PIL import Image
 from siren_jax.io import checkpoints, outputs
 from siren_jax.nets import models
 from siren_jax.engine import optim, run, sharding, step, train
-from siren_jax import render
+from siren_jax.signals.image import render as image_render
 from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, crash_after_save_then_resume, final_state, run_main, tiny_config, tiny_flags
@@ -209,7 +209,7 @@ def test_zero_steps_saves_the_initial_state_so_it_renders(tmp_path, image_path):
   summary = train.train_and_evaluate(config, str(tmp_path))
   assert summary["status"] == "done" and summary["steps"] == 0 and "warning" not in summary
   assert checkpoints.Checkpointer(str(tmp_path / "checkpoints"), 2).latest_step() == 0
-  out = render.render_workdir(str(tmp_path), 32, 32)
+  out = image_render.render_workdir(str(tmp_path), 32, 32)
   recon = np.asarray(Image.open(tmp_path / "reconstruction.png"))
   # The render and reconstruction.png are the same network output, quantised to uint8 apart.
   assert np.abs(out.astype(int) - recon.astype(int)).max() <= 1

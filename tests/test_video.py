@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax import configuration, render, report, sweep
+from siren_jax import configuration, report, sweep
+from siren_jax.engine import trained
 from siren_jax.signals.image import data
 from siren_jax.engine import step, train
 from siren_jax.signals.video import clips as video, files as video_files, render as video_render, task as video_task
@@ -198,7 +199,7 @@ def test_outputs_and_per_frame_metrics(run_dir):
 
 
 def test_render_reproduces_training_frames_and_slow_motion(run_dir, tmp_path):
-  run = render.load_run(run_dir)
+  run = trained.load_run(run_dir)
   middle = np.asarray(Image.open(os.path.join(run_dir, "reconstruction.png")))
   frames = list(video_render.iter_frames(run, video_render.frame_times(T), H, W))
   assert len(frames) == T and np.abs(frames[T // 2].astype(int) - middle).max() <= 1

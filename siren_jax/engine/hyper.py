@@ -6,6 +6,7 @@ inputs, ``omegas(model_config)`` the rule that the per-layer ω₀s default to `
 ``VMAPPABLE_FIELDS`` (what a sweep may vary inside one program) is derived from the same table.
 """
 
+import dataclasses
 from typing import Dict, Sequence, Tuple
 
 # Step input -> the config fields it is read from, the first one set winning.
@@ -41,8 +42,10 @@ def omegas(model_config) -> Tuple[float, float]:
 
 
 def bind(model, values):
-  """``model`` with the ω₀s of ``values`` (Python floats or traced scalars); other families as-is."""
-  from siren_jax.nets import models  # pylint: disable=g-import-not-at-top
-  if isinstance(model, models.Siren):
+  """``model`` with the ω₀s of ``values`` (Python floats or traced scalars) where it has ω₀ fields
+  (``first_omega_0`` and ``hidden_omega_0``: a SIREN, or any sine kind that names them so); other
+  families as they are."""
+  fields = {f.name for f in dataclasses.fields(model)} if dataclasses.is_dataclass(model) else set()
+  if {"first_omega_0", "hidden_omega_0"} <= fields:
     return model.clone(first_omega_0=values["first_omega"], hidden_omega_0=values["hidden_omega"])
   return model

@@ -5,7 +5,7 @@ swapping) after the run has started."""
 import os
 from typing import Optional
 
-from siren_jax.nets import models
+from siren_jax.nets import kinds
 from siren_jax.errors import UserError
 
 _BYTES = 4  # float32
@@ -14,11 +14,7 @@ _BYTES = 4  # float32
 def num_params_estimate(model_config, channels: int, in_features: int = 2) -> int:
   """Parameters of the MLP families (the encodings' own widths included)."""
   w, d = model_config.width, model_config.depth
-  fan_in = in_features
-  if model_config.kind == "rff":
-    fan_in = 2 * model_config.rff_features
-  elif model_config.kind in models.PE_KINDS:  # 0 = Nyquist rule: a few, at most 16
-    fan_in = in_features * (1 + 2 * max(model_config.pe_frequencies, 16))
+  fan_in = kinds.get(model_config.kind).input_features(model_config, in_features)
   return fan_in * w + w + d * (w * w + w) + w * channels + channels
 
 

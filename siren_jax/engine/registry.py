@@ -1,78 +1,154 @@
-"""Which task a config fits, by ``config.task``: "image" (``image_task``) and the tasks added beside it
-(``MODULES``: a task's name and the module that builds it).
+"""The signals the engine can fit, by ``config.task``: the only map from a task's name to its code.
 
-A task module provides:
-* ``validate_config(config)``: checks of its ``config.data`` fields that need no data (one-line
-  UserError);
-* ``prepare(config) -> Task``: loads and checks the data (``siren_jax.engine.task.Task``);
-* ``check_loaded(config, task, num_devices)``: checks that depend on the loaded data and the machine;
-A task too large for per-sample float arrays (video) gives a ``sampler`` (``step.Sampler``): its
-``arrays`` are then compact and the step gathers each batch from them.
-``train.preflight`` runs all three before anything is written; ``run.setup`` and ``render`` prepare the
-task through ``prepare`` here, so a task is built in one place.
+A signal is a package that declares itself with a ``SIGNAL`` (``Signal`` below) in its
+``__init__.py``: its name, the coordinate dimension its networks take, its headline metric, and the
+modules of its hooks, imported only when used (so ``report`` and ``sweep`` read a headline without
+importing a task's data code). The built-in ones are ``BUILTIN``; ``config.task`` may also be the
+dotted path of any importable module that defines ``SIGNAL`` (a signal kept outside this package: a
+run's config.json then names it, so ``render`` and ``report`` find it again), or the name of a
+signal given to ``register``.
+
+Hooks (each a module path; ``task`` is required, the others optional):
+* ``task``: ``validate_config(config)`` (checks of the signal's config fields that need no data, one
+  line each), ``prepare(config) -> Task`` (loads the data; ``siren_jax.engine.task.Task``) and
+  ``check_loaded(config, task, num_devices)`` (checks that depend on the data and the machine).
+  ``train.preflight`` runs all three before anything is written.
+* ``fit``: ``fit(config, workdir)``, the main command's job for this signal in place of one
+  ``train.train_and_evaluate`` (an image set fits every image of the set).
+* ``report``: ``run_page(page, config, summary) -> str``, the run's HTML page
+  (``siren_jax.io.page``); without it a run gets the generic page (curves, summary, config).
+* ``render``: ``command(flags)``, ``siren_jax.render`` for a run of the signal (its flags:
+  ``Signal.render_flags`` and ``render_takes``).
 """
 
+import dataclasses
 import importlib
+from typing import Any, Dict, Optional, Tuple
 
 from siren_jax.errors import UserError
 
-MODULES = {"image": "siren_jax.signals.image.task", "audio": "siren_jax.signals.audio.task",
-           "video": "siren_jax.signals.video.task", "sdf": "siren_jax.signals.sdf.task",
-           "helmholtz": "siren_jax.signals.pde.helmholtz.task", "wave": "siren_jax.signals.pde.wave.task",
-           "helmholtz_inverse": "siren_jax.signals.pde.inverse.task"}
-NAMES = tuple(MODULES)
-# What each task logs as its headline (metrics rows, summary.json, sweep results; higher is better
-# unless the task is in ERROR_HEADLINES) and its label, and the coordinate dimension its networks take.
-# Static tables, so that the report and the render command read them without importing a task module.
-# Images keep "psnr".
-HEADLINES = {"image": ("psnr", "PSNR"), "audio": ("snr", "SNR"), "video": ("psnr", "PSNR"),
-             "sdf": ("surface_error", "mean |f| on the surface"),
-             "helmholtz": ("rel_l2", "relative L2 error"), "wave": ("rel_l2", "relative L2 error"),
-             "helmholtz_inverse": ("velocity_error", "velocity error (relative L2)")}
-COORD_DIMS = {"image": 2, "audio": 1, "video": 3, "sdf": 3, "helmholtz": 2, "wave": 3,
-              "helmholtz_inverse": 2}
-# lower is better, in the data's units (not dB)
-ERROR_HEADLINES = ("sdf", "helmholtz", "wave", "helmholtz_inverse")
-# Tasks whose report page and render command live in their own module (``run_page(page, config,
-# summary)`` and ``render_command(flags)``), so that report.py and render.py name no such task.
-PAGES = {"helmholtz": "siren_jax.signals.pde.pages", "wave": "siren_jax.signals.pde.pages",
-         "helmholtz_inverse": "siren_jax.signals.pde.pages"}
+BUILTIN = {"image": "siren_jax.signals.image", "audio": "siren_jax.signals.audio",
+           "video": "siren_jax.signals.video", "sdf": "siren_jax.signals.sdf",
+           "helmholtz": "siren_jax.signals.pde.helmholtz", "wave": "siren_jax.signals.pde.wave",
+           "helmholtz_inverse": "siren_jax.signals.pde.inverse"}
+DEFAULT = "image"  # runs written before tasks existed have no config.task: they are images
+
+
+@dataclasses.dataclass(frozen=True)
+class Headline:
+  """The metric a signal logs every ``log_every`` steps and puts first in summary.json and sweeps."""
+  key: str  # its key in metrics rows, summary.json and sweep results
+  label: str  # its name on pages and plots
+  lower_is_better: bool = False  # an error in the data's units; otherwise a quality in dB
+
+  @property
+  def unit(self) -> str:
+    return "" if self.lower_is_better else "dB"
+
+  def format(self, value: float) -> str:
+    """As log lines show it: dB to 2 decimals, or an error to 3 significant digits."""
+    return f"{value:.3g}" if self.lower_is_better else f"{value:.2f} dB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+  """A flag of ``siren_jax.render`` that a signal defines (``kind``: integer, float or string)."""
+  name: str
+  kind: str
+  default: Any
+  help: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Signal:
+  """What the engine and the commands know of a signal (the module docstring lists the hooks).
+
+  ``render_flags`` are the render flags the signal defines; ``render_takes`` names those its render
+  accepts (its own and other signals', e.g. an image's --size), or None where its ``command`` checks
+  the flags itself.
+  """
+  name: str
+  coord_dims: int
+  headline: Headline
+  task: str
+  fit: Optional[str] = None
+  report: Optional[str] = None
+  render: Optional[str] = None
+  render_flags: Tuple[Flag, ...] = ()
+  render_takes: Optional[Tuple[str, ...]] = ()
+
+  def hook(self, name: str):
+    """The module of hook ``name``, imported now; None where the signal has none."""
+    path = getattr(self, name)
+    return importlib.import_module(path) if path else None
+
+
+_REGISTERED: Dict[str, Signal] = {}
+
+
+def register(signal: Signal) -> Signal:
+  """Makes ``signal`` known by its name in this process (a signal defined outside the package)."""
+  if signal.name in BUILTIN:
+    raise ValueError(f"{signal.name!r} is a built-in signal's name")
+  _REGISTERED[signal.name] = signal
+  return signal
+
+
+def names() -> Tuple[str, ...]:
+  return tuple(BUILTIN) + tuple(_REGISTERED)
+
+
+def get(name: str) -> Signal:
+  """The signal called ``name``: a built-in, a registered one, or a module path defining SIGNAL."""
+  if name in _REGISTERED:
+    return _REGISTERED[name]
+  path = BUILTIN.get(name) or (name if isinstance(name, str) and "." in name else None)
+  if path is None:
+    raise UserError(f"task must be one of {names()} or the module path of a signal, got {name!r}")
+  try:
+    module = importlib.import_module(path)
+  except ImportError as e:
+    raise UserError(f"task {name!r}: cannot import {path}: {e}") from None
+  signal = getattr(module, "SIGNAL", None)
+  if not isinstance(signal, Signal):
+    raise UserError(f"task {name!r}: module {path} defines no SIGNAL (a siren_jax Signal)")
+  return signal
+
+
+def builtin_signals() -> Tuple[Signal, ...]:
+  return tuple(get(name) for name in BUILTIN)
 
 
 def name_of(config) -> str:
-  """The config's task (runs written before tasks existed have none: they are images)."""
-  return config.get("task", "image")
+  """The config's task (a ConfigDict or config.json's dict)."""
+  return config.get("task", DEFAULT) if config is not None else DEFAULT
+
+
+def of(config) -> Signal:
+  return get(name_of(config))
 
 
 def headline(config) -> tuple:
-  """(metric key, label) of the headline a run of ``config`` (a ConfigDict or config.json's dict) logs."""
-  return HEADLINES.get(name_of(config), HEADLINES["image"])
+  """(metric key, label) of the headline a run of ``config`` logs."""
+  h = of(config).headline
+  return h.key, h.label
 
 
 def lower_is_better(config) -> bool:
-  return name_of(config) in ERROR_HEADLINES
+  return of(config).headline.lower_is_better
 
 
 def format_headline(config, value: float) -> str:
-  """The headline as log lines show it: dB to 2 decimals, or an error to 3 significant digits."""
-  return f"{value:.3g}" if lower_is_better(config) else f"{value:.2f} dB"
+  return of(config).headline.format(value)
 
 
 def coord_dims(config) -> int:
-  return COORD_DIMS.get(name_of(config), 2)
+  return of(config).coord_dims
 
 
 def module(config):
-  name = name_of(config)
-  if name not in NAMES:
-    raise UserError(f"task must be one of {NAMES}, got {name!r}")
-  return importlib.import_module(MODULES[name])
-
-
-def pages(config):
-  """The module of the task's own report page and render command, or None (``PAGES``)."""
-  name = PAGES.get(name_of(config))
-  return importlib.import_module(name) if name else None
+  """The task module of ``config``'s signal."""
+  return of(config).hook("task")
 
 
 def validate_config(config) -> None:
@@ -89,7 +165,7 @@ def check_loaded(config, task, num_devices: int) -> None:
 
 def sampler(task):
   """The task's ``step.Sampler``, or None for a task of per-sample arrays."""
-  return getattr(task, "sampler", None)
+  return task.sampler
 
 
 def num_samples(task) -> int:

@@ -23,8 +23,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from siren_jax.io import checkpoints, outputs, progress, quantize
 from siren_jax import configuration
-from siren_jax.nets import derivatives, models
-from siren_jax.engine import evaluate, hyper, optim, registry as tasks, sampling, sharding, step
+from siren_jax.nets import derivatives, kinds, models
+from siren_jax.engine import evaluate, hyper, optim, registry, sampling, sharding, step
 from siren_jax.errors import Interrupted, UserError, signal_number
 
 
@@ -57,7 +57,7 @@ class Run:
 
   @property
   def num_samples(self) -> int:
-    return tasks.num_samples(self.task)
+    return registry.num_samples(self.task)
 
   @property
   def steps_per_epoch(self) -> int:
@@ -69,7 +69,7 @@ class Run:
     return jax.device_put(tree, NamedSharding(self.mesh, P()))
 
   def permutations(self, epoch: int):
-    if tasks.sampler(self.task) is not None:  # each step draws its own batch from the data key
+    if registry.sampler(self.task) is not None:  # each step draws its own batch from the data key
       return self.place([data_key for _, data_key in self.keys])
     if not self.batch_size:
       return self.place([jnp.zeros((1,), jnp.int32)] * self.k)
@@ -92,7 +92,7 @@ class Run:
   def renderer(self, chunk_size: Optional[int] = None) -> Callable:
     """``render(params, i) -> prediction`` of point i over the task's coordinates."""
     values = self.values_renderer(chunk_size)
-    if tasks.sampler(self.task) is not None:  # the task evaluates what it needs, piece by piece
+    if registry.sampler(self.task) is not None:  # the task evaluates what it needs, piece by piece
       return lambda params, i: self.task.prediction(lambda coords: values(params, i, coords))
     coords = self.task.arrays["coords"]
     return lambda params, i: self.task.prediction(values(params, i, coords))
@@ -117,23 +117,23 @@ class Run:
 
 def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run:
   """Builds a fit of ``configs`` (one, or points that differ only in ``hyper.VMAPPABLE_FIELDS``) on
-  ``task`` (default: the task ``configs[0]`` describes, ``tasks.prepare``). ``train.init_from`` starts
+  ``task`` (default: the task ``configs[0]`` describes, ``registry.prepare``). ``train.init_from`` starts
   the parameters from another run's final checkpoint; ``train.qat_bits`` makes the loss see them
   quantised (``quantize.fake_quantise``). Validation is the caller's (``train.preflight``)."""
   base, k = configs[0], len(configs)
-  task = task if task is not None else tasks.prepare(base)
+  task = task if task is not None else registry.prepare(base)
   mesh = mesh if mesh is not None else sharding.make_mesh()
   t = base.train
-  model = models.build_model(base.model, out_features=task.out_features, image_shape=task.grid_shape)
-  sampler = tasks.sampler(task)
-  batch_size = configuration.effective_batch_size(base, tasks.num_samples(task))
+  model = kinds.build_model(base.model, out_features=task.out_features, grid_shape=task.grid_shape)
+  sampler = registry.sampler(task)
+  batch_size = configuration.effective_batch_size(base, registry.num_samples(task))
   dataset = (step.put_compact(task.arrays, mesh) if sampler is not None
              else step.put_dataset(task.arrays, mesh, full_batch=batch_size == 0))
   hypers = [hyper.resolve(cfg) for cfg in configs]
   keys = [jax.random.split(jax.random.PRNGKey(cfg.seed)) for cfg in configs]
   tx, schedule = optim.make(t)
   states = [step.create_train_state(init_key, model, cfg, tx=tx,
-                                    in_features=tasks.in_features(task))
+                                    in_features=registry.in_features(task))
             for cfg, (init_key, _) in zip(configs, keys)]
   if t.get("init_from"):
     states = [start_from(t.init_from, st) for st in states]
@@ -146,7 +146,7 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run
                                     schedule, num_points=k if k > 1 else 0, vmap_width=vmap_width,
                                     params_transform=qat_transform(t.get("qat_bits", 0)),
                                     sampler=sampler,
-                                    task_loss=getattr(task, "loss", None),
+                                    task_loss=task.loss,
                                     error_sampling=sampling_every > 0)
   return Run(configs=list(configs), task=task, model=model, mesh=mesh, dataset=dataset,
              hypers=hypers, keys=keys, states=states, schedule=schedule, batch_size=batch_size,
@@ -219,7 +219,7 @@ class _Loop:
     # The step-0 row has no training loss (no step has run): its key is left out, not faked.
     lr = step_metrics.get("lr", self.run.hypers[i]["lr"] * float(self.run.schedule(0)))
     row = {"step": self.step, **({"loss": step_metrics["loss"]} if "loss" in step_metrics else {}),
-           tasks.headline(self.run.base)[0]: self.run.task.headline(pred), "lr": lr,
+           registry.headline(self.run.base)[0]: self.run.task.headline(pred), "lr": lr,
            "train_seconds": round(self.shares[i], 4), "elapsed_s": round(self.wall(), 4)}
     row.update({n: v for n, v in step_metrics.items() if n not in ("loss", "lr")})
     outputs.append_jsonl(os.path.join(self.workdirs[i], "metrics.jsonl"), row)
@@ -295,10 +295,10 @@ def fit(run: Run, workdirs: Sequence[str], on_outputs: Callable[[str], None] = l
 def _train(loop: _Loop, compiled, state, hypers, perm, epoch: int, on_outputs: Callable):
   """The loop over steps; returns the final (stacked) state."""
   run, t = loop.run, loop.run.base.train
-  key, label = tasks.headline(run.base)
+  key, label = registry.headline(run.base)
   report = progress.Progress(t.num_steps, [os.path.basename(os.path.normpath(w)) for w in loop.workdirs],
                              loop.step, loop.train_seconds, metric=label,
-                             error=tasks.lower_is_better(run.base))
+                             error=registry.lower_is_better(run.base))
   last_report = interval_start = time.perf_counter()
   try:
     while loop.step < t.num_steps:
@@ -377,7 +377,7 @@ def _interrupted(loop: _Loop, e: KeyboardInterrupt) -> None:
 def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) -> List[Dict[str, Any]]:
   """The final checkpoint (always, num_steps=0 too, so it can be rendered), outputs and summaries."""
   run = loop.run
-  key = tasks.headline(run.base)[0]
+  key = registry.headline(run.base)[0]
   for ck in loop.ckpts:
     ck.wait()
   for i in loop.live():
@@ -399,14 +399,14 @@ def _finish(loop: _Loop, state, compile_seconds: float, on_outputs: Callable) ->
     else:
       params = run.point(state, i).params
       network = ({"network": (hyper.bind(run.model, run.hypers[i]), params, run.mesh, run.microbatch)}
-                 if getattr(run.task, "needs_network", False) else {})  # tasks that evaluate anywhere
+                 if run.task.needs_network else {})  # tasks that evaluate anywhere
       summary = run.task.finish(workdir, loop.render(params, i), loop.rows[i],
                                 dict(common, status="done", steps=int(run.point(state, i).step)),
                                 lambda: run.derivatives(params, i), **network)
       summary["elapsed_s"] = round(loop.wall(), 3)
       # A fine-tune starts trained: ending near its start is what it may well do; an error headline
       # (lower is better, not in dB) has no such check.
-      warning = (None if run.base.train.get("init_from") or tasks.lower_is_better(run.base)
+      warning = (None if run.base.train.get("init_from") or registry.lower_is_better(run.base)
                  else no_progress_warning(loop.rows[i], summary, key))
       if warning:
         summary["warning"] = warning
@@ -426,7 +426,7 @@ def _done_line(run: Run, workdir: str, summary: Dict[str, Any], key: str) -> str
   trained together) and the page to open."""
   share = (f" (its 1/{run.k} share of the {summary['group_train_seconds']:.1f} s of the {run.k} points "
            f"trained together)" if run.k > 1 else "")
-  return (f"Done: {run.task.name} {tasks.format_headline(run.base, summary[key])} "
+  return (f"Done: {run.task.name} {registry.format_headline(run.base, summary[key])} "
           f"({summary.get('psnr_protocol', key)}) after {summary['steps']} steps, "
           f"{summary['train_seconds']:.1f} s of training{share}; open "
           f"{os.path.join(workdir, 'report.html')}")

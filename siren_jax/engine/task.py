@@ -9,7 +9,7 @@ The loop knows nothing of pixels, channels or PSNR. A task gives it:
   from it);
 * ``prediction(values)``: the network's flat output at ``coords`` as the task's own signal;
 * ``headline(prediction)``: the headline metric (dB, higher is better) logged every ``log_every``
-  steps, under the task's key in ``tasks.HEADLINES`` ("psnr" for images, "snr" for audio), and named by
+  steps, under the task's key in its signal's ``Headline`` ("psnr" for images, "snr" for audio), and named by
   ``headline_name``; ``summary_fields()`` for summary.json; ``describe()`` for the log;
 * ``finish(workdir, prediction, rows, summary, render_derivatives)``: final metrics into the summary and
   the task's outputs into the run directory.
@@ -23,7 +23,7 @@ what it needs piece by piece.
 ``siren_jax.signals.audio.task.AudioTask`` the audio one (1-D time coordinates, one output per channel) and
 ``siren_jax.signals.video.task.VideoTask`` the video one (a sampler).
 
-Optional, for tasks that need them (``siren_jax.signals.sdf.task.SdfTask`` has both; the PDE tasks in
+Optional (``Capabilities`` gives their defaults), for tasks that need them (``siren_jax.signals.sdf.task.SdfTask`` has both; the PDE tasks in
 ``siren_jax.signals.pde`` have both and a sampler whose points their loss draws):
 * ``loss``: the task's own loss in place of the targets above (``step.make_train_step``'s
   ``task_loss``: per-step samples, ``sample(batch, key, step)``, and a summed loss);
@@ -31,15 +31,26 @@ Optional, for tasks that need them (``siren_jax.signals.sdf.task.SdfTask`` has b
   network anywhere (meshes, renders).
 """
 
-from typing import Any, Callable, Dict, Protocol, Sequence
+from typing import Any, Callable, Dict, Optional, Protocol, Sequence
 
 import numpy as np
+
+
+class Capabilities:
+  """The optional capabilities' defaults (none): a task class inherits them and overrides those it has,
+  so the engine reads each as a plain attribute."""
+  sampler: Optional[Any] = None  # a step.Sampler: the step gathers each batch from compact arrays
+  loss: Optional[Any] = None  # the task's own loss (step.make_train_step's task_loss)
+  needs_network: bool = False  # finish() also gets network=(model, params, mesh, microbatch)
 
 
 class Task(Protocol):
   name: str
   arrays: Dict[str, np.ndarray]
   terms: Dict[str, float]
+  sampler: Optional[Any]
+  loss: Optional[Any]
+  needs_network: bool
 
   @property
   def out_features(self) -> int: ...

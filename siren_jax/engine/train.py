@@ -13,8 +13,8 @@ from absl import logging
 
 from siren_jax.io import checkpoints, outputs, rundir
 from siren_jax import configuration, report
-from siren_jax.engine import memory, registry as tasks, run, sampling, sharding, step
-from siren_jax.nets import models
+from siren_jax.engine import memory, registry, run, sampling, sharding, step, trained
+from siren_jax.nets import kinds
 from siren_jax.errors import UserError
 
 
@@ -41,17 +41,17 @@ def preflight(configs: Sequence[Any]):
   Points of one group share the data of the first. Returns (fit data, device mesh)."""
   for config in configs:
     configuration.validate(config)
-  fit = tasks.prepare(configs[0])
+  fit = registry.prepare(configs[0])
   mesh = sharding.make_mesh()
   for config in configs:
-    tasks.check_loaded(config, fit, mesh.size)
-    sampling.validate(config, configuration.effective_batch_size(config, tasks.num_samples(fit)),
-                      has_sampler=tasks.sampler(fit) is not None,
-                      has_task_loss=getattr(fit, "loss", None) is not None)
-  compact = tasks.sampler(fit) is not None  # its arrays are what is held, not per-sample floats
-  memory.check_fits(configs[0], tasks.num_samples(fit), fit.out_features, len(configs),
+    registry.check_loaded(config, fit, mesh.size)
+    sampling.validate(config, configuration.effective_batch_size(config, registry.num_samples(fit)),
+                      has_sampler=registry.sampler(fit) is not None,
+                      has_task_loss=fit.loss is not None)
+  compact = registry.sampler(fit) is not None  # its arrays are what is held, not per-sample floats
+  memory.check_fits(configs[0], registry.num_samples(fit), fit.out_features, len(configs),
                     sharding.resolve_microbatch(configs[0].train.microbatch),
-                    in_features=tasks.in_features(fit),
+                    in_features=registry.in_features(fit),
                     data_bytes=sum(a.nbytes for a in fit.arrays.values()) if compact else None)
   return fit, mesh
 
@@ -109,9 +109,9 @@ def _complete(config, workdir: str, task):
   ckpt_dir = os.path.join(workdir, "checkpoints")
   if summary is None or not os.path.isdir(ckpt_dir):
     return None
-  model = models.build_model(config.model, task.out_features, task.grid_shape)
+  model = kinds.build_model(config.model, task.out_features, task.grid_shape)
   like = jax.eval_shape(lambda: step.create_train_state(jax.random.PRNGKey(0), model, config,
-                                                        in_features=tasks.in_features(task)))
+                                                        in_features=registry.in_features(task)))
   ckpt = checkpoints.Checkpointer(ckpt_dir, 1, restore_only=True)
   try:
     return summary if ckpt.is_final(config.train.num_steps, like) else None
@@ -125,10 +125,13 @@ def _train_owned(configs, workdirs, task, mesh) -> List[Dict[str, Any]]:
 
   def start():
     """Once the checkpoints are restored (a checkpoint that does not fit the config is bad input,
-    reported in one line and no more): config.json (a refused resume leaves the workdir as it was)
-    and what the run is, in the log."""
+    reported in one line and no more): config.json and the model fields the data resolved (a
+    refused resume leaves the workdir as it was), and what the run is, in the log."""
+    resolved = kinds.resolved_fields(fit.base.model, task.grid_shape)
     for config, workdir in zip(configs, workdirs):
       outputs.write_json(os.path.join(workdir, "config.json"), configuration.to_dict(config))
+      if resolved:  # what the data decided of the model, so that a render rebuilds it from files alone
+        outputs.write_json(os.path.join(workdir, trained.RESOLVED_NAME), {"model": resolved})
     _describe(fit, mesh)
 
   return run.fit(fit, workdirs, on_outputs=refresh_report, before_training=start)

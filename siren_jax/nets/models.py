@@ -26,6 +26,7 @@ import numpy as np
 from flax import linen as nn
 
 from siren_jax.engine import hyper
+from siren_jax.nets.kind import Kind
 from siren_jax.nets.sincos import fast_sin
 
 SINE_IMPLS = {"fast": fast_sin, "xla": jnp.sin}
@@ -107,8 +108,6 @@ class Siren(nn.Module):
 _INITS = {"he_normal": nn.initializers.he_normal(), "xavier_normal": nn.initializers.xavier_normal(),
           "glorot_uniform": nn.initializers.glorot_uniform(), "glorot_normal": nn.initializers.glorot_normal()}
 _ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh}
-KINDS = ("siren", "relu", "tanh", "relu_pe", "rff", "siren_pe")
-PE_KINDS = ("relu_pe", "siren_pe")  # the kinds that read model.pe_frequencies
 
 
 class PositionalEncoding(nn.Module):
@@ -172,27 +171,52 @@ def _pe_frequencies(model_config, image_shape) -> int:
   return model_config.pe_frequencies or nyquist_frequencies(*image_shape[:2])
 
 
-def build_model(model_config, out_features: int, image_shape=(256, 256)) -> nn.Module:
-  """The model a config describes. ``image_shape`` (the sample grid's (H, W)) sets the number of
-  positional-encoding frequencies when ``model.pe_frequencies`` is 0."""
-  kind = model_config.kind
-  w, d = model_config.width, model_config.depth
-  if kind in ("siren", "siren_pe"):
-    first, hidden = hyper.omegas(model_config)
-    freqs = _pe_frequencies(model_config, image_shape) if kind == "siren_pe" else 0
-    return Siren(width=w, depth=d, out_features=out_features, first_omega_0=first,
-                 hidden_omega_0=hidden, sine=model_config.sine, pe_frequencies=freqs)
-  if kind == "relu":
-    return MLP(w, d, out_features, "relu", "he_normal")
-  if kind == "tanh":
-    return MLP(w, d, out_features, "tanh", "xavier_normal")
-  if kind == "relu_pe":
-    freqs = _pe_frequencies(model_config, image_shape)
-    return MLP(w, d, out_features, "relu", "glorot_uniform", encoding="pe", pe_frequencies=freqs)
-  if kind == "rff":
-    return MLP(w, d, out_features, "relu", "glorot_normal", encoding="rff",
-               rff_features=model_config.rff_features, rff_scale=float(model_config.rff_scale))
-  raise ValueError(f"unknown model.kind {kind!r}")
+def _pe_resolve(model_config, grid_shape) -> dict:
+  return {"pe_frequencies": _pe_frequencies(model_config, grid_shape)}
+
+
+def _pe_input(model_config, in_features: int) -> int:
+  """An encoding's width: 0 (the Nyquist rule) counts as the most it gives, 16 frequencies."""
+  return in_features * (1 + 2 * max(model_config.pe_frequencies, 16))
+
+
+def _build_siren(model_config, out_features: int, grid_shape, encoded: bool = False) -> nn.Module:
+  first, hidden = hyper.omegas(model_config)
+  freqs = _pe_frequencies(model_config, grid_shape) if encoded else 0
+  return Siren(width=model_config.width, depth=model_config.depth, out_features=out_features,
+               first_omega_0=first, hidden_omega_0=hidden, sine=model_config.sine, pe_frequencies=freqs)
+
+
+def _mlp(activation: str, init: str, **encoding):
+  def build(m, out_features, grid_shape):
+    del grid_shape
+    return MLP(m.width, m.depth, out_features, activation, init, **encoding)
+  return build
+
+
+def _build_relu_pe(m, out_features, grid_shape) -> nn.Module:
+  return MLP(m.width, m.depth, out_features, "relu", "glorot_uniform", encoding="pe",
+             pe_frequencies=_pe_frequencies(m, grid_shape))
+
+
+def _build_rff(m, out_features, grid_shape) -> nn.Module:
+  del grid_shape
+  return MLP(m.width, m.depth, out_features, "relu", "glorot_normal", encoding="rff",
+             rff_features=m.rff_features, rff_scale=float(m.rff_scale))
+
+
+_OMEGAS = ("omega_0", "first_omega_0", "hidden_omega_0", "sine")
+SIREN = Kind("siren", _build_siren, _OMEGAS, sine=True, plain_sine=True)
+SIREN_PE = Kind("siren_pe", lambda m, o, g: _build_siren(m, o, g, encoded=True),
+                _OMEGAS + ("pe_frequencies",), sine=True, input_features=_pe_input,
+                resolve=_pe_resolve)
+RELU = Kind("relu", _mlp("relu", "he_normal"))
+TANH = Kind("tanh", _mlp("tanh", "xavier_normal"))
+RELU_PE = Kind("relu_pe", _build_relu_pe, ("pe_frequencies",), input_features=_pe_input,
+               resolve=_pe_resolve)
+RFF = Kind("rff", _build_rff, ("rff_features", "rff_scale"),
+           input_features=lambda m, d: 2 * m.rff_features)
+KINDS = (SIREN, RELU, TANH, RELU_PE, RFF, SIREN_PE)  # the built-in kinds (siren_jax.nets.kinds)
 
 
 def num_params(variables) -> int:

@@ -7,7 +7,7 @@ from typing import Tuple
 import numpy as np
 from scipy import signal as sp_signal
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 
 ZOOM_SECONDS = 0.02  # the inset's span: a few periods of a voice or an instrument
 
@@ -39,7 +39,7 @@ def write_waveform_panel(path: str, reference: np.ndarray, fit: np.ndarray, rate
   """Original, fit and error (fit - original) against time, each with a zoom beside it over
   ``zoom_window`` (shaded on the full view); ``reference`` and ``fit`` are (N, C) on [-1, 1] (the first
   channel is drawn)."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   ref, pred = reference[:, 0], fit[:, 0]
   err = pred - ref
   t = np.arange(ref.shape[0]) / rate
@@ -68,8 +68,8 @@ def write_waveform_panel(path: str, reference: np.ndarray, fit: np.ndarray, rate
   axes[-1, 0].set_xlabel("time (s)")
   axes[-1, 1].set_xlabel("time (ms)")
   fig.tight_layout()
-  figures._suptitle(fig, title)  # pylint: disable=protected-access
-  figures.save_figure(fig, path)
+  plots.suptitle(fig, title)  # pylint: disable=protected-access
+  plots.save_figure(fig, path)
 
 
 def spectrogram_db(x: np.ndarray, rate: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,7 +86,7 @@ def write_spectrograms(path: str, reference: np.ndarray, fit: np.ndarray, rate: 
                        title: str = "", dynamic_range_db: float = 100.0) -> None:
   """Spectrograms of the original, the fit and the error (fit - original), on one colour scale (the
   original's peak down ``dynamic_range_db``) so that the error's level reads against the signal's."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   ref, pred = reference[:, 0].astype(np.float64), fit[:, 0].astype(np.float64)
   panels = [("original", ref), ("fit", pred), ("error (fit − original)", pred - ref)]
   specs = [spectrogram_db(x, rate) for _, x in panels]
@@ -98,5 +98,5 @@ def write_spectrograms(path: str, reference: np.ndarray, fit: np.ndarray, rate: 
     ax.set_xlabel("time (s)")
   axes[0].set_ylabel("frequency (Hz)")
   fig.colorbar(im, ax=list(axes), label="power (dB)")
-  figures._suptitle(fig, title)  # pylint: disable=protected-access
-  figures.save_figure(fig, path)
+  plots.suptitle(fig, title)  # pylint: disable=protected-access
+  plots.save_figure(fig, path)

@@ -21,13 +21,12 @@ from absl import logging
 from siren_jax.signals.audio import clips as audio
 from siren_jax.engine import evaluate, sharding
 from siren_jax.io import outputs, rundir
-from siren_jax import render
+from siren_jax.engine.trained import TrainedRun, load_run
 from siren_jax.errors import UserError
 
 BLOCK_SAMPLES = 1 << 20  # output samples per block: ~4 MB of coordinates
 MAX_RATE = 1_000_000
 MAX_DATA_BYTES = (1 << 32) - 64  # a RIFF file's sizes are 32-bit
-FLAGS = ("rate", "chunk_size")  # the render flags an audio run takes (render.check_flags)
 
 
 def clip_facts(workdir: str) -> Tuple[int, int, float, float]:
@@ -45,7 +44,7 @@ def clip_facts(workdir: str) -> Tuple[int, int, float, float]:
     raise UserError(f"cannot read the clip's length and rate from {path}: {e}") from None
 
 
-def iter_blocks(run: render.TrainedRun, num_samples: int, rate: int, out_rate: int, coord_range: float,
+def iter_blocks(run: TrainedRun, num_samples: int, rate: int, out_rate: int, coord_range: float,
                 peak: float, chunk_size: int = 0) -> Iterator[np.ndarray]:
   """(M, C) float32 blocks of the render at ``out_rate``, in order, in the clip's units."""
   total = audio.num_render_samples(num_samples, rate, out_rate)
@@ -67,7 +66,7 @@ def _float_wav_header(num_frames: int, channels: int, rate: int) -> bytes:
           + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", data_bytes))
 
 
-def render_to_wav(run: render.TrainedRun, path: str, out_rate: int, chunk_size: int = 0) -> int:
+def render_to_wav(run: TrainedRun, path: str, out_rate: int, chunk_size: int = 0) -> int:
   """Streams the render at ``out_rate`` into ``path`` (atomically); returns the samples written."""
   num_samples, rate, coord_range, peak = clip_facts(run.workdir)
   total = audio.num_render_samples(num_samples, rate, out_rate)
@@ -83,7 +82,7 @@ def render_to_wav(run: render.TrainedRun, path: str, out_rate: int, chunk_size: 
   return written
 
 
-def main(f) -> None:
+def command(f) -> None:
   """The render command for an audio run (``f``: the render command's parsed flags)."""
   if not f.out.lower().endswith(".wav"):
     raise UserError(f"--out must be a .wav path for an audio run, got {f.out!r}")
@@ -92,7 +91,7 @@ def main(f) -> None:
   if f.chunk_size < 0:
     raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {f.chunk_size}")
   rundir.check_output_file(f.out, "--out")
-  run = render.load_run(f.workdir)
+  run = load_run(f.workdir)
   out_rate = f.rate or clip_facts(f.workdir)[1]
   logging.info("Rendering %s (step %d) at %d Hz to %s", f.workdir, run.step, out_rate, f.out)
   n = render_to_wav(run, f.out, out_rate, f.chunk_size)

@@ -22,13 +22,14 @@ import numpy as np
 
 from siren_jax.signals.audio import clips as audio, figures as audio_figures
 from siren_jax import configuration
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.engine import supervision
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
 
 
 @dataclasses.dataclass
-class AudioTask:
+class AudioTask(Capabilities):
   """A clip to fit. ``reference`` (N, C) is the peak-normalised clip in [-1, 1] (what the network is
   trained on and scored against); ``scale`` its peak, which turns the fit back into the file's units."""
   name: str
@@ -85,7 +86,7 @@ class AudioTask:
                                        prediction, self.rate, title=title)
     audio_figures.write_spectrograms(os.path.join(workdir, "spectrogram.png"), self.reference,
                                      prediction, self.rate, title=title)
-    figures.write_curves(os.path.join(workdir, "curves.png"), rows, title=title,
+    plots.write_curves(os.path.join(workdir, "curves.png"), rows, title=title,
                          loss_label="training loss (MSE on [-1, 1])", metric="snr",
                          metric_label="SNR (dB)")
     return summary

@@ -89,6 +89,14 @@ def plan(config, workdir: str):
   return planned
 
 
+def fit(config, workdir: str) -> None:
+  """The image signal's ``fit`` hook: a set's every image, or the one image of ``config``."""
+  if is_set(config.data.image):
+    fit_set(config, workdir)
+  else:
+    train.train_and_evaluate(config, workdir)
+
+
 def fit_set(config, workdir: str) -> List[Dict[str, Any]]:
   """Fits every image ``config.data.image`` names, each in ``workdir/NAME``; writes the set's results
   and report and returns one result row per image (the mean is in results.md)."""

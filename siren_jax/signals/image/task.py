@@ -15,15 +15,17 @@ import numpy as np
 
 from siren_jax import configuration
 from siren_jax.signals.image import data, figures, targets
+from siren_jax.io import plots
 from siren_jax.engine import metrics, supervision
 from siren_jax.io import outputs, progress
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
 
 IN_FEATURES = 2  # (y, x)
 
 
 @dataclasses.dataclass
-class ImageTask:
+class ImageTask(Capabilities):
   """An image to fit. ``arrays`` are the flattened per-pixel training arrays (``coords`` (N, 2) and the
   targets of ``terms``); ``reference01`` (H, W, C) in [0, 1] is what PSNR compares against."""
   name: str
@@ -89,7 +91,7 @@ class ImageTask:
     else:
       figures.write_error_heatmap(os.path.join(workdir, "error.png"), shown, self.reference01)
     terms = " + ".join(f"{w:g}·{name}" if w != 1 else name for name, w in self.terms.items())
-    figures.write_curves(os.path.join(workdir, "curves.png"), rows,
+    plots.write_curves(os.path.join(workdir, "curves.png"), rows,
                          title=f"{self.name}: {summary['psnr']:.2f} dB ({summary['psnr_protocol']}) "
                                f"after {summary['steps']} steps",
                          loss_label=f"training loss (MSE of {terms})")
@@ -148,6 +150,15 @@ def validate_config(config) -> None:
     raise UserError(f"data.max_pixels must be >= 4, got {d.max_pixels}")
   if d.blend_mode not in ("replace", "mixed"):
     raise UserError(f"data.blend_mode must be 'replace' or 'mixed', got {d.blend_mode!r}")
+  t = config.train
+  if t.gradient_target not in targets.GRADIENT_TARGETS:
+    raise UserError(f"train.gradient_target must be one of {tuple(targets.GRADIENT_TARGETS)}, got "
+                    f"{t.gradient_target!r}")
+  if t.laplacian_target not in targets.LAPLACIAN_TARGETS:
+    raise UserError(f"train.laplacian_target must be one of {tuple(targets.LAPLACIAN_TARGETS)}, got "
+                    f"{t.laplacian_target!r}")
+  if config.eval.crop_border < 0:
+    raise UserError(f"eval.crop_border must be >= 0, got {config.eval.crop_border}")
 
 
 def check_loaded(config, task: ImageTask, num_devices: int) -> None:

@@ -1,5 +1,5 @@
-"""The report page and the render command of the PDE runs (``tasks.PAGES``: Helmholtz, wave and the
-inversion).
+"""The report page and the render command of the PDE runs (the ``report`` and ``render`` hooks of
+Helmholtz, the wave and the inversion).
 
     python -m siren_jax.render --workdir=runs/helmholtz --size=1024x1024 --out=field.npz   (or .png)
     python -m siren_jax.render --workdir=runs/wave --size=256x256 --frames=60 --out=wave.mp4  (.npz, .png)
@@ -16,8 +16,8 @@ Like ``report`` the page only reads files and formats text (no JAX).
 import os
 
 from siren_jax.io import outputs
-from siren_jax.engine import registry as tasks
-from siren_jax import report as r
+from siren_jax.engine import registry
+from siren_jax.io import page as p
 
 KEY = "rel_l2"
 HEADLINE = (("rel_l2", "relative L2 error"), ("mean_abs_residual", "mean |residual|"),
@@ -44,36 +44,19 @@ FIGURES = {
 
 
 def _subtitle(page, summary, what: str, key: str = KEY) -> str:
-  where = r._esc(os.path.abspath(page.workdir))
+  where = p.esc(os.path.abspath(page.workdir))
   if summary and summary.get("status") == "done" and key in summary:
-    against = (f"against the {r._esc(summary.get('reference', '?'))}" if key == KEY else
-               f"(starting medium {r._fmt(summary.get('initial_velocity_error'))})")
-    return (f"{what}: {key} {r._fmt(summary[key])} {against} "
-            f"after {r._esc(summary.get('steps', '?'))} steps, "
-            f"{r._esc(r._fmt(summary.get('train_seconds')))} s of training &middot; {where}")
+    against = (f"against the {p.esc(summary.get('reference', '?'))}" if key == KEY else
+               f"(starting medium {p.fmt(summary.get('initial_velocity_error'))})")
+    return (f"{what}: {key} {p.fmt(summary[key])} {against} "
+            f"after {p.esc(summary.get('steps', '?'))} steps, "
+            f"{p.esc(p.fmt(summary.get('train_seconds')))} s of training &middot; {where}")
   if summary and summary.get("status") == "diverged":
-    return f"{what}: diverged at step {r._esc(summary.get('steps', '?'))} &middot; {where}"
+    return f"{what}: diverged at step {p.esc(summary.get('steps', '?'))} &middot; {where}"
   last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
-  state = (f"in progress: step {r._esc(last[0].get('step'))}, {key} {r._esc(r._fmt(last[0].get(key)))}"
+  state = (f"in progress: step {p.esc(last[0].get('step'))}, {key} {p.esc(p.fmt(last[0].get(key)))}"
            if last else "no metrics yet")
   return f"{what}: {state} &middot; {where}"
-
-
-def _curves_section(page, key: str = KEY, label: str = "relative L2 error",
-                    loss_label: str = "loss (mean L1 residual)") -> str:
-  rows = [x for x in outputs.read_jsonl(page.path("metrics.jsonl")) if "step" in x]
-  if not rows:
-    return ""
-  steps = [r._number(x["step"]) for x in rows]
-  known = [s for s in steps if s is not None]
-  span = (min(known), max(known)) if known else None
-  return r._section("curves", "Training curves", (
-      '<div class="charts">'
-      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], loss_label, "step", "loss",
-                    log_y=True, x_range=span)
-      + r.svg_chart(steps, [r._number(x.get(key)) for x in rows], label, "step", key, log_y=True,
-                    x_range=span)
-      + "</div>"))
 
 
 def _video_section(page) -> str:
@@ -84,37 +67,37 @@ def _video_section(page) -> str:
   import base64  # pylint: disable=g-import-not-at-top
   with open(path, "rb") as f:
     payload = base64.b64encode(f.read()).decode("ascii")
-  return r._section("animation", "Animation", (
+  return p.section("animation", "Animation", (
       f'<video controls loop muted style="max-width:100%" src="data:video/mp4;base64,{payload}">'
       "</video><p class=\"note\">fit, reference and |fit − reference| over time (wave.mp4)</p>"))
 
 
 def run_page(page, config, summary) -> str:
   """The HTML of a Helmholtz or wave run's report."""
-  task = tasks.name_of(config or {})
-  key, label = tasks.HEADLINES.get(task, (KEY, "relative L2 error"))
+  task = registry.name_of(config or {})
+  key, label = registry.headline(config or {})
   what = {"helmholtz": "Helmholtz", "wave": "wave equation",
           "helmholtz_inverse": "full-waveform inversion"}.get(task, task)
   if isinstance(summary, dict) and summary.get("velocity"):
     what += f", {summary['velocity']} medium"
-  sections = [(name.split(".")[0], label, r._section(name.split(".")[0], label, r._figure(
+  sections = [(name.split(".")[0], label, p.section(name.split(".")[0], label, p.figure(
       page.image_uri(name), caption, label) or '<p class="note">written when the run finishes</p>'))
               for name, label, caption in FIGURES.get(task, ())]
   sections += [("animation", "Animation", _video_section(page)),
-               ("curves", "Curves", _curves_section(
-                   page, key, label, *(("loss (weighted mean of its terms)",)
-                                       if task == "helmholtz_inverse" else ()))),
-               ("summary", "Summary", r._summary_section(
+               ("curves", "Curves", p.curves_section(
+                   page, key, label, key, log_y=True, loss_label=(
+                       "loss (weighted mean of its terms)" if task == "helmholtz_inverse"
+                       else "loss (mean L1 residual)"))),
+               ("summary", "Summary", p.summary_section(
                    page, summary, INVERSE_HEADLINE if task == "helmholtz_inverse" else HEADLINE)),
-               ("config", "Config", r._config_section(config))]
-  nav = [(sid, label) for sid, label, body in sections if body]
-  body = "".join(b for _, _, b in sections[:-2])
-  body += f'<div class="columns">{sections[-2][2]}{sections[-1][2]}</div>'
-  return r._shell(f"siren_jax report: {what}", _subtitle(page, summary, what, key), nav, body,
-                  page.warnings)
+               ("config", "Config", p.config_section(config))]
+  return p.assemble(f"siren_jax report: {what}", _subtitle(page, summary, what, key), sections,
+                    page.warnings)
 
 
-def render_command(f, load_run) -> None:
-  """``siren_jax.render`` for a PDE run (``siren_jax.signals.pde.renders``, which needs JAX: imported here)."""
+def command(f) -> None:
+  """``siren_jax.render`` for a PDE run (``siren_jax.signals.pde.renders``, which needs JAX: imported here,
+  so that the page needs none)."""
+  from siren_jax.engine import trained  # pylint: disable=g-import-not-at-top
   from siren_jax.signals.pde import renders  # pylint: disable=g-import-not-at-top
-  renders.command(f, load_run)
+  renders.command(f, trained.load_run)

@@ -8,9 +8,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from siren_jax.engine import evaluate, sharding
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.io import outputs
-from siren_jax import render
+from siren_jax.engine import trained
+from siren_jax.signals.image import render as image_render
 from siren_jax.errors import UserError
 
 EXTENSIONS = {"helmholtz": (".npz", ".png"), "wave": (".npz", ".png", ".mp4"),
@@ -59,7 +60,7 @@ def times_from_flags(f, task: str, t_max: float) -> Optional[np.ndarray]:
 def command(f, load_run) -> None:
   """Checks the flags, loads the run and writes ``f.out``."""
   from siren_jax.io import rundir  # pylint: disable=g-import-not-at-top
-  task = render.saved_task(f.workdir)
+  task = trained.saved_task(f.workdir)
   ext = os.path.splitext(f.out)[1].lower()
   if f.rate or f.resolution:
     raise UserError("--rate and --resolution are for audio and SDF runs; a PDE run takes --size and "
@@ -68,8 +69,8 @@ def command(f, load_run) -> None:
     raise UserError("a PDE run has no training resolution: give --size=HxW instead of --scale")
   if ext not in EXTENSIONS[task]:
     raise UserError(f"--out must end in one of {EXTENSIONS[task]} for a {task} run, got {f.out!r}")
-  height, width = render.parse_size(f.size) if f.size else (512, 512)
-  window = render.parse_window(f.window) if f.window else render.FULL_WINDOW
+  height, width = image_render.parse_size(f.size) if f.size else (512, 512)
+  window = image_render.parse_window(f.window) if f.window else image_render.FULL_WINDOW
   if f.chunk_size < 0:
     raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {f.chunk_size}")
   rundir.check_output_file(f.out, "--out")
@@ -108,7 +109,7 @@ def _write_helmholtz(path: str, field: np.ndarray, grid: np.ndarray, window) -> 
 def _save_panels(path: str, window, panels) -> None:
   """One row of labelled maps over ``window`` (y0, y1, x0, x1), each (title, image, colour map, vmin,
   vmax; None for the image's own range) with its colour bar."""
-  plt = figures.pyplot()
+  plt = plots.pyplot()
   y0, y1, x0, x1 = window
   fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6))
   for ax, (name, img, cmap, lo, hi) in zip(np.atleast_1d(axes), panels):
@@ -118,7 +119,7 @@ def _save_panels(path: str, window, panels) -> None:
     ax.set_ylabel("y")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def _write_inverse(path: str, values: np.ndarray, grid: np.ndarray, window, p, shape) -> None:

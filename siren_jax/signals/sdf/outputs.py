@@ -12,7 +12,6 @@
   shapes also ``analytic_errors``.
 """
 
-import json
 import os
 from typing import Any, Dict, Sequence
 
@@ -20,10 +19,9 @@ import numpy as np
 
 from siren_jax.nets import derivatives
 from siren_jax.engine import evaluate
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.signals.sdf import meshing, shapes, sphere_trace
 from siren_jax.io import outputs, progress
-from siren_jax.errors import UserError
 
 RENDER_PANEL_PIXELS = 320  # renders.png shows each view at least this large (smaller ones upsampled)
 TURNTABLE_FRAMES = 16  # views all round the shape, 22.5 degrees apart
@@ -34,7 +32,6 @@ NEAR_BAND = 0.05  # "near the surface": within this distance (normalised units) 
 # planes an axis; views and slices under 8 pixels show nothing.
 MESH_RESOLUTIONS = (2, 2048)
 VIEW_SIZES = (8, 4096)
-RENDER_FLAGS = ("resolution", "chunk_size")  # the render flags an SDF run takes (render.check_flags)
 
 
 def field_fn(model, params, mesh, chunk_size: int, microbatch: int):
@@ -110,7 +107,7 @@ def view_label(name: str, azimuth: float, elevation: float) -> str:
 
 def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> None:
   """The sphere-traced views side by side, each labelled with its camera, at about their own size."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   angles = {name: (az, el) for name, az, el in sphere_trace.VIEWS}
   size = next(iter(views.values())).shape[0]
   side = max(size, RENDER_PANEL_PIXELS) / 100  # inches at save_figure's 100 dpi
@@ -122,7 +119,7 @@ def write_views(path: str, views: Dict[str, np.ndarray], title: str = "") -> Non
   if title:
     fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def write_turntable(path: str, network, settings: Dict[str, Any], tracer, chunk: int) -> None:
@@ -188,58 +185,7 @@ def write_all(workdir: str, task, network, rows: Sequence[dict], summary: Dict[s
            f"{summary['normal_consistency']:.3f}, F-score {summary['fscore']:.3f} after "
            f"{summary['steps']} steps")
   write_pictures(workdir, network, surface, s, chunk, title)
-  figures.write_curves(os.path.join(workdir, "curves.png"), rows, title=title,
+  plots.write_curves(os.path.join(workdir, "curves.png"), rows, title=title,
                        loss_label="training loss (Eq. 6)", metric=task.headline_name,
                        metric_label="mean |f| on the surface (input units)")
   return summary
-
-
-def check_render_flags(out: str, resolution: int, chunk_size: int) -> None:
-  """One-line UserErrors for an SDF render's --out, --resolution and --chunk_size."""
-  ext = os.path.splitext(out)[1].lower()
-  if ext not in (".ply", ".png"):
-    raise UserError(f"--out must be a .ply (mesh) or .png (renders) path for an SDF run, got {out!r}")
-  lo, hi = MESH_RESOLUTIONS if ext == ".ply" else VIEW_SIZES
-  if resolution != 0 and not lo <= resolution <= hi:
-    what = "grid points per axis of a mesh" if ext == ".ply" else "pixels per side of a view"
-    raise UserError(f"--resolution ({what}) must be 0 (the run's own) or in [{lo}, {hi}], got "
-                    f"{resolution}")
-  if chunk_size < 0:
-    raise UserError(f"--chunk_size must be >= 0 (0 = the run's eval.chunk_size), got {chunk_size}")
-
-
-def render_command(run, out: str, resolution: int, log=lambda message: None, chunk_size: int = 0) -> None:
-  """``siren_jax.render`` for an SDF run (``render.TrainedRun``): ``out`` = *.ply writes the zero level
-  set at ``resolution``^3 in the input's units (from the run's summary.json), *.png the three
-  sphere-traced views at ``resolution`` pixels a side (0: the run's own settings); ``chunk_size``
-  points per forward pass (0: the run's eval.chunk_size)."""
-  from siren_jax.engine import sharding  # pylint: disable=g-import-not-at-top
-  check_render_flags(out, resolution, chunk_size)
-  s, ext = run.config.sdf, os.path.splitext(out)[1].lower()
-  summary_path = os.path.join(run.workdir, "summary.json")
-  try:
-    with open(summary_path) as f:
-      summary = json.load(f)
-  except FileNotFoundError:
-    summary = {}
-  except (OSError, ValueError) as e:
-    raise UserError(f"cannot read {summary_path}: {e}") from None
-  if ext == ".ply" and not ("scale" in summary and "center" in summary):
-    raise UserError(f"{run.workdir} has no finished summary.json with the shape's normalisation")
-  mesh, microbatch = sharding.make_mesh(), sharding.resolve_microbatch(run.config.train.microbatch)
-  chunk = chunk_size or int(run.config.eval.chunk_size)
-  if ext == ".ply":
-    surface = shapes.Surface(name="", source="", points=np.zeros((0, 3)), normals=np.zeros((0, 3)),
-                             center=np.asarray(summary["center"]), scale=float(summary["scale"]))
-    resolution = resolution or int(s.mesh_resolution)
-    log(f"meshing {run.workdir} (step {run.step}) on a {resolution}^3 grid to {out}")
-    field = field_fn(run.model, run.params, mesh, chunk, microbatch)
-    _, faces = write_mesh(os.path.dirname(os.path.abspath(out)), field, surface, resolution, chunk,
-                          name=os.path.basename(out))
-    log(f"{len(faces)} triangles")
-    return
-  size = resolution or int(s.render_size)
-  log(f"sphere-tracing three {size}^2 views of {run.workdir} (step {run.step}) to {out}")
-  views = sphere_trace.trace_views(run.model, run.params, size, int(s.trace_steps), mesh, chunk,
-                                   microbatch)
-  write_views(out, views)

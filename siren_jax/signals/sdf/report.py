@@ -1,4 +1,4 @@
-"""The report page of an SDF run (``report.run_page`` hands over when config.task is "sdf"): the
+"""An SDF run's report page (the sdf signal's ``report`` hook): the
 sphere-traced renders, a turntable to turn the shape round, a link to mesh.ply, the SDF slices, the
 surface metrics, training curves, summary and config.
 Like ``report`` it only reads files and formats text (no JAX)."""
@@ -6,10 +6,9 @@ Like ``report`` it only reads files and formats text (no JAX)."""
 import os
 
 from siren_jax.io import outputs
-from siren_jax.engine import registry as tasks
-from siren_jax import report as r
+from siren_jax.io import page as p
 
-KEY = tasks.HEADLINES["sdf"][0]
+KEY = "surface_error"  # the signal's headline (siren_jax.signals.sdf.SIGNAL)
 
 METRICS = (("chamfer_l1", "Chamfer L1"), ("chamfer_l2", "Chamfer L2"),
            ("normal_consistency", "normal consistency"), ("fscore", "F-score"),
@@ -22,17 +21,17 @@ HEADLINE = (("chamfer_l1", "Chamfer L1"), ("normal_consistency", "normal consist
 
 
 def _subtitle(page, summary) -> str:
-  where = r._esc(os.path.abspath(page.workdir))
+  where = p.esc(os.path.abspath(page.workdir))
   if summary and summary.get("status") == "done" and "chamfer_l1" in summary:
-    return (f"Chamfer L1 {r._fmt(summary['chamfer_l1'])}, normal consistency "
-            f"{r._fmt(summary.get('normal_consistency'))}, F-score {r._fmt(summary.get('fscore'))} "
-            f"after {r._esc(summary.get('steps', '?'))} steps, {r._esc(r._fmt(summary.get('train_seconds')))}"
+    return (f"Chamfer L1 {p.fmt(summary['chamfer_l1'])}, normal consistency "
+            f"{p.fmt(summary.get('normal_consistency'))}, F-score {p.fmt(summary.get('fscore'))} "
+            f"after {p.esc(summary.get('steps', '?'))} steps, {p.esc(p.fmt(summary.get('train_seconds')))}"
             f" s of training &middot; {where}")
   if summary and summary.get("status") == "diverged":
-    return f"diverged at step {r._esc(summary.get('steps', '?'))} &middot; {where}"
+    return f"diverged at step {p.esc(summary.get('steps', '?'))} &middot; {where}"
   last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
-  state = (f"in progress: step {r._esc(last[0].get('step'))}, mean |f| on the surface "
-           f"{r._esc(r._fmt(last[0].get(KEY)))}" if last else "no metrics yet")
+  state = (f"in progress: step {p.esc(last[0].get('step'))}, mean |f| on the surface "
+           f"{p.esc(p.fmt(last[0].get(KEY)))}" if last else "no metrics yet")
   return f"{state} &middot; {where}"
 
 
@@ -43,23 +42,7 @@ def _metrics_section(summary) -> str:
   note = ('<p class="note">between area-uniform samples of the fitted mesh (mesh.ply) and of the input '
           "surface, in the input's units; F-score at τ; the |f − sdf| rows exist for analytic shapes."
           "</p>")
-  return r._section("metrics", "Surface metrics", r._table(("metric", "value"), rows, cls="kv") + note)
-
-
-def _curves_section(page) -> str:
-  rows = [x for x in outputs.read_jsonl(page.path("metrics.jsonl")) if "step" in x]
-  if not rows:
-    return ""
-  steps = [r._number(x["step"]) for x in rows]
-  known = [s for s in steps if s is not None]
-  span = (min(known), max(known)) if known else None
-  return r._section("curves", "Training curves", (
-      '<div class="charts">'
-      + r.svg_chart(steps, [r._number(x.get("loss")) for x in rows], "loss (Eq. 6)", "step", "loss",
-                    log_y=True, x_range=span)
-      + r.svg_chart(steps, [r._number(x.get(KEY)) for x in rows], "mean |f| on the surface",
-                    "step", "input units", log_y=True, x_range=span)
-      + "</div>"))
+  return p.section("metrics", "Surface metrics", p.table(("metric", "value"), rows, cls="kv") + note)
 
 
 TURNTABLE_JS = """
@@ -97,7 +80,7 @@ document.querySelectorAll('.turntable').forEach(function (box) {
 def _turntable(page) -> str:
   """The turntable strip (``sdf_outputs.write_turntable``) as one view that a slider, a drag or the
   arrow keys turn, and a play button spins; the frames are one embedded PNG (no network)."""
-  uri, size = page.image_uri("turntable.png"), r._png_size(page.path("turntable.png"))
+  uri, size = page.image_uri("turntable.png"), p.png_size(page.path("turntable.png"))
   if not uri or not size or size[1] == 0 or size[0] % size[1]:
     return ""
   frames, side = size[0] // size[1], max(size[1], min(2 * size[1], 320))  # small frames shown twice as large
@@ -126,24 +109,22 @@ def run_page(page, config, summary) -> str:
   """The HTML of an SDF run's report."""
   name = (summary or {}).get("shape") or ((config or {}).get("data") or {}).get("shape") or page.workdir
   name = os.path.basename(str(name)) or str(name)
-  renders = (r._figure(page.image_uri("renders.png"), "the zero level set, sphere-traced from three "
+  renders = (p.figure(page.image_uri("renders.png"), "the zero level set, sphere-traced from three "
                        "views (front, side, above); normals from the network's gradient", "renders")
              + _turntable(page) + _mesh_link(page, summary))
-  slices = r._figure(page.image_uri("slices.png"), "f on three planes through the surface's centroid: "
+  slices = p.figure(page.image_uri("slices.png"), "f on three planes through the surface's centroid: "
                      "purple inside, orange outside, level lines every 0.05 (normalised units), zero "
                      "level black; dashed green: the exact zero level where known; colours clip at the "
                      "99th percentile of |f|", "SDF slices")
   sections = [
-      ("renders", "Renders", r._section("renders", "Renders", renders or
+      ("renders", "Renders", p.section("renders", "Renders", renders or
                                         '<p class="note">written when the run finishes</p>')),
-      ("slices", "Slices", r._section("slices", "SDF slices", slices)),
+      ("slices", "Slices", p.section("slices", "SDF slices", slices)),
       ("metrics", "Metrics", _metrics_section(summary)),
-      ("curves", "Curves", _curves_section(page)),
-      ("summary", "Summary", r._summary_section(page, summary, HEADLINE)),
-      ("config", "Config", r._config_section(config)),
+      ("curves", "Curves", p.curves_section(page, KEY, "mean |f| on the surface", "input units",
+                                           log_y=True, loss_label="loss (Eq. 6)")),
+      ("summary", "Summary", p.summary_section(page, summary, HEADLINE)),
+      ("config", "Config", p.config_section(config)),
   ]
-  nav = [(sid, label) for sid, label, body in sections if body]
-  body = "".join(b for _, _, b in sections[:-2])
-  body += f'<div class="columns">{sections[-2][2]}{sections[-1][2]}</div>'
-  return r._shell(f"siren_jax report: {name} (signed distance)", _subtitle(page, summary), nav, body,
+  return p.assemble(f"siren_jax report: {name} (signed distance)", _subtitle(page, summary), sections,
                   page.warnings)

@@ -21,7 +21,7 @@ import numpy as np
 
 from siren_jax.nets import derivatives
 from siren_jax.engine import evaluate
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 
 VIEWS = (("front", 0.0, 15.0), ("side", 90.0, 15.0), ("above", 35.0, 55.0))  # name, azimuth, elevation
 HIT_EPS = 1e-3
@@ -126,7 +126,7 @@ def write_slices(path: str, fields: Dict[str, np.ndarray], axes: Dict[str, Tuple
   """The SDF on each plane: purple inside, orange outside on one colour scale (its bar labelled),
   level lines every 0.05 (normalised units), the zero level black and, where known, the exact zero
   level dashed green."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   fig, axs = plt.subplots(1, len(fields), figsize=(4.2 * len(fields) + 1.0, 4.4))
   lim = max(max(float(np.percentile(np.abs(f), 99)) for f in fields.values()), 1e-6)
   for ax, (name, f) in zip(np.atleast_1d(axs), fields.items()):
@@ -146,4 +146,4 @@ def write_slices(path: str, fields: Dict[str, np.ndarray], axes: Dict[str, Tuple
   bar.set_label("f (normalised units, < 0 inside)", fontsize=9)
   if title:
     fig.suptitle(title, fontsize=10)
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)

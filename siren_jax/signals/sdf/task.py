@@ -27,10 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.nets import derivatives, models
+from siren_jax.nets import derivatives, kinds
 from siren_jax.signals.sdf import outputs as sdf_outputs, shapes
-from siren_jax.engine import registry as tasks
+
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.signals.sdf import SIGNAL
 
 LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")
 MAX_RESOLUTION = sdf_outputs.MESH_RESOLUTIONS[1]
@@ -101,7 +103,7 @@ class SdfLoss:
 
 
 @dataclasses.dataclass
-class SdfTask:
+class SdfTask(Capabilities):
   """A surface to fit. ``arrays``: the surface sample (``coords`` (N, 3), ``normals`` (N, 3)) in
   normalised coordinates."""
   surface: shapes.Surface
@@ -123,7 +125,7 @@ class SdfTask:
 
   @property
   def headline_name(self) -> str:
-    return tasks.HEADLINES["sdf"][0]
+    return SIGNAL.headline.key
 
   def describe(self) -> str:
     s = self.surface
@@ -178,7 +180,7 @@ def validate_config(config) -> None:
              f"sdf.fscore_tau must be a finite number > 0, got {s.fscore_tau}"),
             (1 <= s.metric_points <= MAX_METRIC_POINTS,
              f"sdf.metric_points must be in [1, {MAX_METRIC_POINTS}], got {s.metric_points}"),
-            (config.model.kind not in models.PE_KINDS or config.model.pe_frequencies >= 1,
+            (kinds.get(config.model.kind).resolve is None or config.model.pe_frequencies >= 1,
              f"model.kind={config.model.kind} on a shape needs model.pe_frequencies >= 1 (no image "
              f"size to derive it from)")]
   for ok, message in checks:

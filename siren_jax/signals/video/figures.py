@@ -1,11 +1,11 @@
-"""A video run's figures (matplotlib Agg, saved atomically through ``figures.save_figure``): the frame
+"""A video run's figures (matplotlib Agg, saved atomically through ``plots.save_figure``): the frame
 grid (original, fit and error of a few frames) and per-frame PSNR and SSIM."""
 
 from typing import Sequence
 
 import numpy as np
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 
 GRID_FRAMES = 4
 
@@ -19,7 +19,7 @@ def write_frame_grid(path: str, originals: Sequence[np.ndarray], fits: Sequence[
                      indices: Sequence[int], psnrs: Sequence[float], num_frames: int) -> None:
   """Rows original / fit / |fit - original| (mean over channels, one colour scale for all frames);
   one column per frame of ``indices``. Frames are uint8 (H, W, 3)."""
-  plt = figures._pyplot()  # pylint: disable=protected-access  (the project's one Agg set-up)
+  plt = plots.pyplot()  # pylint: disable=protected-access  (the project's one Agg set-up)
   h, w = originals[0].shape[:2]
   k = len(indices)
   scale = 2.4 / max(h, w)
@@ -40,12 +40,12 @@ def write_frame_grid(path: str, originals: Sequence[np.ndarray], fits: Sequence[
     axes[row, 0].text(-0.06, 0.5, label, transform=axes[row, 0].transAxes, rotation=90,
                       ha="right", va="center", fontsize=9)
   fig.colorbar(im, ax=list(axes[2]), fraction=0.03, pad=0.02)
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def write_frame_metrics(path: str, psnrs: Sequence[float], ssims: Sequence[float], title: str) -> None:
   """PSNR (with its mean and ± 1 standard deviation) and SSIM of every frame."""
-  plt = figures._pyplot()  # pylint: disable=protected-access
+  plt = plots.pyplot()  # pylint: disable=protected-access
   frames = np.arange(1, len(psnrs) + 1)
   mean, std = float(np.mean(psnrs)), float(np.std(psnrs))
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.2), sharex=True)
@@ -61,4 +61,4 @@ def write_frame_metrics(path: str, psnrs: Sequence[float], ssims: Sequence[float
     ax.grid(True, alpha=0.3)
   fig.suptitle(title)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)

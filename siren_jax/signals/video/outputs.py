@@ -18,6 +18,7 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.engine import metrics
 from siren_jax.io import outputs, progress
 from siren_jax.signals.video import figures as video_figures, files as video_files
@@ -83,6 +84,6 @@ def write_outputs(workdir: str, task, fit, rows: Sequence[dict], summary: Dict[s
   figures.write_error_heatmap(path("error.png"), recon[middle].astype(np.float32) / 255.0,
                               task.reference01(middle),
                               compared=f"reconstruction − original, frame {middle + 1}")
-  figures.write_curves(path("curves.png"), rows, loss_label="training loss (MSE of values)",
+  plots.write_curves(path("curves.png"), rows, loss_label="training loss (MSE of values)",
                        title=f"{task.name}: {stats} (mean per-frame PSNR) after {summary['steps']} steps")
   return summary

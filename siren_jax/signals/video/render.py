@@ -20,28 +20,17 @@ import os
 from typing import Iterator, Tuple
 
 import numpy as np
-from absl import flags, logging
+from absl import logging
 
 from siren_jax.signals.image import data
 from siren_jax.engine import evaluate, sharding
 from siren_jax.io import outputs, rundir
-from siren_jax import render
+from siren_jax.engine.trained import TrainedRun, load_run
+from siren_jax.signals.image import render as image_render
 from siren_jax.signals.video import files as video_files, task as video_task
 from siren_jax.errors import UserError
 
 MAX_FRAMES = 100000  # refuses typos like --frames=1e9 before they start a days-long render
-FLAGS = ("frames", "time", "t", "fps", "scale", "size", "window", "chunk_size")  # render.check_flags
-
-
-def define_flags(flag_values=flags.FLAGS) -> None:
-  fv = {"flag_values": flag_values}
-  flags.DEFINE_integer("frames", 0, "Video runs: frames to render over --time (0 = the clip's count).",
-                       **fv)
-  flags.DEFINE_string("time", "", "Video runs: time range t0,t1 in [-1, 1] (default -1,1: the clip).",
-                      **fv)
-  flags.DEFINE_float("t", None, "Video runs: render the single frame at this time in [-1, 1] (a PNG).",
-                     **fv)
-  flags.DEFINE_float("fps", 0.0, "Video runs: frame rate of the output (0 = the clip's).", **fv)
 
 
 def parse_time(text: str) -> Tuple[float, float]:
@@ -61,7 +50,7 @@ def frame_times(num_frames: int, time_range=(-1.0, 1.0)) -> np.ndarray:
   return (t0 + (data.pixel_centres(num_frames).astype(np.float64) + 1.0) * 0.5 * (t1 - t0))
 
 
-def iter_frames(run: render.TrainedRun, times, height: int, width: int, window=render.FULL_WINDOW,
+def iter_frames(run: TrainedRun, times, height: int, width: int, window=image_render.FULL_WINDOW,
                 chunk_size: int = 0) -> Iterator[np.ndarray]:
   """uint8 (H, W, C) frames of the run at each time in ``times`` (training coordinates in [-1, 1])."""
   scale = np.float32(video_task.time_scale(run.config.model))
@@ -83,11 +72,11 @@ def _clip_summary(workdir: str) -> dict:
     return json.load(f)
 
 
-def main(f) -> None:
+def command(f) -> None:
   """The render command for a video run (``f``: the parsed flags of ``siren_jax.render``)."""
   if f.scale is not None and f.size:
     raise UserError("give either --scale or --size, not both")
-  window = render.parse_window(f.window) if f.window else render.FULL_WINDOW
+  window = image_render.parse_window(f.window) if f.window else image_render.FULL_WINDOW
   single = f.t is not None
   if single and not (math.isfinite(f.t) and -1.0 <= f.t <= 1.0):
     raise UserError(f"--t must be in [-1, 1], got {f.t}")
@@ -107,10 +96,10 @@ def main(f) -> None:
   time_range = parse_time(f.time) if f.time else (-1.0, 1.0)
   if not video_files.is_frame_directory(f.out):
     rundir.check_output_file(f.out, "--out")
-  run = render.load_run(f.workdir)
+  run = load_run(f.workdir)
   summary = {} if (f.size and f.frames and f.fps) else _clip_summary(f.workdir)
-  height, width = (render.parse_size(f.size) if f.size
-                   else render.scaled_size(run, 1.0 if f.scale is None else f.scale, window))
+  height, width = (image_render.parse_size(f.size) if f.size
+                   else image_render.scaled_size(run, 1.0 if f.scale is None else f.scale, window))
   if single:
     frame = next(iter_frames(run, [f.t], height, width, window, f.chunk_size))
     outputs.write_png(f.out, frame.astype(np.float32) / 255.0)

@@ -1,10 +1,13 @@
-"""The video section of a run's report.html (``siren_jax.report`` adds it when the run wrote one): the
+"""A video run's report page (the video signal's ``report`` hook): first the
 clip as fitted and the reconstruction in ``<video>`` elements with the browser's controls (play, pause,
 scrub), played and stepped frame by frame together by a small control bar (both are embedded WebM
 ``data:`` URIs, so the page stays one self-contained file), then the frame grid and the per-frame
-metrics."""
+metrics, then the middle frame in the image viewers (``image_report.standard_page``)."""
 
 import html
+
+from siren_jax.io import page as p
+from siren_jax.signals.image import report as image_report
 
 CLIPS = (("original.webm", "original (as fitted)"), ("reconstruction.webm", "reconstruction"))
 
@@ -49,7 +52,7 @@ def _clip(uri: str, caption: str) -> str:
 
 
 def body(page, summary) -> str:
-  """The section's HTML for ``page`` (``report._Page``), or "" when the run wrote no clips."""
+  """The section's HTML for ``page`` (``siren_jax.io.page.Page``), or "" when the run wrote no clips."""
   uris = [page.image_uri(name) for name, _ in CLIPS]  # any file as a data: URI, typed by its extension
   if not all(uris):
     return ""
@@ -76,3 +79,10 @@ def body(page, summary) -> str:
       parts.append(f'<figure class="plain"><img src="{uri}" alt="{html.escape(caption)}">'
                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
   return "".join(parts)
+
+
+def run_page(page, config, summary) -> str:
+  side_by_side, compare = image_report.viewer_sections(page)
+  return image_report.standard_page(page, config, summary, [
+      ("video", "Video", p.section("video", "Video: original and reconstruction", body(page, summary))),
+      ("images", "Zoom", side_by_side), ("compare", "Compare", compare)])

@@ -23,6 +23,7 @@ from siren_jax import configuration
 from siren_jax.signals.image import data
 from siren_jax.engine import hyper, metrics, step, supervision
 from siren_jax.signals.video import clips as video, files as video_files, outputs as video_outputs
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
 
 IN_FEATURES = 3  # (t, y, x)
@@ -69,7 +70,7 @@ class VideoFit:
 
 
 @dataclasses.dataclass
-class VideoTask:
+class VideoTask(Capabilities):
   """A clip to fit: ``frames`` uint8 (T, H, W, C); ``arrays`` its compact device arrays."""
   name: str
   source: str

@@ -7,7 +7,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.io import outputs
 
 PARTS = (("real", np.real), ("imaginary", np.imag), ("magnitude", np.abs))
@@ -31,7 +31,7 @@ def write_field_figure(path: str, field: np.ndarray, reference: np.ndarray, mask
                        inner: float, source, radius: float, title: str) -> None:
   """Rows: real, imaginary, magnitude; columns: fit, reference (one colour scale per row, set by the
   reference in the scored region) and |fit - reference|."""
-  plt = figures.pyplot()
+  plt = plots.pyplot()
   n = field.shape[0]
   fig, axes = plt.subplots(3, 3, figsize=(11, 10.5))
   for row, (name, part) in enumerate(PARTS):
@@ -53,7 +53,7 @@ def write_field_figure(path: str, field: np.ndarray, reference: np.ndarray, mask
   fig.suptitle(title + "\ndashed: inner edge of the PML (outside it the field is damped, not scored); "
                "circle: source disk (not scored)", fontsize=10)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def write_all(workdir: str, task, field: np.ndarray, rows: Sequence[dict],
@@ -67,6 +67,6 @@ def write_all(workdir: str, task, field: np.ndarray, rows: Sequence[dict],
   with outputs.atomic_path(path("field.npz")) as tmp, open(tmp, "wb") as f:
     np.savez_compressed(f, field=field.astype(np.complex64), reference=task.reference.astype(
         np.complex64), scored=task.mask)
-  figures.write_curves(path("curves.png"), rows, title=title, loss_label="loss (mean L1 residual)",
+  plots.write_curves(path("curves.png"), rows, title=title, loss_label="loss (mean L1 residual)",
                        metric="rel_l2", metric_label="relative L2 error")
   return summary

@@ -37,8 +37,10 @@ import numpy as np
 
 from siren_jax import configuration
 from siren_jax.nets import derivatives
-from siren_jax.engine import registry as tasks
+
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.signals.pde.helmholtz import SIGNAL
 from siren_jax.signals.pde import common, physics
 
 IN_FEATURES = 2  # (x, y)
@@ -131,7 +133,7 @@ class HelmholtzFit:
 
 
 @dataclasses.dataclass
-class HelmholtzTask:
+class HelmholtzTask(Capabilities):
   """A Helmholtz problem and its reference solution on the evaluation grid (computed once)."""
   name: str
   problem: physics.Helmholtz
@@ -157,7 +159,7 @@ class HelmholtzTask:
 
   @property
   def headline_name(self) -> str:
-    return tasks.HEADLINES["helmholtz"][0]
+    return SIGNAL.headline.key
 
   def describe(self) -> str:
     p = self.problem

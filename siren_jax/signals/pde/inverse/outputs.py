@@ -8,7 +8,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.io import outputs
 from siren_jax.signals.pde.helmholtz import outputs as helmholtz_outputs
 
@@ -29,7 +29,7 @@ def _marks(ax, task, line: str = "k") -> None:
 def write_velocity_figure(path: str, task, velocity: np.ndarray, summary: Dict[str, Any]) -> None:
   """One colour scale for the three velocity maps (the true one's range); the error, and the change
   from the starting medium, each on its own (a small change is invisible on the true one's scale)."""
-  plt = figures.pyplot()
+  plt = plots.pyplot()
   n = task.eval_size
   lo, hi = float(task.true_velocity.min()), float(task.true_velocity.max())
   lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-6 else (lo, hi)
@@ -57,13 +57,13 @@ def write_velocity_figure(path: str, task, velocity: np.ndarray, summary: Dict[s
                "dashed: inner edge of the PML (error scored inside it); dotted: m held at 1 beyond",
                fontsize=10)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def write_fields_figure(path: str, task, fields: np.ndarray) -> None:
   """Real part (top) and magnitude (bottom) of each source's fitted field, one scale per source set
   by the physical region outside the source disks (the field peaks at its source)."""
-  plt = figures.pyplot()
+  plt = plots.pyplot()
   s, n = fields.shape[0], task.eval_size
   grid = task.grid.reshape(n, n, 2)
   near = np.zeros((n, n), bool)
@@ -84,7 +84,7 @@ def write_fields_figure(path: str, task, fields: np.ndarray) -> None:
   fig.suptitle("Fitted wavefields per source (red: the source firing; green: receivers); colour limits "
                "from the region inside the dashed PML edge, outside the source disks", fontsize=10)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def write_all(workdir: str, task, fit, rows: Sequence[dict], summary: Dict[str, Any]) -> Dict[str, Any]:
@@ -102,6 +102,6 @@ def write_all(workdir: str, task, fit, rows: Sequence[dict], summary: Dict[str, 
                         fitted_data=fit.at_receivers().astype(np.complex64))
   title = (f"Full-waveform inversion: velocity error {summary['velocity_error']:.3g} (starting medium "
            f"{summary['initial_velocity_error']:.3g}) after {summary.get('steps', '?')} steps")
-  figures.write_curves(path("curves.png"), rows, title=title, loss_label="loss (mean)",
+  plots.write_curves(path("curves.png"), rows, title=title, loss_label="loss (mean)",
                        metric="velocity_error", metric_label="velocity relative L2 error")
   return summary

@@ -48,8 +48,10 @@ import numpy as np
 
 from siren_jax import configuration
 from siren_jax.nets import derivatives
-from siren_jax.engine import registry as tasks
+
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.signals.pde.inverse import SIGNAL
 from siren_jax.signals.pde import common, media, operator, physics, pml
 from siren_jax.signals.pde.helmholtz import task as helmholtz_task
 from siren_jax.signals.pde.inverse import measurements
@@ -207,7 +209,7 @@ class InverseFit:
 
 
 @dataclasses.dataclass
-class InverseTask:
+class InverseTask(Capabilities):
   """An inversion's survey, its true and starting velocity on the evaluation grid."""
   name: str
   loss: InverseLoss
@@ -236,7 +238,7 @@ class InverseTask:
 
   @property
   def headline_name(self) -> str:
-    return tasks.HEADLINES["helmholtz_inverse"][0]
+    return SIGNAL.headline.key
 
   def describe(self) -> str:
     s, l = self.survey, self.loss

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax.signals.image import figures
+from siren_jax.io import plots
 from siren_jax.io import outputs
 from siren_jax.signals.video import files as video_files
 from siren_jax.signals.pde.helmholtz.outputs import extent
@@ -31,7 +31,7 @@ def write_frame_grid(path: str, fits: Sequence[np.ndarray], refs: Optional[Seque
                      times: Sequence[float], title: str) -> None:
   """Rows fit, reference and |fit - reference| (without references: the fit alone) at up to
   ``GRID_FRAMES`` of the times; one colour scale for all frames (``_limit``)."""
-  plt = figures.pyplot()
+  plt = plots.pyplot()
   cols = _indices(len(fits))
   rows = 3 if refs is not None else 1
   fig, axes = plt.subplots(rows, len(cols), figsize=(2.6 * len(cols) + 1, 2.6 * rows + 0.8),
@@ -53,11 +53,11 @@ def write_frame_grid(path: str, fits: Sequence[np.ndarray], refs: Optional[Seque
         fig.colorbar(im, ax=axes[row, j], fraction=0.046, pad=0.03)
   fig.suptitle(title, fontsize=10)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def write_error_curve(path: str, times: Sequence[float], errors: Sequence[float], title: str) -> None:
-  plt = figures.pyplot()
+  plt = plots.pyplot()
   fig, ax = plt.subplots(figsize=(7, 3.6))
   ax.plot(times, errors, marker=".")
   ax.set_xlabel("t")
@@ -65,7 +65,7 @@ def write_error_curve(path: str, times: Sequence[float], errors: Sequence[float]
   ax.grid(True, alpha=0.3)
   ax.set_title(title, fontsize=10)
   fig.tight_layout()
-  figures.save_figure(fig, path)
+  plots.save_figure(fig, path)
 
 
 def _rgb(img: np.ndarray, cmap: str, lo: float, hi: float) -> np.ndarray:
@@ -106,6 +106,6 @@ def write_all(workdir: str, task, frames: np.ndarray, rows: Sequence[dict],
   with outputs.atomic_path(path("wave.npz")) as tmp, open(tmp, "wb") as f:
     np.savez_compressed(f, field=frames.astype(np.float32), reference=task.reference.astype(np.float32),
                         times=task.times)
-  figures.write_curves(path("curves.png"), rows, title=title, loss_label="loss (mean L1 terms)",
+  plots.write_curves(path("curves.png"), rows, title=title, loss_label="loss (mean L1 terms)",
                        metric="rel_l2", metric_label="relative L2 error")
   return summary

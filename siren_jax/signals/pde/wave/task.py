@@ -34,8 +34,10 @@ import numpy as np
 
 from siren_jax import configuration
 from siren_jax.nets import derivatives
-from siren_jax.engine import registry as tasks
+
+from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.signals.pde.wave import SIGNAL
 from siren_jax.signals.pde import common, media, physics, reference
 
 IN_FEATURES = 3  # (t, x, y)
@@ -125,7 +127,7 @@ class WaveFit:
 
 
 @dataclasses.dataclass
-class WaveTask:
+class WaveTask(Capabilities):
   """A wave problem and its finite-difference reference at the evaluation times (computed once)."""
   name: str
   velocity: str
@@ -148,7 +150,7 @@ class WaveTask:
 
   @property
   def headline_name(self) -> str:
-    return tasks.HEADLINES["wave"][0]
+    return SIGNAL.headline.key
 
   def describe(self) -> str:
     return (f"wave equation, {self.velocity} medium, Gaussian pulse at rest at t = 0, t in [0, "
