@@ -236,7 +236,7 @@ def describe_common(base, axes, results: Sequence[Dict[str, Any]]) -> str:
     parts.append(f"{name} {h}x{w} (HxW)")
   m, t = base.model, base.train
   batch = f"batch {t.batch_size}" if t.batch_size else "full batch"
-  for field, text in (("data.image", None if parts or "image" not in base.data else
+  for field, text in (("data.image", None if parts or not base.data.get("image") else
                        f"image {base.data.image}"),
                       ("train.num_steps", f"{t.num_steps} steps"),
                       ("train.learning_rate", f"lr {t.learning_rate:g}"),

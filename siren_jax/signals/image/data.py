@@ -96,7 +96,7 @@ def _kodak_not_found(spec: str, kodak_dir: str, found: Optional[str]) -> UserErr
                    f"to a directory holding kodim01.png..kodim24.png")
 
 
-def _to_unit_float(img: Image.Image) -> np.ndarray:
+def to_unit_float(img: Image.Image) -> np.ndarray:
   """A decoded PIL image as (H, W, C) float32 in [0, 1]; alpha dropped, palettes expanded."""
   mode = img.mode
   if mode == "P":
@@ -183,7 +183,7 @@ def read_image_file(path: str, max_pixels: int) -> np.ndarray:
       img.seek(0)  # first frame of animations and multi-page files
       img.load()
       img = ImageOps.exif_transpose(img)  # phone photos store their rotation in EXIF
-      return _to_unit_float(img)
+      return to_unit_float(img)
   except UserError:
     raise
   except UnidentifiedImageError:

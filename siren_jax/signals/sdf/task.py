@@ -109,7 +109,7 @@ class SdfTask(Capabilities):
   surface: shapes.Surface
   arrays: Dict[str, np.ndarray]
   terms: Dict[str, float]
-  loss: SdfLoss
+  loss: SdfLoss = dataclasses.field()  # required here (Capabilities gives others None)
   settings: Dict[str, Any]  # config.sdf as plain values: what the outputs are made with
   name: str = ""
   needs_network: bool = True  # finish() meshes and renders the network itself

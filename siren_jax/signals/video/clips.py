@@ -84,7 +84,7 @@ def synth_astronaut(num_frames: int = SYNTH_FRAMES, side: int = SYNTH_SIDE) -> I
 def _rgb(img: Image.Image) -> np.ndarray:
   """A decoded frame as uint8 RGB (alpha dropped; 16-bit and float grey scaled to 8 bits)."""
   if img.mode.startswith("I") or img.mode == "F":
-    unit = data._to_unit_float(img)  # pylint: disable=protected-access  (the image reader's scaling)
+    unit = data.to_unit_float(img)  # the image reader's scaling
     return np.repeat(outputs.to_uint8(unit)[..., None], 3, axis=-1)
   return np.asarray(img.convert("RGB"))
 

@@ -79,7 +79,7 @@ class VideoTask(Capabilities):
   native_shape: tuple
   time_scale: float
   arrays: Dict[str, np.ndarray]
-  sampler: step.Sampler
+  sampler: step.Sampler = dataclasses.field()  # required here (Capabilities gives others None)
   chunk_size: int  # samples per evaluation call (``eval.chunk_size``)
   terms: Dict[str, float] = dataclasses.field(default_factory=lambda: {"values": 1.0})
 

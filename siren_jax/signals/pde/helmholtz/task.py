@@ -137,13 +137,13 @@ class HelmholtzTask(Capabilities):
   """A Helmholtz problem and its reference solution on the evaluation grid (computed once)."""
   name: str
   problem: physics.Helmholtz
-  loss: HelmholtzLoss
+  loss: HelmholtzLoss = dataclasses.field()  # required here (Capabilities gives others None)
   eval_size: int
   grid: np.ndarray  # (n*n, 2) the reference's nodes (physics.grid), (x, y), row-major [row = y, col = x]
   reference: np.ndarray  # complex (n, n)
   reference_kind: str
   mask: np.ndarray  # bool (n, n): the physical region scored
-  sampler: Any  # common.sampler: the loss draws the points
+  sampler: Any = dataclasses.field()  # common.sampler, the loss draws the points (required here)
   settings: Dict[str, Any]
   arrays: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
   terms: Dict[str, float] = dataclasses.field(default_factory=dict)

@@ -212,14 +212,14 @@ class InverseFit:
 class InverseTask(Capabilities):
   """An inversion's survey, its true and starting velocity on the evaluation grid."""
   name: str
-  loss: InverseLoss
+  loss: InverseLoss = dataclasses.field()  # required here (Capabilities gives others None)
   survey: measurements.Survey
   eval_size: int
   grid: np.ndarray  # (n*n, 2) float32 nodes (physics.grid), row-major [row = y, col = x]
   true_velocity: np.ndarray  # (n, n)
   start_velocity: np.ndarray  # (n, n): the known medium of the pretrain phase
   mask: np.ndarray  # bool (n, n): the physical region scored (outside the PML)
-  sampler: Any
+  sampler: Any = dataclasses.field()  # required here (Capabilities gives others None)
   settings: Dict[str, Any]
   arrays: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
   terms: Dict[str, float] = dataclasses.field(default_factory=dict)

@@ -131,12 +131,12 @@ class WaveTask(Capabilities):
   """A wave problem and its finite-difference reference at the evaluation times (computed once)."""
   name: str
   velocity: str
-  loss: WaveLoss
+  loss: WaveLoss = dataclasses.field()  # required here (Capabilities gives others None)
   eval_size: int
   times: np.ndarray  # (T,) evaluation times in [0, t_max]
   grid: np.ndarray  # (n*n, 2) the reference's nodes, (x, y), row-major [row = y, col = x]
   reference: np.ndarray  # (T, n, n)
-  sampler: Any  # common.sampler: the loss draws the points
+  sampler: Any = dataclasses.field()  # common.sampler, the loss draws the points (required here)
   arrays: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
   terms: Dict[str, float] = dataclasses.field(default_factory=dict)
 
