@@ -21,8 +21,8 @@ from absl import app, flags
 
 from benchmarks import common
 from siren_jax import configuration
-from siren_jax.nets import derivatives
 from siren_jax.engine import run
+from siren_jax.nets import derivatives
 
 _SIZE = flags.DEFINE_integer("size", 256, "Image side (cameraman resized).")
 _WIDTH = flags.DEFINE_integer("width", 256, "Hidden width.")

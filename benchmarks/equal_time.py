@@ -17,8 +17,8 @@ from absl import flags
 
 from benchmarks import common
 from siren_jax import cli
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 _SECONDS = flags.DEFINE_float("seconds", 0.0, "Training time to compare at (0 = the shortest run's).")
 

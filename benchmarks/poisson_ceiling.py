@@ -20,8 +20,8 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
-from siren_jax.signals.image import data, targets
 from siren_jax.engine import supervision
+from siren_jax.signals.image import data, targets
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resize to size x size (0 = native).")

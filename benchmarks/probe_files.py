@@ -12,7 +12,7 @@ import threading
 import zlib
 from typing import Dict, List, Tuple
 
-ROW_KEYS = ("step", "loss", "psnr", "snr", "surface_error", "lr")  # each task's headline (tasks.HEADLINES)
+ROW_KEYS = ("step", "loss", "psnr", "snr", "surface_error", "lr")  # each signal's headline (its Signal.headline)
 HEADLINE_KEYS = ("psnr", "snr", "surface_error")
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<ext>(\.[^.]*)?)$")  # siren_jax.io.outputs'
 

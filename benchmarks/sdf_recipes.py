@@ -32,8 +32,8 @@ from absl import app, flags
 
 from benchmarks import common
 from siren_jax import configuration
-from siren_jax.signals.sdf import shapes
 from siren_jax.engine import train
+from siren_jax.signals.sdf import shapes
 
 RENDER_SIZE = 96
 FLOATER_DISTANCE = 0.02  # normalised units: twice the F-score's tau, far beyond a fitted surface's error

@@ -21,8 +21,7 @@ from absl import app, flags, logging
 
 from benchmarks import common
 from siren_jax import configuration, sweep
-from siren_jax.engine import train
-from siren_jax.engine import step as step_lib
+from siren_jax.engine import step as step_lib, train
 
 _K = flags.DEFINE_integer("k", 8, "Number of omega_0 values.")
 _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sides.")

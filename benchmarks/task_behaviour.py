@@ -29,7 +29,7 @@ SHORT = ("--config.train.num_steps=12", "--config.train.log_every=6", "--config.
 RUNS = {
     "default": (("--config.data.height=64", "--config.data.width=64"), "psnr"),
     "kodak": (("--config.data.height=64", "--config.data.width=96", "--config.model.width=64",
-               "--config.train.sampling_every=6"), "psnr"),
+               "--config.train.sampling_every=6", "--config.train.batch_size=2048"), "psnr"),
     "poisson_gradient": (("--config.data.height=48", "--config.data.width=48"), "psnr"),
     "poisson_laplacian": (("--config.data.height=48", "--config.data.width=48"), "psnr"),
     "poisson_blend": (("--config.data.height=48", "--config.data.width=48"), "psnr"),

@@ -20,9 +20,8 @@ from absl import flags
 
 from benchmarks import common
 from siren_jax import cli, configuration
-from siren_jax.engine import trained
+from siren_jax.engine import train, trained
 from siren_jax.io import outputs
-from siren_jax.engine import train
 from siren_jax.signals.video import files as video_files, render as video_render
 
 _FRAMES = flags.DEFINE_integer("frames", 300, "Frames of the synthetic clip.")

@@ -28,8 +28,8 @@ import sys
 from absl import flags, logging
 
 from siren_jax import cli, configuration, sweep
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 # The paper's Table (Sec. 4.1, MSE on [-1, 1]); tanh has no published figure.
 PAPER_MSE = {"bach": {"siren_paper": 1.1e-5, "relu": 2.5e-2, "relu_pe": 2.4e-2},

@@ -25,11 +25,10 @@ from absl import flags, logging
 
 from benchmarks import common
 from siren_jax import cli, configuration, sweep
-from siren_jax.signals.image import data
-from siren_jax.io import plots
-from siren_jax.nets import kinds
-from siren_jax.io import outputs
 from siren_jax.engine import run
+from siren_jax.io import outputs, plots
+from siren_jax.nets import kinds
+from siren_jax.signals.image import data
 
 _IMAGE = flags.DEFINE_string("image", "camera", "Built-in name, kodimNN, or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")

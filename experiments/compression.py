@@ -82,13 +82,11 @@ from absl import flags, logging
 from experiments import compression_references as references
 from experiments import compression_tables as tables
 from siren_jax import cli, configuration
-from siren_jax.engine import trained
-from siren_jax.signals.image import render as image_render
-from siren_jax.signals.image import data
-from siren_jax.engine import hyper, metrics, train
-from siren_jax.nets import models
-from siren_jax.io import outputs, quantize
+from siren_jax.engine import hyper, metrics, train, trained
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, quantize
+from siren_jax.nets import models
+from siren_jax.signals.image import data, render as image_render
 
 DEFAULT_KODAK = ("kodim01", "kodim23")
 DEFAULT_SIZES = ("28x5", "40x5", "56x5", "80x5")

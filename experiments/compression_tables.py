@@ -20,11 +20,10 @@ from absl import logging
 from PIL import Image, features
 
 from experiments import compression_references as references
-from siren_jax.signals.image import data
-from siren_jax.io import plots
 from siren_jax.engine import metrics
-from siren_jax.io import outputs, quantize
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, plots, quantize
+from siren_jax.signals.image import data
 
 # The published curves (means over the 24 Kodak images): drawn, and compared with, only when every image
 # of a run is a Kodak image. Those in COMPARED get a 'vs' column in table.md; all are drawn and listed.

@@ -17,9 +17,9 @@ import sys
 from absl import flags, logging
 
 from siren_jax import cli, configuration
-from siren_jax.io import outputs
 from siren_jax.engine import train
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 _TASK = flags.DEFINE_enum("task", "helmholtz", ["helmholtz", "wave"], "The PDE (its configs/ file).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")

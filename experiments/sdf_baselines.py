@@ -19,9 +19,8 @@ from absl import flags, logging
 from PIL import Image
 
 from siren_jax import cli, configuration
-from siren_jax.io import plots
-from siren_jax.io import outputs
 from siren_jax.engine import train
+from siren_jax.io import outputs, plots
 
 _SHAPE = flags.DEFINE_string("shape", "bunny", "bunny (configs/sdf_bunny.py), an analytic name or a path.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")

@@ -78,12 +78,10 @@ from PIL import Image
 
 from experiments import upsampling_tables as tables
 from siren_jax import cli, configuration, sweep
-from siren_jax.engine import trained
-from siren_jax.signals.image import render as image_render
-from siren_jax.signals.image import data
-from siren_jax.engine import metrics, train
-from siren_jax.io import outputs
+from siren_jax.engine import metrics, train, trained
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
+from siren_jax.signals.image import data, render as image_render
 
 FLAGS = flags.FLAGS
 

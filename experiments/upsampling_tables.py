@@ -13,9 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from siren_jax.io import plots
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, plots
 
 
 def _cell(value, fmt: str) -> str:

@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 
 from absl import app, flags, logging
 
+from siren_jax.errors import signal_number, Terminated, UserError
 from siren_jax.io import rundir
-from siren_jax.errors import Terminated, UserError, signal_number
 
 EXIT_USAGE = 2
 

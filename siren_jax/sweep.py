@@ -26,12 +26,11 @@ from typing import Any, Dict, List, Sequence, Tuple
 from absl import flags, logging
 from ml_collections import config_flags
 
-from siren_jax.io import checkpoints, outputs, rundir
-from siren_jax import cli, configuration
-from siren_jax import sweep_figures
+from siren_jax import cli, configuration, sweep_figures
 from siren_jax.engine import hyper, registry, train
+from siren_jax.engine.loop import NO_PROGRESS_DB
 from siren_jax.errors import UserError
-from siren_jax.engine.run import NO_PROGRESS_DB
+from siren_jax.io import checkpoints, outputs, rundir
 
 FLAGS = flags.FLAGS
 
@@ -202,7 +201,7 @@ NOT_LEARNED = sweep_figures.NOT_LEARNED  # status of a point that finished near 
 
 def collect(workdir: str, axes, points) -> List[Dict[str, Any]]:
   """One result per point; the headline under the task's key ("psnr" for images, "snr" for audio).
-  A finished point whose summary warns that it did not learn (``run.no_progress_warning``) has the
+  A finished point whose summary warns that it did not learn (``loop.no_progress_warning``) has the
   status ``not learned`` rather than ``done``, in every output."""
   results = []
   for name, assignment, config in points:

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from siren_jax.signals.audio import clips as audio, render as audio_render, task as audio_task
 from siren_jax import configuration, report
-from siren_jax.engine import trained
-from siren_jax.engine import train
+from siren_jax.engine import train, trained
 from siren_jax.errors import UserError
+from siren_jax.signals.audio import clips as audio, render as audio_render, task as audio_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 F32_EPS = float(np.finfo(np.float32).eps)

@@ -20,12 +20,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from siren_jax.engine import step as step_lib, train, trained
+from siren_jax.errors import UserError
 from siren_jax.io import checkpoints
 from siren_jax.nets import kinds
-from siren_jax.engine import trained
-from siren_jax.engine import train
-from siren_jax.engine import step as step_lib
-from siren_jax.errors import UserError
 from conftest import ROOT, run_main, smooth_image, tiny_config, tiny_flags
 
 # Checkpoints at steps 20 and 40 (max_checkpoints 2 keeps both). The learning rate is given explicitly

@@ -15,14 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax.io import plots
-from siren_jax.engine import metrics, train
-from siren_jax.nets import models
-from siren_jax.io import outputs, quantize
-from siren_jax import report
-from siren_jax.engine import trained as trained_runs
-from siren_jax.signals.image import render as image_render
+from siren_jax.engine import metrics, train, trained as trained_runs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, page, plots, quantize
+from siren_jax.nets import models
+from siren_jax.signals.image import render as image_render
 import floatbounds
 from conftest import ROOT, smooth_image, tiny_config
 
@@ -365,7 +362,7 @@ def test_compress_run_writes_a_report_table(trained):
                                  extra_rows=baseline)
   with open(os.path.join(run_dir, "compression.json")) as f:
     saved = json.load(f)
-  columns, table = report.compression_rows(saved)
+  columns, table = page.compression_rows(saved)
   assert columns[:4] == ["method", "bytes", "bpp", "psnr"] and len(table) == len(rows) + 2
   by_family = {r["family"]: r for r in rows}
   assert set(by_family) >= {"SIREN float32", "SIREN float16", "SIREN 8-bit + entropy", "SIREN 6-bit",

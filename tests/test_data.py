@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from siren_jax import configuration
-from siren_jax.signals.image import data
 from siren_jax.errors import UserError
+from siren_jax.signals.image import data
 from conftest import DEFAULT_CONFIG
 
 KODAK = data.resolve_kodak_dir()

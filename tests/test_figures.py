@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from siren_jax.signals.image import figures, task as image_task
 from siren_jax.io import plots
+from siren_jax.signals.image import figures, task as image_task
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def drawn(monkeypatch):
     fig.canvas.draw()
     figs.append(fig)
 
-  monkeypatch.setattr(figures, "save_figure", capture)
+  monkeypatch.setattr(plots, "save_figure", capture)
   return figs
 
 

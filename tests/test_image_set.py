@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax.signals.image import data, sets as image_set
 from siren_jax.errors import UserError
+from siren_jax.signals.image import data, sets as image_set
 from conftest import ROOT, smooth_image, tiny_config
 
 

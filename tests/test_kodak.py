@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from siren_jax.signals.image import data
 from siren_jax.errors import UserError
+from siren_jax.signals.image import data
 from conftest import ROOT
 
 SCRIPT = os.path.join(ROOT, "scripts", "download_kodak.sh")

@@ -15,8 +15,8 @@ import pytest
 
 from siren_jax import configuration
 from siren_jax.engine import trained
-from siren_jax.nets import derivatives
 from siren_jax.errors import UserError
+from siren_jax.nets import derivatives
 from siren_jax.signals.pde import common, renders
 from siren_jax.signals.pde.inverse import measurements, task as inverse_task
 from tests.conftest import ROOT

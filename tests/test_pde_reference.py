@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from siren_jax.errors import UserError
-from siren_jax.signals.pde.inverse import measurements
 from siren_jax.signals.pde import media, pml, reference
+from siren_jax.signals.pde.inverse import measurements
 import floatbounds
 
 

@@ -10,10 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from siren_jax.io import checkpoints, outputs, progress
-from siren_jax.io import plots
-from siren_jax.nets import kinds
 from siren_jax.engine import step, train
+from siren_jax.io import checkpoints, outputs, plots, progress
+from siren_jax.nets import kinds
 from conftest import tiny_config
 
 

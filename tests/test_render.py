@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax.nets import models
 from siren_jax import render
-from siren_jax.engine import registry, trained
-from siren_jax.signals.image import render as image_render
-from siren_jax.engine import train
+from siren_jax.engine import registry, train, trained
 from siren_jax.errors import UserError
+from siren_jax.nets import models
+from siren_jax.signals.image import render as image_render
 from conftest import ROOT, smooth_image, tiny_config
 
 

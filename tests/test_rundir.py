@@ -21,10 +21,10 @@ import time
 import pytest
 from PIL import Image
 
-from siren_jax.io import checkpoints, outputs, rundir
 from siren_jax import report, sweep
 from siren_jax.engine import train
 from siren_jax.errors import UserError
+from siren_jax.io import checkpoints, outputs, rundir
 from conftest import ROOT, run_main, tiny_config, tiny_flags
 
 CONFIG = f"--config={ROOT}/configs/default.py"

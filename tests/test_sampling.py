@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from siren_jax.io import outputs
 from siren_jax.engine import sampling, train
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 from conftest import crash_after_save_then_resume, final_state, loss_distance, tiny_config
 
 N_DRAWS = 200_000

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from siren_jax import configuration
-from siren_jax.signals.sdf import meshing, outputs as sdf_outputs, shapes, sphere_trace, task as sdf_task
 from siren_jax.errors import UserError
+from siren_jax.signals.sdf import (meshing, outputs as sdf_outputs, shapes, sphere_trace,
+                                   task as sdf_task)
 from tests.conftest import ROOT
 from tests.test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_jax.signals.image import data, figures, targets
-from siren_jax.nets import derivatives, kinds
 from siren_jax.engine import step, supervision, train
 from siren_jax.errors import UserError
+from siren_jax.nets import derivatives, kinds
+from siren_jax.signals.image import data, figures, targets
 from conftest import smooth_image, tiny_config
 
 

@@ -11,12 +11,10 @@ import jax
 import pytest
 from PIL import Image
 
-from siren_jax.io import plots
-from siren_jax import sweep_figures
-from siren_jax.io import outputs
-from siren_jax import sweep
+from siren_jax import sweep, sweep_figures
 from siren_jax.engine import train
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, plots
 from conftest import ROOT, loss_distance, tiny_config
 
 

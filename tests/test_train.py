@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from siren_jax.engine import loop, optim, sharding, step, train
+from siren_jax.errors import UserError
 from siren_jax.io import checkpoints, outputs
 from siren_jax.nets import models
-from siren_jax.engine import optim, run, sharding, step, train
 from siren_jax.signals.image import render as image_render
-from siren_jax.errors import UserError
 import floatbounds
 from conftest import ROOT, crash_after_save_then_resume, final_state, run_main, tiny_config, tiny_flags
 
@@ -222,7 +222,7 @@ def test_run_ending_near_its_initial_quality_warns(tmp_path, image_path, caplog)
   with caplog.at_level("WARNING"):
     summary = train.train_and_evaluate(config, str(tmp_path))
   rows = outputs.read_jsonl(str(tmp_path / "metrics.jsonl"))
-  assert summary["status"] == "done" and summary["psnr"] < rows[0]["psnr"] + run.NO_PROGRESS_DB
+  assert summary["status"] == "done" and summary["psnr"] < rows[0]["psnr"] + loop.NO_PROGRESS_DB
   assert "has not learned" in summary["warning"]
   assert json.load(open(tmp_path / "summary.json"))["warning"] == summary["warning"]
   assert any("has not learned" in r.getMessage() for r in caplog.records)
@@ -231,10 +231,10 @@ def test_run_ending_near_its_initial_quality_warns(tmp_path, image_path, caplog)
 
 def test_no_progress_warning_threshold():
   rows = [{"step": 0, "psnr": 12.0}, {"step": 60, "psnr": 30.0}]
-  warn = lambda psnr, steps=60: run.no_progress_warning(rows, {"psnr": psnr, "steps": steps})
+  warn = lambda psnr, steps=60: loop.no_progress_warning(rows, {"psnr": psnr, "steps": steps})
   assert warn(12.9) and warn(5.0)  # within 1 dB above the start, or worse than it
   assert warn(13.1) is None and warn(12.0, steps=0) is None and warn(float("nan")) is None
-  assert run.no_progress_warning(rows[1:], {"psnr": 12.0, "steps": 60}) is None  # no step-0 row
+  assert loop.no_progress_warning(rows[1:], {"psnr": 12.0, "steps": 60}) is None  # no step-0 row
 
 
 @pytest.mark.usefixtures("quick_figures")

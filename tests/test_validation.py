@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from siren_jax import configuration
-from siren_jax.signals.image import data
 from siren_jax.engine import memory, train
 from siren_jax.errors import UserError
+from siren_jax.signals.image import data
 from conftest import tiny_config
 
 BAD_VALUES = [

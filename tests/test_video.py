@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from siren_jax import configuration, report, sweep
-from siren_jax.engine import trained
-from siren_jax.signals.image import data
-from siren_jax.engine import step, train
-from siren_jax.signals.video import clips as video, files as video_files, render as video_render, task as video_task
+from siren_jax.engine import step, train, trained
 from siren_jax.errors import UserError
+from siren_jax.signals.image import data
+from siren_jax.signals.video import (clips as video, files as video_files, render as video_render,
+                                     task as video_task)
 from conftest import ROOT
 from floatbounds import EPS32, assert_within
 from test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
@@ -208,7 +208,7 @@ def test_render_reproduces_training_frames_and_slow_motion(run_dir, tmp_path):
   assert not np.array_equal(slow[0], slow[-1])  # time is an input: the clip moves
   flags = _render_flags(run_dir, str(tmp_path / "still.png"), t=float(video_render.frame_times(T)[T // 2]),
                         size="24x32")
-  video_render.main(flags)
+  video_render.command(flags)
   assert np.asarray(Image.open(tmp_path / "still.png")).shape == (24, 32, 3)
 
 

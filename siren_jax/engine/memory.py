@@ -5,8 +5,8 @@ swapping) after the run has started."""
 import os
 from typing import Optional
 
-from siren_jax.nets import kinds
 from siren_jax.errors import UserError
+from siren_jax.nets import kinds
 
 _BYTES = 4  # float32
 

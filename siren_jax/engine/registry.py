@@ -23,9 +23,9 @@ Hooks (each a module path; ``task`` is required, the others optional):
 
 import dataclasses
 import importlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
-from siren_jax.errors import UserError
+from siren_jax.declared import Declared
 
 BUILTIN = {"image": "siren_jax.signals.image", "audio": "siren_jax.signals.audio",
            "video": "siren_jax.signals.video", "sdf": "siren_jax.signals.sdf",
@@ -83,36 +83,21 @@ class Signal:
     return importlib.import_module(path) if path else None
 
 
-_REGISTERED: Dict[str, Signal] = {}
+_SIGNALS = Declared("task", "SIGNAL", Signal, BUILTIN)
 
 
 def register(signal: Signal) -> Signal:
   """Makes ``signal`` known by its name in this process (a signal defined outside the package)."""
-  if signal.name in BUILTIN:
-    raise ValueError(f"{signal.name!r} is a built-in signal's name")
-  _REGISTERED[signal.name] = signal
-  return signal
+  return _SIGNALS.register(signal)
 
 
 def names() -> Tuple[str, ...]:
-  return tuple(BUILTIN) + tuple(_REGISTERED)
+  return _SIGNALS.names()
 
 
 def get(name: str) -> Signal:
   """The signal called ``name``: a built-in, a registered one, or a module path defining SIGNAL."""
-  if name in _REGISTERED:
-    return _REGISTERED[name]
-  path = BUILTIN.get(name) or (name if isinstance(name, str) and "." in name else None)
-  if path is None:
-    raise UserError(f"task must be one of {names()} or the module path of a signal, got {name!r}")
-  try:
-    module = importlib.import_module(path)
-  except ImportError as e:
-    raise UserError(f"task {name!r}: cannot import {path}: {e}") from None
-  signal = getattr(module, "SIGNAL", None)
-  if not isinstance(signal, Signal):
-    raise UserError(f"task {name!r}: module {path} defines no SIGNAL (a siren_jax Signal)")
-  return signal
+  return _SIGNALS.get(name)
 
 
 def builtin_signals() -> Tuple[Signal, ...]:

@@ -20,9 +20,8 @@ import optax
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from siren_jax.engine import hyper as hyper_lib, optim, sampling, sharding
 from siren_jax.nets import derivatives
-from siren_jax.engine import optim, sampling, sharding
-from siren_jax.engine import hyper as hyper_lib
 
 TrainState = train_state.TrainState
 
@@ -162,16 +161,87 @@ def loss_and_grad(sse_fn, params, batch: Dict[str, jax.Array], microbatch: int, 
   return sse / total, scale(per_term), scale(grads)
 
 
+@dataclasses.dataclass(frozen=True)
+class Batching:
+  """How each step picks its batch. The step's last input, ``draw`` (one per point), means what
+  ``kind`` says:
+
+  * ``full``: every sample each step; ``draw`` is unused;
+  * ``epoch``: ``batch_size`` samples without replacement within an epoch; ``draw`` is the epoch's
+    permutation (``epoch_permutation``);
+  * ``sampler``: ``batch_size`` samples that a task's ``Sampler`` gathers from compact arrays;
+    ``draw`` is the point's data key;
+  * ``error``: ``batch_size`` samples in proportion to each sample's error, importance-weighted
+    (``train.sampling=error``); ``draw`` is ``{"key": data key, **sampling.error_distribution(...)}``.
+  """
+  kind: str
+  batch_size: int = 0
+  sampler: Optional[Sampler] = None
+
+  @classmethod
+  def of(cls, batch_size: int, sampler: Optional[Sampler] = None, error: bool = False) -> "Batching":
+    if sampler is not None:
+      return cls("sampler", batch_size, sampler)
+    if not batch_size:
+      return cls("full")
+    return cls("error" if error else "epoch", batch_size)
+
+  def select(self, arrays, draw, step, shard: Callable):
+    """The step's batch of ``arrays`` (``shard`` lays a batch out over the devices, where it can)."""
+    b = self.batch_size
+    if self.kind == "full":
+      return arrays
+    if self.kind == "sampler":
+      idx = sample_indices(draw, step, b, self.sampler.num_samples)
+      return shard(self.sampler.gather(arrays, idx), idx.shape[0])
+    if self.kind == "error":
+      idx, weights = sampling.draw(jax.random.fold_in(draw["key"], step), draw, b)
+      picked = jax.tree_util.tree_map(lambda a: a[idx], arrays)
+      return shard(dict(picked, weights=weights), b)  # importance weights in place of the data's
+    pos = step % (draw.shape[0] // b)
+    idx = jax.lax.dynamic_slice_in_dim(draw, pos * b, b)
+    return shard(jax.tree_util.tree_map(lambda a: a[idx], arrays), b)
+
+
+def _make_loss(model, hyper, terms, gradient_method: str, laplacian_method: str, task_loss,
+               params_transform: Optional[Callable], arrays, step):
+  """(sse_fn, arrays) of a step: the targets' loss, or the task's own on its fresh samples, seen
+  through ``params_transform``."""
+  if task_loss is None:
+    sse_fn = make_sse_fn(hyper_lib.bind(model, hyper), terms, gradient_method, laplacian_method)
+  else:
+    arrays = task_loss.sample(arrays, jax.random.fold_in(task_loss.key, step), step)
+    sse_fn = task_loss.make_sse(hyper_lib.bind(model, hyper), gradient_method)
+  if params_transform is not None:
+    plain_sse = sse_fn
+    sse_fn = lambda p, batch: plain_sse(params_transform(p), batch)
+  return sse_fn, arrays
+
+
+def _over_points(train_step: Callable, num_points: int, width: int) -> Callable:
+  """``train_step`` jit-compiled for one point, or for ``num_points`` stacked ones, ``width`` at a
+  time vmapped (``jax.lax.map`` over such slices)."""
+  if not num_points:
+    return jax.jit(train_step, donate_argnums=0)
+  if width == num_points:
+    return jax.jit(jax.vmap(train_step, in_axes=(0, 0, None, 0)), donate_argnums=0)
+
+  def points_step(state, hyper, arrays, draw):
+    return jax.lax.map(lambda x: train_step(x[0], x[1], arrays, x[2]), (state, hyper, draw),
+                       batch_size=width if width > 1 else None)
+
+  return jax.jit(points_step, donate_argnums=0)
+
+
 def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplacian_method: str,
-                    batch_size: int, microbatch: int, mesh: Mesh, schedule: Callable,
+                    batching: Batching, microbatch: int, mesh: Mesh, schedule: Callable,
                     num_points: int = 0, vmap_width: int = 0,
-                    params_transform: Optional[Callable] = None,
-                    sampler: Optional[Sampler] = None, task_loss=None,
-                    error_sampling: bool = False) -> Callable:
-  """``train_step(state, hyper, arrays, perm) -> (state, metrics)``, jit-compiled, state donated.
+                    params_transform: Optional[Callable] = None, task_loss=None) -> Callable:
+  """``train_step(state, hyper, arrays, draw) -> (state, metrics)``, jit-compiled, state donated.
 
   ``metrics`` holds the loss, each term's loss and ``lr``, the learning rate this step applied
   (``hyper["lr"]`` times ``schedule``, the shape that ``optim.make`` returns with the optimiser).
+  ``batching`` (``Batching``) says which samples a step takes and what ``draw`` is.
   ``params_transform`` (optional) maps the parameters the loss sees, e.g. straight-through
   quantisation for quantisation-aware training (``quantize.fake_quantise``). ``task_loss`` (optional,
   e.g. ``sdf_task.SdfLoss``) is a task's own loss in place of ``make_sse_fn``'s targets:
@@ -179,67 +249,34 @@ def make_train_step(model, terms: Dict[str, float], gradient_method: str, laplac
   ``fold_in(task_loss.key, step)``, a pure function of the step, so a resumed run draws the same ones;
   ``step`` itself for losses whose sampling changes over training, e.g. a time curriculum) and
   ``task_loss.make_sse(model, gradient_method)`` gives its summed loss ``sse(params, batch)``.
-
-  With ``batch_size`` > 0 the step takes pixels ``perm[pos * b:(pos + 1) * b]`` where pos is the step's
-  position in its epoch; with 0 it uses every pixel. With a ``sampler`` (``Sampler``), ``perm`` is the
-  point's data key and the batch is gathered from the compact arrays. ``num_points`` > 0 steps stacked
-  states, hyperparameters and permutations (a sweep's points trained together; the data is shared) in one
-  program: ``vmap_width`` points at a time are vmapped, and the program loops over such slices
-  (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched computation and 1 steps the points
-  one after another without leaving the program (0: all points at once, -1: ``resolve_vmap_width``).
-  With ``error_sampling`` (``train.sampling=error``), ``perm`` is instead the point's data key and its
-  sampling distribution (``sampling.error_distribution``), and each step draws its batch from them
-  with ``fold_in(key, step)``, importance-weighted.
+  ``num_points`` > 0 steps stacked states, hyperparameters and draws (a sweep's points trained
+  together; the data is shared) in one program: ``vmap_width`` points at a time are vmapped, and the
+  program loops over such slices (``jax.lax.map``), so ``vmap_width`` = ``num_points`` is one batched
+  computation and 1 steps the points one after another without leaving the program (0: all points at
+  once, -1: ``resolve_vmap_width``).
   """
   width = resolve_vmap_width(vmap_width, num_points)
   batch_sharding = NamedSharding(mesh, P("data"))
+  # A sweep keeps each point's batch whole on its device (no sample sharding inside the vmap), and
+  # the points vmapped together share the cache: each one's chunk shrinks so a chunk of all still fits.
+  chunk = max(128, microbatch // width) if (num_points and microbatch) else microbatch
+  count = batching.batch_size if batching.kind == "error" else None
 
-  def train_step(state: TrainState, hyper, arrays, perm):
-    if sampler is not None:
-      idx = sample_indices(perm, state.step, batch_size, sampler.num_samples)
-      arrays = sampler.gather(arrays, idx)
-      if not num_points and idx.shape[0] % mesh.size == 0:
-        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
-    elif batch_size:
-      if error_sampling:
-        idx, weights = sampling.draw(jax.random.fold_in(perm["key"], state.step), perm, batch_size)
-      else:
-        pos = state.step % (perm.shape[0] // batch_size)
-        idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
-      arrays = jax.tree_util.tree_map(lambda a: a[idx], arrays)
-      if error_sampling:  # importance weights in place of the data's
-        arrays = dict(arrays, weights=weights)
-      if not num_points:
-        arrays = jax.lax.with_sharding_constraint(arrays, batch_sharding)
-    if task_loss is None:
-      sse_fn = make_sse_fn(hyper_lib.bind(model, hyper), terms, gradient_method, laplacian_method)
-    else:
-      arrays = task_loss.sample(arrays, jax.random.fold_in(task_loss.key, state.step), state.step)
-      sse_fn = task_loss.make_sse(hyper_lib.bind(model, hyper), gradient_method)
-    if params_transform is not None:
-      plain_sse, sse_fn = sse_fn, lambda p, batch: plain_sse(params_transform(p), batch)
-    # A sweep keeps each point's batch whole on its device (no pixel sharding inside the vmap), and
-    # the points vmapped together share the cache: each one's chunk shrinks so a chunk of all still fits.
-    loss, per_term, grads = loss_and_grad(
-        sse_fn, state.params, arrays,
-        max(128, microbatch // width) if (num_points and microbatch) else microbatch,
-        None if num_points else mesh, count=batch_size if error_sampling else None)
+  def shard(arrays, n):
+    if num_points or n % mesh.size:
+      return arrays
+    return jax.lax.with_sharding_constraint(arrays, batch_sharding)
+
+  def train_step(state: TrainState, hyper, arrays, draw):
+    arrays = batching.select(arrays, draw, state.step, shard)
+    sse_fn, arrays = _make_loss(model, hyper, terms, gradient_method, laplacian_method, task_loss,
+                                params_transform, arrays, state.step)
+    loss, per_term, grads = loss_and_grad(sse_fn, state.params, arrays, chunk,
+                                          None if num_points else mesh, count=count)
     lr = hyper["lr"] * schedule(state.step)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
     params = jax.tree_util.tree_map(lambda p, u: p - hyper["lr"] * u, state.params, updates)
     state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return state, {"loss": loss, "lr": lr, **{f"loss_{k}": v for k, v in per_term.items()}}
 
-  if not num_points:
-    return jax.jit(train_step, donate_argnums=0)
-
-  if width == num_points:
-    return jax.jit(jax.vmap(train_step, in_axes=(0, 0, None, 0)), donate_argnums=0)
-
-  def points_step(state, hyper, arrays, perm):
-    return jax.lax.map(lambda x: train_step(x[0], x[1], arrays, x[2]), (state, hyper, perm),
-                       batch_size=width if width > 1 else None)
-
-  return jax.jit(points_step, donate_argnums=0)
-
-
+  return _over_points(train_step, num_points, width)

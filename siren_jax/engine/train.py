@@ -11,11 +11,11 @@ from typing import Any, Dict, List, Sequence
 import jax
 from absl import logging
 
-from siren_jax.io import checkpoints, outputs, rundir
 from siren_jax import configuration, report
-from siren_jax.engine import memory, registry, run, sampling, sharding, step, trained
-from siren_jax.nets import kinds
+from siren_jax.engine import loop, memory, registry, run, sampling, sharding, step, trained
 from siren_jax.errors import UserError
+from siren_jax.io import checkpoints, outputs, rundir
+from siren_jax.nets import kinds
 
 
 def refresh_report(workdir: str) -> None:
@@ -134,7 +134,7 @@ def _train_owned(configs, workdirs, task, mesh) -> List[Dict[str, Any]]:
         outputs.write_json(os.path.join(workdir, trained.RESOLVED_NAME), {"model": resolved})
     _describe(fit, mesh)
 
-  return run.fit(fit, workdirs, on_outputs=refresh_report, before_training=start)
+  return loop.fit(fit, workdirs, on_outputs=refresh_report, before_training=start)
 
 
 def _describe(fit, mesh) -> None:

@@ -44,8 +44,8 @@ import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
 
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 def _quiet_orbax(record) -> bool:
   """orbax logs every save at INFO; a fit saves often, and those lines would bury its progress."""

@@ -26,8 +26,8 @@ from typing import Iterator, List, Optional, Sequence
 
 from absl import logging
 
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 LOCK_NAME = ".lock"
 _FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -29,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.io import wavfile
 
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 CLIPS = {"bach": "gt_bach.wav", "counting": "gt_counting.wav"}  # the paper's clips (never committed)
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -18,11 +18,11 @@ from typing import Iterator, Tuple
 import numpy as np
 from absl import logging
 
-from siren_jax.signals.audio import clips as audio
 from siren_jax.engine import evaluate, sharding
-from siren_jax.io import outputs, rundir
-from siren_jax.engine.trained import TrainedRun, load_run
+from siren_jax.engine.trained import load_run, TrainedRun
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, rundir
+from siren_jax.signals.audio import clips as audio
 
 BLOCK_SAMPLES = 1 << 20  # output samples per block: ~4 MB of coordinates
 MAX_RATE = 1_000_000

@@ -9,10 +9,10 @@ import os
 
 from scipy.io import wavfile
 
-from siren_jax.signals.audio import clips as audio
-from siren_jax.io import page as p
-from siren_jax.signals.image import report as image_report
 from siren_jax.errors import UserError
+from siren_jax.io import page as p
+from siren_jax.signals.audio import clips as audio
+from siren_jax.signals.image import report as image_report
 
 PLAYERS = (("original.wav", "original"), ("reconstruction.wav", "fit (reconstruction.wav)"))
 

@@ -20,12 +20,12 @@ from typing import Any, Callable, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.signals.audio import clips as audio, figures as audio_figures
 from siren_jax import configuration
-from siren_jax.io import plots
 from siren_jax.engine import supervision
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.io import plots
+from siren_jax.signals.audio import clips as audio, figures as audio_figures
 
 
 @dataclasses.dataclass

@@ -36,7 +36,7 @@ import numpy as np
 from absl import logging
 
 from siren_jax.engine import evaluate, sharding
-from siren_jax.engine.trained import TrainedRun, load_run
+from siren_jax.engine.trained import load_run, TrainedRun
 from siren_jax.errors import UserError
 from siren_jax.io import outputs, rundir
 from siren_jax.signals.image import data

@@ -27,10 +27,10 @@ from absl import logging
 from PIL import Image
 
 from siren_jax import configuration
-from siren_jax.signals.image import data
-from siren_jax.io import outputs, rundir
 from siren_jax.engine import train
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, rundir
+from siren_jax.signals.image import data
 
 COLUMNS = ("point", "image", "height", "width", "psnr", "ssim", "steps", "train_seconds", "num_params",
            "status")

@@ -14,12 +14,11 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.signals.image import data, figures, targets
-from siren_jax.io import plots
 from siren_jax.engine import metrics, supervision
-from siren_jax.io import outputs, progress
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, plots, progress
+from siren_jax.signals.image import data, figures, targets
 
 IN_FEATURES = 2  # (y, x)
 

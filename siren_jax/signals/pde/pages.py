@@ -15,9 +15,8 @@ Like ``report`` the page only reads files and formats text (no JAX).
 
 import os
 
-from siren_jax.io import outputs
 from siren_jax.engine import registry
-from siren_jax.io import page as p
+from siren_jax.io import outputs, page as p
 
 KEY = "rel_l2"
 HEADLINE = (("rel_l2", "relative L2 error"), ("mean_abs_residual", "mean |residual|"),

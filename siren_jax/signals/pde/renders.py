@@ -7,12 +7,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from siren_jax.engine import evaluate, sharding
-from siren_jax.io import plots
-from siren_jax.io import outputs
-from siren_jax.engine import trained
-from siren_jax.signals.image import render as image_render
+from siren_jax.engine import evaluate, sharding, trained
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, plots
+from siren_jax.signals.image import render as image_render
 
 EXTENSIONS = {"helmholtz": (".npz", ".png"), "wave": (".npz", ".png", ".mp4"),
               "helmholtz_inverse": (".npz", ".png")}

@@ -17,11 +17,10 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.nets import derivatives
 from siren_jax.engine import evaluate
-from siren_jax.io import plots
+from siren_jax.io import outputs, plots, progress
+from siren_jax.nets import derivatives
 from siren_jax.signals.sdf import meshing, shapes, sphere_trace
-from siren_jax.io import outputs, progress
 
 RENDER_PANEL_PIXELS = 320  # renders.png shows each view at least this large (smaller ones upsampled)
 TURNTABLE_FRAMES = 16  # views all round the shape, 22.5 degrees apart

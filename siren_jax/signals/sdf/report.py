@@ -5,8 +5,7 @@ Like ``report`` it only reads files and formats text (no JAX)."""
 
 import os
 
-from siren_jax.io import outputs
-from siren_jax.io import page as p
+from siren_jax.io import outputs, page as p
 
 KEY = "surface_error"  # the signal's headline (siren_jax.signals.sdf.SIGNAL)
 

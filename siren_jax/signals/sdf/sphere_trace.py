@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from siren_jax.nets import derivatives
 from siren_jax.engine import evaluate
 from siren_jax.io import plots
+from siren_jax.nets import derivatives
 
 VIEWS = (("front", 0.0, 15.0), ("side", 90.0, 15.0), ("above", 35.0, 55.0))  # name, azimuth, elevation
 HIT_EPS = 1e-3

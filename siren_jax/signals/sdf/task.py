@@ -27,12 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.nets import derivatives, kinds
-from siren_jax.signals.sdf import outputs as sdf_outputs, shapes
-
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
-from siren_jax.signals.sdf import SIGNAL
+from siren_jax.nets import derivatives, kinds
+from siren_jax.signals.sdf import outputs as sdf_outputs, shapes, SIGNAL
 
 LOSS_TERMS = ("sdf", "normal", "inter", "eikonal")
 MAX_RESOLUTION = sdf_outputs.MESH_RESOLUTIONS[1]

@@ -32,10 +32,10 @@ from typing import Iterator, List, NamedTuple, Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from siren_jax.signals.image import data
-from siren_jax.io import outputs
-from siren_jax.signals.video import files as video_files
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
+from siren_jax.signals.image import data
+from siren_jax.signals.video import files as video_files
 
 BUILTIN_CLIPS = ("astronaut_pan",)
 SYNTH_FRAMES, SYNTH_SIDE, SYNTH_FPS = 48, 256, 24

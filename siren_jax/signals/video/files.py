@@ -12,8 +12,8 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from siren_jax.io import outputs
 from siren_jax.errors import UserError
+from siren_jax.io import outputs
 
 ANIMATED = (".webp", ".gif")
 VIDEO_CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9",

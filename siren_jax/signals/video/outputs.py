@@ -17,10 +17,9 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.signals.image import figures
-from siren_jax.io import plots
 from siren_jax.engine import metrics
-from siren_jax.io import outputs, progress
+from siren_jax.io import outputs, plots, progress
+from siren_jax.signals.image import figures
 from siren_jax.signals.video import figures as video_figures, files as video_files
 
 SSIM_WINDOW = 7  # scikit-image's default (uniform 7x7) window

@@ -22,13 +22,12 @@ from typing import Iterator, Tuple
 import numpy as np
 from absl import logging
 
-from siren_jax.signals.image import data
 from siren_jax.engine import evaluate, sharding
-from siren_jax.io import outputs, rundir
-from siren_jax.engine.trained import TrainedRun, load_run
-from siren_jax.signals.image import render as image_render
-from siren_jax.signals.video import files as video_files, task as video_task
+from siren_jax.engine.trained import load_run, TrainedRun
 from siren_jax.errors import UserError
+from siren_jax.io import outputs, rundir
+from siren_jax.signals.image import data, render as image_render
+from siren_jax.signals.video import files as video_files, task as video_task
 
 MAX_FRAMES = 100000  # refuses typos like --frames=1e9 before they start a days-long render
 

@@ -20,11 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.signals.image import data
 from siren_jax.engine import hyper, metrics, step, supervision
-from siren_jax.signals.video import clips as video, files as video_files, outputs as video_outputs
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
+from siren_jax.signals.image import data
+from siren_jax.signals.video import clips as video, files as video_files, outputs as video_outputs
 
 IN_FEATURES = 3  # (t, y, x)
 HEADLINE = "psnr_frame_mean"  # the mean over frames of each frame's PSNR

@@ -7,8 +7,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.io import plots
-from siren_jax.io import outputs
+from siren_jax.io import outputs, plots
 
 PARTS = (("real", np.real), ("imaginary", np.imag), ("magnitude", np.abs))
 

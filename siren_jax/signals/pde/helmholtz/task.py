@@ -36,12 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.nets import derivatives
-
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
-from siren_jax.signals.pde.helmholtz import SIGNAL
+from siren_jax.nets import derivatives
 from siren_jax.signals.pde import common, physics
+from siren_jax.signals.pde.helmholtz import SIGNAL
 
 IN_FEATURES = 2  # (x, y)
 # The per-point penalty of the complex residual r (``pde.norm``): the official |Re r| + |Im r|, or the

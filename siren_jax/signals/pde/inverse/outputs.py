@@ -8,8 +8,7 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from siren_jax.io import plots
-from siren_jax.io import outputs
+from siren_jax.io import outputs, plots
 from siren_jax.signals.pde.helmholtz import outputs as helmholtz_outputs
 
 

@@ -47,14 +47,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.nets import derivatives
-
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
-from siren_jax.signals.pde.inverse import SIGNAL
+from siren_jax.nets import derivatives
 from siren_jax.signals.pde import common, media, operator, physics, pml
 from siren_jax.signals.pde.helmholtz import task as helmholtz_task
-from siren_jax.signals.pde.inverse import measurements
+from siren_jax.signals.pde.inverse import measurements, SIGNAL
 
 IN_FEATURES = 2  # (x, y)
 MAX_EVAL_SIZE = 4096

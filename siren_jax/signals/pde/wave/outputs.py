@@ -7,10 +7,9 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from siren_jax.io import plots
-from siren_jax.io import outputs
-from siren_jax.signals.video import files as video_files
+from siren_jax.io import outputs, plots
 from siren_jax.signals.pde.helmholtz.outputs import extent
+from siren_jax.signals.video import files as video_files
 
 GRID_FRAMES = 5
 ANIMATION_SIDE = 256  # pixels of each panel of the animation (nearest-neighbour scaled)

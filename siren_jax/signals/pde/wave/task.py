@@ -33,12 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from siren_jax import configuration
-from siren_jax.nets import derivatives
-
 from siren_jax.engine.task import Capabilities
 from siren_jax.errors import UserError
-from siren_jax.signals.pde.wave import SIGNAL
+from siren_jax.nets import derivatives
 from siren_jax.signals.pde import common, media, physics, reference
+from siren_jax.signals.pde.wave import SIGNAL
 
 IN_FEATURES = 3  # (t, x, y)
 # The per-point penalty of each term (``pde.norm``): the official |r|, or r^2.
