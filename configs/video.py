@@ -22,16 +22,17 @@ from siren_jax.configuration import load_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = load_config(os.path.join(os.path.dirname(__file__), "default.py"))
+  config = load_config(os.path.join(os.path.dirname(__file__), "base.py"))
   config.task = "video"
-  for image_only in ("image", "kodak_dir", "blend_source", "blend_mask", "blend_mode"):
-    del config.data[image_only]  # the size and resize fields stay: frames are resized like images
+  config.data = ml_collections.ConfigDict()
   # Built-in clip, a directory of frames (sorted by name), an animated image or a video file.
   config.data.video = "astronaut_pan"
   config.data.frames = 0  # Keep at most this many frames after frame_step (0 = all).
   config.data.frame_step = 1  # Keep every n-th frame of the source.
   config.data.height = 64  # Frames are resized like images (data.resize, "fit": never enlarged).
   config.data.width = 64
+  config.data.resize = "fit"  # fit (keep the aspect ratio, never enlarge) | exact, as for images.
+  config.data.max_pixels = 4096 * 4096  # Refuse larger frames (memory guard); raise it deliberately.
   config.data.fps = 0.0  # Frame rate of the animated outputs (0 = the clip's, divided by frame_step).
   config.model.time_omega_0 = config_dict.placeholder(float)  # SIREN: first-layer ω₀ of t (None = ω₀).
   config.train.num_steps = 300

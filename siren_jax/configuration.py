@@ -170,6 +170,9 @@ def to_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
+# Image fields that the other signals' configs carried until configs/base.py held only the engine's:
+# a saved run's value of one is ignored where the current config has no such field.
+DROPPED_FIELDS = ("train.gradient_target", "train.laplacian_target", "eval.crop_border")
 # Fields added after runs were first written, with the value that reproduces those runs: a saved
 # config without the field is read as having that value.
 LEGACY_VALUES = {"data.resize": "exact", "task": "image", "train.init_from": "", "train.qat_bits": 0,
@@ -182,6 +185,7 @@ def check_resumable(saved: dict, current: dict) -> None:
   # A legacy default stands in only for a field the current config has: an audio config has no
   # data.resize, and its saved config must not gain one.
   a = {**{k: v for k, v in LEGACY_VALUES.items() if k in b}, **flatten(saved)}
+  a = {k: v for k, v in a.items() if k in b or k not in DROPPED_FIELDS}
   for key in sorted(set(a) | set(b)):
     if key in RESUMABLE_CHANGES:
       continue

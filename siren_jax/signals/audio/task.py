@@ -126,7 +126,7 @@ def validate_config(config) -> None:
   if set(supervision.parse(config.train.supervision)) != {"values"}:
     raise UserError(f"audio fits supervise values only, got train.supervision="
                     f"{config.train.supervision!r}")
-  if config.eval.crop_border:
+  if config.eval.get("crop_border"):
     raise UserError("eval.crop_border is for images; an audio fit is scored on every sample")
 
 
