@@ -36,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.pe_frequencies = 10  # relu_pe baseline: the official code's 10 frequencies for 3-D inputs.
 
   config.train.num_steps = 1500
-  config.train.supervision = "gradient"  # Unused by the SDF loss (sdf.weights); sizes the memory estimate.
+  config.train.supervision = "gradient"  # Unused: the SDF loss is its own (sdf.weights); kept for old runs.
   config.train.batch_size = 1400  # On-surface points per step (the official default), plus as many off-surface.
   # The official train_sdf.py uses 1e-4 over many thousands of steps; in this short default run 5e-4
   # leaves far fewer spurious blobs of zero level in empty space (configs/sdf_bunny.py keeps 1e-4).

@@ -6,6 +6,8 @@ import os
 from typing import Optional
 
 from siren_jax.errors import UserError
+from siren_jax import configuration
+from siren_jax.engine import supervision
 from siren_jax.nets import kinds
 
 _BYTES = 4  # float32
@@ -19,19 +21,21 @@ def num_params_estimate(model_config, channels: int, in_features: int = 2) -> in
 
 
 def training_bytes(config, num_pixels: int, channels: int, num_points: int = 1,
-                   microbatch: int = 0, in_features: int = 2, data_bytes: Optional[int] = None) -> int:
+                   microbatch: int = 0, in_features: int = 2, data_bytes: Optional[int] = None,
+                   input_derivatives: Optional[bool] = None) -> int:
   """Parameters, gradients and Adam's two moments (4 copies), plus the activations of one chunk of
   pixels: each layer keeps its pre-activation and sine (and cosine, derivatives) for the backward
-  pass; input-derivative supervision carries about three times as many. The data is per-sample
-  float arrays unless ``data_bytes`` says what it takes (a compact video: a host and a device copy)."""
+  pass; a loss of input derivatives carries about three times as many (``input_derivatives``; None:
+  whether ``train.supervision`` asks for any). The data is per-sample float arrays unless
+  ``data_bytes`` says what it takes (a compact video: a host and a device copy)."""
   params = num_params_estimate(config.model, channels, in_features)
-  from siren_jax import configuration  # pylint: disable=g-import-not-at-top
   batch = configuration.effective_batch_size(config, num_pixels) or num_pixels
   pixels = min(batch, microbatch) if microbatch else batch
   pixels = max(pixels, min(config.eval.chunk_size, num_pixels))
   per_pixel = 4 * config.model.width * (config.model.depth + 1)
-  from siren_jax.engine import supervision  # pylint: disable=g-import-not-at-top
-  if set(supervision.parse(config.train.supervision)) != {"values"}:
+  if input_derivatives is None:
+    input_derivatives = set(supervision.parse(config.train.supervision)) != {"values"}
+  if input_derivatives:
     per_pixel *= 3
   data = num_pixels * 16 * _BYTES if data_bytes is None else 2 * data_bytes
   return num_points * (4 * params + pixels * per_pixel) * _BYTES + data
@@ -49,8 +53,10 @@ def available_bytes() -> int:
 
 
 def check_fits(config, num_pixels: int, channels: int, num_points: int = 1,
-               microbatch: int = 0, in_features: int = 2, data_bytes: Optional[int] = None) -> None:
-  need = training_bytes(config, num_pixels, channels, num_points, microbatch, in_features, data_bytes)
+               microbatch: int = 0, in_features: int = 2, data_bytes: Optional[int] = None,
+               input_derivatives: Optional[bool] = None) -> None:
+  need = training_bytes(config, num_pixels, channels, num_points, microbatch, in_features, data_bytes,
+                        input_derivatives)
   have = available_bytes()
   if need > have:
     m = config.model

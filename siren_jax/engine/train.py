@@ -52,7 +52,9 @@ def preflight(configs: Sequence[Any]):
   memory.check_fits(configs[0], registry.num_samples(fit), fit.out_features, len(configs),
                     sharding.resolve_microbatch(configs[0].train.microbatch),
                     in_features=registry.in_features(fit),
-                    data_bytes=sum(a.nbytes for a in fit.arrays.values()) if compact else None)
+                    data_bytes=sum(a.nbytes for a in fit.arrays.values()) if compact else None,
+                    # a task's own loss (a shape's, a PDE's) is of input derivatives
+                    input_derivatives=fit.loss is not None or set(fit.terms) != {"values"})
   return fit, mesh
 
 
