@@ -46,7 +46,14 @@ def stop_when(condition: Callable[[], bool], proc: subprocess.Popen, c: Check,
 
 
 def checkpoint_saved(run: str, step: int) -> Callable[[], bool]:
+  """Step ``step``'s directory exists (orbax has renamed it into place; its digest may still be on
+  its way: the window some faults aim at)."""
   return lambda: os.path.isdir(os.path.join(run, "checkpoints", str(step)))
+
+
+def checkpoint_verified(run: str, step: int) -> Callable[[], bool]:
+  """Step ``step`` is complete: its digest is written, so a reader may trust it."""
+  return lambda: os.path.isfile(os.path.join(run, "checkpoints", str(step), "siren_digest.json"))
 
 
 def rows_logged(run: str, n: int) -> Callable[[], bool]:

@@ -11,8 +11,9 @@ import subprocess
 import time
 from typing import Callable, Tuple
 
-from benchmarks.probe_checks import (TRIGGERS, Check, check_stop, checkpoint_saved, describe, leftovers,
-                                     read_text, rerun, same_as_reference, stop_when)
+from benchmarks.probe_checks import (TRIGGERS, Check, check_stop, checkpoint_saved, checkpoint_verified,
+                                     describe, leftovers, read_text, rerun, same_as_reference,
+                                     stop_when)
 from benchmarks.probe_damage import (DAMAGE, all_damaged, damaged_latest, damaged_metrics, disk_full,
                                      orphan_temps, read_only, render_fallback, torn_checkpoint,
                                      undigested_latest)
@@ -78,15 +79,17 @@ def second_process(env: Env, home: str, prog: str) -> Check:
 
 
 def render_while_training(env: Env, home: str) -> Check:
-  """Rendering a run that is training (SIGSTOPped after its first checkpoint) works from its latest
-  checkpoint, changes none of its files, and the run then finishes as the reference did."""
+  """Rendering a run that is training (SIGSTOPped once its first checkpoint is complete, digest and
+  all: a step still without its digest is rightly not trusted, and a render then refuses in one line)
+  works from its latest checkpoint, changes none of its files, and the run then finishes as the
+  reference did."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   c = Check()
   run, out = os.path.join(home, "run"), os.path.join(home, "live.png")
   args = tiny(env, "main", run)
   proc, log = start(args, home, "training")
   try:
-    if not stop_when(checkpoint_saved(run, 10), proc, c):
+    if not stop_when(checkpoint_verified(run, 10), proc, c):
       return c
     before = snapshot(run)
     render = launch(["-m", "siren_jax.render", f"--workdir={run}", f"--out={out}", "--size=32x32"],
