@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 from absl import app, flags, logging
 
+from siren_jax import paths
 from siren_jax.errors import signal_number, Terminated, UserError
 from siren_jax.io import rundir
 
@@ -110,7 +111,7 @@ def _listing(directory: str, prefix: str, need_main: bool) -> list:
 def help_epilogue() -> str:
   """What --help adds to absl's flag list: the other commands, the configs and the experiments of
   the checkout (found beside the package, or in the working directory)."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = paths.CHECKOUT
   if not os.path.isdir(os.path.join(root, "configs")):
     root = os.getcwd()
   lines = ["", "commands (python -m NAME --help for each one's flags):"]

@@ -8,6 +8,7 @@ import os
 
 import ml_collections
 
+from siren_jax import paths
 from siren_jax.engine import registry, supervision
 from siren_jax.errors import UserError
 from siren_jax.io import checkpoints
@@ -56,8 +57,7 @@ def load_config(path: str) -> ml_collections.ConfigDict:
 def repo_config(name: str) -> ml_collections.ConfigDict:
   """A config shipped in the checkout's ``configs/`` (beside the ``siren_jax`` package), for the
   experiments and benchmarks, which run from a checkout."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  return load_config(os.path.join(root, "configs", f"{name}.py"))
+  return load_config(os.path.join(paths.CHECKOUT, "configs", f"{name}.py"))
 
 
 def _require(cond: bool, message: str) -> None:

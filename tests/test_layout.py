@@ -143,3 +143,16 @@ def test_the_checks_see_what_they_check():
   finally:
     GRAPH.clear()
     GRAPH.update(saved)
+
+
+def test_defaults_beside_the_checkout_are_found_from_any_module_depth():
+  """The default data directories are ../shared/data beside the checkout, wherever the module that
+  names them sits in the package (a module moved one folder deeper once pointed inside siren_jax/)."""
+  from siren_jax import configuration, paths  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.audio import clips  # pylint: disable=g-import-not-at-top
+  from siren_jax.signals.image import data  # pylint: disable=g-import-not-at-top
+  shared = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
+  assert os.path.normpath(paths.CHECKOUT) == ROOT
+  assert os.path.normpath(data.DEFAULT_KODAK_DIRS[0]) == os.path.join(shared, "kodak")
+  assert os.path.normpath(clips.DEFAULT_AUDIO_DIR) == os.path.join(shared, "audio")
+  assert configuration.repo_config("default").task == "image"

@@ -1,7 +1,7 @@
 """Training runs as the command lines start them: ``train_and_evaluate(config, workdir)`` and
 ``train_points`` (the points of a sweep). Everything that can fail on the user's input is checked
 first (``preflight``, ``check_workdir``), then the process owns the run directories (``rundir``), writes
-config.json and fits with the run builder (``run.setup`` and ``run.fit``), refreshing report.html.
+config.json and fits with the run builder (``run.setup`` and ``loop.fit``), refreshing report.html.
 """
 
 import json

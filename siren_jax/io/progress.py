@@ -67,7 +67,7 @@ class Progress:
   def __init__(self, num_steps: int, labels: Sequence[str], step: int, train_seconds: float,
                metric: str = "PSNR", error: bool = False):
     self.num_steps, self.labels, self.metric = num_steps, list(labels), metric.lower()
-    # dB to 2 decimals, or an error headline (``tasks.ERROR_HEADLINES``) to 3 significant digits
+    # dB to 2 decimals, or an error headline (``Headline.lower_is_better``) to 3 significant digits
     self.fmt, self.unit = ("{:.3g}", "") if error else ("{:.2f}", " dB")
     self.last_step, self.last_seconds = step, train_seconds
     self.next_line = train_seconds + PROGRESS_FIRST_SECONDS

@@ -29,12 +29,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy.io import wavfile
 
+from siren_jax import paths
 from siren_jax.errors import UserError
 from siren_jax.io import outputs
 
 CLIPS = {"bach": "gt_bach.wav", "counting": "gt_counting.wav"}  # the paper's clips (never committed)
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_AUDIO_DIR = os.path.join(_REPO_ROOT, "..", "shared", "data", "audio")
+DEFAULT_AUDIO_DIR = os.path.join(paths.SHARED_DATA, "audio")
 AUDIO_DIR_ENV = "SIREN_JAX_AUDIO_DIR"
 SYNTH_RATE = 8000  # the embedded clip's sample rate (Hz) and length (s): small enough to fit quickly
 SYNTH_SECONDS = 1.0

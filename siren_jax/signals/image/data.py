@@ -21,6 +21,7 @@ from typing import List, NamedTuple, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from siren_jax import paths
 from siren_jax.errors import UserError
 
 # skimage.data images that ship inside the scikit-image wheel (the rest need pooch and a download).
@@ -29,9 +30,8 @@ BUILTIN_IMAGES = (
     "colorwheel", "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo",
     "microaneurysms", "moon", "page", "retina", "rocket", "shepp_logan_phantom", "text")
 KODAK_NAMES = tuple(f"kodim{i:02d}" for i in range(1, 25))
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_KODAK_DIRS = (
-    os.path.join(_REPO_ROOT, "..", "shared", "data", "kodak"),  # the verified copy beside a checkout (CI)
+    os.path.join(paths.SHARED_DATA, "kodak"),  # the verified copy beside a checkout (CI)
     os.path.join(os.path.expanduser("~"), ".cache", "siren_jax", "kodak"),  # scripts/download_kodak.sh
 )
 

@@ -1,4 +1,4 @@
-"""``siren_jax.render`` for PDE runs (``pages.render_command`` hands over): the fitted field sampled on
+"""``siren_jax.render`` for PDE runs (``pages.command`` hands over): the fitted field sampled on
 any grid of pixel centres (``pixel_grid``) and, for the wave, at any times, written as .npz (the
 numbers), .png (panels) or, for the wave, .mp4 (an animation)."""
 

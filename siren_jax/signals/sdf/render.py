@@ -41,7 +41,7 @@ def check_render_flags(out: str, resolution: int, chunk_size: int) -> None:
 
 
 def render(run, out: str, resolution: int, log=lambda message: None, chunk_size: int = 0) -> None:
-  """``siren_jax.render`` for an SDF run (``render.TrainedRun``): ``out`` = *.ply writes the zero level
+  """``siren_jax.render`` for an SDF run (``trained.TrainedRun``): ``out`` = *.ply writes the zero level
   set at ``resolution``^3 in the input's units (from the run's summary.json), *.png the three
   sphere-traced views at ``resolution`` pixels a side (0: the run's own settings); ``chunk_size``
   points per forward pass (0: the run's eval.chunk_size)."""
