@@ -2,6 +2,7 @@
 reconstruction.png, windows agree with crops of larger renders, PNGs stream correctly, bad input is one
 line, and an 8192x8192 render stays far below 2 GB of memory."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -174,10 +175,15 @@ def test_relu_pe_with_the_nyquist_rule_renders_at_its_training_size(tmp_path):
   config = tiny_config(str(path), model__kind="relu_pe", model__pe_frequencies=0,
                        train__num_steps=4, train__log_every=2, train__checkpoint_every=2)
   train.train_and_evaluate(config, str(tmp_path / "run"))
-  run = trained.load_run(str(tmp_path / "run"))
-  assert run.model.pe_frequencies == models.nyquist_frequencies(32, 48) == 3
-  out = image_render.render_array(run, 32, 48)
-  np.testing.assert_array_equal(out, np.asarray(Image.open(tmp_path / "run" / "reconstruction.png")))
+  with open(tmp_path / "run" / trained.RESOLVED_NAME) as f:  # the run saved what the image decided
+    assert json.load(f) == {"model": {"pe_frequencies": 3}}
+  reconstruction = np.asarray(Image.open(tmp_path / "run" / "reconstruction.png"))
+  for saved in (True, False):  # a run written before resolved.json existed: read off the checkpoint
+    if not saved:
+      os.remove(tmp_path / "run" / trained.RESOLVED_NAME)
+    run = trained.load_run(str(tmp_path / "run"))
+    assert run.model.pe_frequencies == models.nyquist_frequencies(32, 48) == 3
+    np.testing.assert_array_equal(image_render.render_array(run, 32, 48), reconstruction)
 
 
 def _parsed(*args):

@@ -1,6 +1,7 @@
 """Values that once passed validation and failed later (after config.json was written, blocking the
 corrected command), or ended in NaN blamed on the learning rate: each is refused up front now."""
 
+import json
 import os
 import re
 
@@ -12,7 +13,7 @@ from siren_jax import configuration
 from siren_jax.engine import memory, train
 from siren_jax.errors import UserError
 from siren_jax.signals.image import data
-from conftest import tiny_config
+from conftest import ROOT, tiny_config
 
 BAD_VALUES = [
     ("train", "gradient_method", "garbage", "train.gradient_method must be one of"),
@@ -94,3 +95,22 @@ def test_max_pixels_message_does_not_suggest_resizing(tmp_path):
   with pytest.raises(UserError, match="raise data.max_pixels") as e:
     data.load_image(path, max_pixels=100)
   assert "height/width" not in str(e.value)
+
+
+def test_a_run_saved_with_the_image_fields_resumes_under_a_config_without_them():
+  """Until configs/base.py, every signal's config carried the image targets and crop_border: an audio
+  run saved then still resumes under today's audio config, which has none of them; a field today's
+  config has must still match, and a dropped field present in both must too."""
+  current = configuration.to_dict(configuration.load_config(os.path.join(ROOT, "configs", "audio.py")))
+  saved = json.loads(json.dumps(current))
+  saved["train"].update(gradient_target="sobel", laplacian_target="5point")
+  saved["eval"]["crop_border"] = 0
+  configuration.check_resumable(saved, current)
+  saved["train"]["learning_rate"] = 1.0
+  with pytest.raises(UserError, match="train.learning_rate"):
+    configuration.check_resumable(saved, current)
+  image = configuration.to_dict(configuration.load_config(os.path.join(ROOT, "configs", "default.py")))
+  changed = json.loads(json.dumps(image))
+  changed["train"]["gradient_target"] = "central"
+  with pytest.raises(UserError, match="train.gradient_target"):
+    configuration.check_resumable(changed, image)
