@@ -12,6 +12,7 @@ import pytest
 
 from siren_jax import derivatives
 from siren_jax.pde import common, helmholtz_task, physics, wave_task
+import forkserver
 from tests.conftest import ROOT
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -110,7 +111,7 @@ def _helmholtz_flags(steps=3):
 def _run(workdir, flags):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  return subprocess.run([sys.executable, "-m", "siren_jax.main", f"--workdir={workdir}", *flags],
+  return forkserver.run([sys.executable, "-m", "siren_jax.main", f"--workdir={workdir}", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -134,7 +135,7 @@ def test_helmholtz_main_writes_summary_and_outputs(tmp_path):
 def _render(workdir, *flags):
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  return subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", *flags],
+  return forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 
 from siren_jax import report, train
 from siren_jax.errors import UserError
+import forkserver
 from conftest import ROOT, smooth_image, tiny_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -168,14 +168,14 @@ def test_bad_workdirs(tmp_path):
     report.write_report(str(tmp_path / "nope"))
   with pytest.raises(UserError, match="neither a run"):
     report.write_report(str(tmp_path))
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.report", f"--workdir={tmp_path}/nope"],
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.report", f"--workdir={tmp_path}/nope"],
                         cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert proc.returncode == 2 and proc.stderr.strip() == f"error: workdir not found: {tmp_path}/nope"
 
 
 def test_report_does_not_import_jax():
   """The trainer calls write_report periodically: it must stay cheap."""
-  proc = subprocess.run([sys.executable, "-c", "import sys, siren_jax.report; "
+  proc = forkserver.run([sys.executable, "-c", "import sys, siren_jax.report; "
                          "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"],
                         cwd=ROOT, capture_output=True, text=True, timeout=60,
                         env=dict(os.environ, PYTHONPATH=ROOT))
