@@ -19,8 +19,10 @@ does: Python options before ``-m``/``-c``, a script path, ``input``/``stdin`` or
 time (JAX_*, XLA_*, PYTHON* other than PYTHONPATH, BLAS threads, locale, HOME, TMPDIR...), a module
 to run that the server has imported, or a ``sys.path`` under which a preloaded package would be
 found somewhere else. Tests that need the command's real pid (signals, partial output while it runs)
-keep using ``subprocess.Popen``. One difference remains: a forked command's /proc/self/cmdline (what
-``ps`` shows, and what a run directory's lock records as its holder's command) is the server's.
+keep using ``subprocess.Popen``, and a test of what a command imports (``sys.modules``) calls
+``subprocess.run``: a served command finds the server's modules imported. One difference remains: a
+forked command's /proc/self/cmdline (what ``ps`` shows, and what a run directory's lock records as
+its holder's command) is the server's.
 
 SIREN_JAX_TESTS_NO_FORKSERVER=1 in the environment turns the server off: every command is then a
 real subprocess (to rule the server out when a test fails, or to time the difference).
