@@ -47,6 +47,7 @@ import tempfile
 import threading
 import traceback
 import types
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "siren_jax"
@@ -367,7 +368,8 @@ class _Server:
     self.ready = ready
     if not ready["ok"]:
       self.broken = ready["why"]
-      self.stop()
+      self.stop()  # every command then runs as a real subprocess: correct, only slower
+      warnings.warn(f"tests/forkserver.py is off: {self.broken}")
     atexit.register(self.stop)
 
   def stop(self):
@@ -403,9 +405,10 @@ def _parse(args, kwargs):
   """(mode, target, args) for a request the server may take, else None."""
   if os.environ.get(DISABLE_ENV) == "1" or set(kwargs) - _FORKABLE_KWARGS:
     return None
-  if isinstance(args, (str, bytes)) or len(args) < 3 or args[0] != sys.executable:
+  if isinstance(args, (str, bytes)) or not all(isinstance(a, (str, os.PathLike)) for a in args):
     return None
-  if args[1] not in ("-m", "-c") or not all(isinstance(a, str) for a in args):
+  args = [os.fspath(a) for a in args]
+  if len(args) < 3 or args[0] != sys.executable or args[1] not in ("-m", "-c"):
     return None
   if kwargs.get("capture_output") and ({"stdout", "stderr"} & set(kwargs)):
     return None
