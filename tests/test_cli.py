@@ -102,7 +102,7 @@ def test_bad_input_into_fresh_workdir_creates_nothing(tmp_path):
 
 
 def test_missing_workdir_flag():
-  import subprocess, sys  # noqa: E401
+  import sys  # pylint: disable=g-import-not-at-top
   from conftest import ROOT
   proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py"],
                         cwd=ROOT, capture_output=True, text=True)

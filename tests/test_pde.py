@@ -109,7 +109,6 @@ def _helmholtz_flags(steps=3):
 
 
 def _run(workdir, flags):
-  import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   return forkserver.run([sys.executable, "-m", "siren_jax.main", f"--workdir={workdir}", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -133,7 +132,6 @@ def test_helmholtz_main_writes_summary_and_outputs(tmp_path):
 
 
 def _render(workdir, *flags):
-  import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   return forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -137,7 +137,7 @@ def test_bad_sweeps(tmp_path, image_path, specs, match):
 
 
 def test_sweep_cli_one_line_error(tmp_path):
-  import subprocess, sys  # noqa: E401
+  import sys  # pylint: disable=g-import-not-at-top
   proc = forkserver.run([sys.executable, "-m", "siren_jax.sweep", f"--config={ROOT}/configs/default.py",
                          f"--workdir={tmp_path}", "--sweep=model.nope=1,2"], cwd=ROOT,
                         capture_output=True, text=True)
