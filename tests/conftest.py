@@ -3,7 +3,6 @@
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 
@@ -19,6 +18,7 @@ import pytest
 from PIL import Image
 
 from siren_jax import configuration
+import forkserver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(ROOT, "configs", "default.py")
@@ -77,7 +77,7 @@ def run_main(workdir, *flags, env=None, timeout=300):
   cmd = [sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py",
          f"--workdir={workdir}", *flags]
   full_env = dict(os.environ, **(env or {}))
-  return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+  return forkserver.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
 def crash_after_save_then_resume(monkeypatch, config, workdir: str, crash_step: int):

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 
 import numpy as np
@@ -16,6 +15,7 @@ from siren_jax import configuration, report
 from siren_jax.engine import train, trained
 from siren_jax.errors import UserError
 from siren_jax.signals.audio import clips as audio, render as audio_render, task as audio_task
+import forkserver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 F32_EPS = float(np.finfo(np.float32).eps)
@@ -254,7 +254,7 @@ def test_render_reproduces_the_fit_at_any_rate(fitted):
   workdir, _, tmp_path = fitted
   _, recon = audio.read_wav(os.path.join(workdir, "reconstruction.wav"))
   assert audio_render.render_to_wav(trained.load_run(workdir), str(tmp_path / "same.wav"), 3000) == 300
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
                          f"--out={tmp_path / 'double.wav'}", "--rate=6000"], cwd=ROOT,
                         capture_output=True, text=True, check=False)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -265,7 +265,7 @@ def test_render_reproduces_the_fit_at_any_rate(fitted):
   tol = 64 * F32_EPS * max(1.0, float(np.max(np.abs(recon))))
   np.testing.assert_allclose(same, recon, rtol=0, atol=tol)
   np.testing.assert_allclose(double[::2], recon, rtol=0, atol=tol)
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
                          f"--out={tmp_path / 'x.wav'}", "--resolution=512"], cwd=ROOT,
                         capture_output=True, text=True, check=False)  # an SDF flag: did nothing before
   assert proc.returncode == 2 and proc.stderr.startswith("error: --resolution: not a flag for audio")
@@ -311,7 +311,7 @@ def test_resume_continues_an_audio_run(tmp_path):
 
 def _main(tmp_path, *flags):
   workdir = str(tmp_path / "w")
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", "--config=configs/audio.py",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", "--config=configs/audio.py",
                          f"--workdir={workdir}", *flags], cwd=ROOT, capture_output=True, text=True,
                         check=False)
   return proc, workdir

@@ -2,10 +2,10 @@
 training)."""
 
 import json
-import subprocess
 import sys
 
 from benchmarks import behaviour_compare
+import forkserver
 from conftest import ROOT
 
 
@@ -64,10 +64,10 @@ def test_compare_command_exit_codes(tmp_path):
   a.write_text(json.dumps(_snapshot()))
   b.write_text(json.dumps(_snapshot()))
   cmd = [sys.executable, "-m", "benchmarks.behaviour", "--compare", str(a), str(b)]
-  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+  proc = forkserver.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert proc.returncode == 0 and proc.stdout.strip().endswith("IDENTICAL"), proc.stdout + proc.stderr
   other = _snapshot()
   other["runs"]["default"]["summary"]["psnr"] = "44.0"
   b.write_text(json.dumps(other))
-  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+  proc = forkserver.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert proc.returncode == 1 and "DIFFERENT (max |ΔPSNR|" in proc.stdout, proc.stdout + proc.stderr

@@ -11,7 +11,6 @@ import os
 import pathlib
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -24,6 +23,7 @@ from siren_jax.engine import step as step_lib, train, trained
 from siren_jax.errors import UserError
 from siren_jax.io import checkpoints
 from siren_jax.nets import kinds
+import forkserver
 from conftest import ROOT, run_main, smooth_image, tiny_config, tiny_flags
 
 # Checkpoints at steps 20 and 40 (max_checkpoints 2 keeps both). The learning rate is given explicitly
@@ -127,7 +127,7 @@ def _one_error_line(proc, message):
 
 
 def _render_cli(workdir, out):
-  return subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+  return forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
                          f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

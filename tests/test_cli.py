@@ -4,7 +4,6 @@ workdir left exactly as it was."""
 import hashlib
 import importlib.util
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from siren_jax import configuration
+import forkserver
 from conftest import ROOT, run_main, tiny_flags
 
 
@@ -102,16 +102,16 @@ def test_bad_input_into_fresh_workdir_creates_nothing(tmp_path):
 
 
 def test_missing_workdir_flag():
-  import subprocess, sys  # noqa: E401
+  import sys  # pylint: disable=g-import-not-at-top
   from conftest import ROOT
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py"],
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py"],
                         cwd=ROOT, capture_output=True, text=True)
   assert proc.returncode != 0 and "error: --workdir is required" in proc.stderr
 
 
 def test_help_exits_0_and_lists_the_configs_and_the_other_commands():
   for module in ("siren_jax.main", "siren_jax.sweep"):
-    proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+    proc = forkserver.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("siren_jax.sweep", "siren_jax.render", "siren_jax.report", "experiments.compression"):
@@ -122,7 +122,7 @@ def test_help_exits_0_and_lists_the_configs_and_the_other_commands():
 
 
 def test_no_arguments_names_every_missing_flag_at_once():
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main"], cwd=ROOT, capture_output=True,
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main"], cwd=ROOT, capture_output=True,
                         text=True)
   assert _one_error_line(proc).startswith("error: --config and --workdir are required")
 
@@ -134,7 +134,7 @@ def _one_error_line(proc) -> str:
 
 
 def test_missing_config_file(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", "--config=configs/nope.py",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", "--config=configs/nope.py",
                          "--config.model.omega_0=60", f"--workdir={tmp_path / 'w'}"], cwd=ROOT,
                         capture_output=True, text=True)
   assert _one_error_line(proc) == "error: config file not found: configs/nope.py"
@@ -151,14 +151,14 @@ def test_missing_config_file(tmp_path):
 def test_broken_config_file_is_one_line(tmp_path, content, message):
   path = tmp_path / "cfg.py"
   path.write_text(content)
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={path}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={path}",
                          f"--workdir={tmp_path / 'w'}"], cwd=ROOT, capture_output=True, text=True)
   assert message in _one_error_line(proc)
   assert not (tmp_path / "w").exists()
 
 
 def test_misspelled_field_names_the_field_and_the_suggestion(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/default.py",
                          "--config.model.omega=60", f"--workdir={tmp_path}"], cwd=ROOT,
                         capture_output=True, text=True)
   line = _one_error_line(proc)
@@ -205,7 +205,7 @@ def test_every_script_starts(module):
   # Scripts run as modules (python -m experiments.compression), so no script's folder is on the path:
   # experiments/compression.py once shadowed Python 3.14's `compression`, which jax imports. --help
   # imports everything and prints the flags.
-  proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+  proc = forkserver.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
                         text=True, timeout=120)
   out = proc.stdout + proc.stderr
   assert "Traceback" not in out and "flags:" in out, out[-2000:]
@@ -251,7 +251,7 @@ def test_every_config_loads_from_another_directory(tmp_path, name):
   config = os.path.relpath(os.path.join(ROOT, "configs", f"{name}.py"), tmp_path)
   override, message = BAD_OVERRIDE[configuration.repo_config(name).get("task", "image")]
   env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={config}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={config}",
                          f"--config.{override}", "--workdir=w"],
                         cwd=tmp_path, capture_output=True, text=True, env=env)
   assert message in _one_error_line(proc)

@@ -6,7 +6,6 @@ float16 scoring like float32."""
 import json
 import os
 import re
-import subprocess
 import sys
 
 import jax
@@ -21,6 +20,7 @@ from siren_jax.io import outputs, page, plots, quantize
 from siren_jax.nets import models
 from siren_jax.signals.image import render as image_render
 import floatbounds
+import forkserver
 from conftest import ROOT, smooth_image, tiny_config
 
 from experiments import compression as experiment
@@ -429,7 +429,7 @@ def test_a_siren_with_positional_encoding_compresses_and_decodes(tmp_path):
 
 
 def test_command_line_bad_input_is_one_line(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "experiments.compression", f"--workdir={tmp_path}", "--sizes=40x5,big"],
+  proc = forkserver.run([sys.executable, "-m", "experiments.compression", f"--workdir={tmp_path}", "--sizes=40x5,big"],
                         capture_output=True, text=True, timeout=120, cwd=ROOT)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == ["error: --sizes: 'big' is not WIDTHxDEPTH (e.g. 40x5)"]

@@ -4,7 +4,6 @@ and a diverging member, at tiny sizes."""
 import csv
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -13,6 +12,7 @@ from PIL import Image
 
 from siren_jax.errors import UserError
 from siren_jax.signals.image import data, sets as image_set
+import forkserver
 from conftest import ROOT, smooth_image, tiny_config
 
 
@@ -59,7 +59,7 @@ def _main(config_overrides, workdir):
          "--config.data.height=0", "--config.data.width=0", "--config.model.width=16",
          "--config.model.depth=1", "--config.train.batch_size=0", "--config.train.log_every=10",
          "--config.train.checkpoint_every=10", "--config.eval.chunk_size=512"] + config_overrides
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+  return forkserver.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def _results(workdir):

@@ -14,6 +14,7 @@ from siren_jax.nets import derivatives
 from siren_jax.signals.pde import common, physics
 from siren_jax.signals.pde.helmholtz import task as helmholtz_task
 from siren_jax.signals.pde.wave import task as wave_task
+import forkserver
 from tests.conftest import ROOT
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -110,9 +111,8 @@ def _helmholtz_flags(steps=3):
 
 
 def _run(workdir, flags):
-  import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  return subprocess.run([sys.executable, "-m", "siren_jax.main", f"--workdir={workdir}", *flags],
+  return forkserver.run([sys.executable, "-m", "siren_jax.main", f"--workdir={workdir}", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -134,9 +134,8 @@ def test_helmholtz_main_writes_summary_and_outputs(tmp_path):
 
 
 def _render(workdir, *flags):
-  import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
-  return subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", *flags],
+  return forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

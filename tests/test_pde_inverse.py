@@ -4,7 +4,6 @@ the slowness pin, the refused configs and a tiny end-to-end run."""
 import dataclasses
 import json
 import re
-import subprocess
 import sys
 import types
 
@@ -19,6 +18,7 @@ from siren_jax.errors import UserError
 from siren_jax.nets import derivatives
 from siren_jax.signals.pde import common, renders
 from siren_jax.signals.pde.inverse import measurements, task as inverse_task
+import forkserver
 from tests.conftest import ROOT
 from tests.floatbounds import EPS32
 
@@ -201,7 +201,7 @@ def test_inversion_main_writes_summary_figures_and_renders(tmp_path):
            "--config.train.batch_size=256", "--config.pde.source_points=8", "--config.model.width=16",
            "--config.model.depth=1", "--config.pde.eval_size=16", "--config.pde.fd_size=33",
            "--config.pde.num_sources=2", "--config.pde.receivers_per_side=2"]
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--workdir={wd}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--workdir={wd}",
                          f"--config={ROOT}/configs/helmholtz_inverse.py", *flags],
                         cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]

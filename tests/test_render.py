@@ -5,7 +5,6 @@ line, and an 8192x8192 render stays far below 2 GB of memory."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -17,6 +16,7 @@ from siren_jax.engine import registry, train, trained
 from siren_jax.errors import UserError
 from siren_jax.nets import models
 from siren_jax.signals.image import render as image_render
+import forkserver
 from conftest import ROOT, smooth_image, tiny_config
 
 
@@ -74,7 +74,7 @@ def test_streamed_png_decodes_to_the_rows_given(tmp_path, channels):
 
 def test_cli_writes_the_render(run_dir, tmp_path):
   out = tmp_path / "zoom.png"
-  proc = subprocess.run(
+  proc = forkserver.run(
       [sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}", "--scale=2",
        "--window=-1,0,-0.5,0.5", f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -142,7 +142,7 @@ def test_cli_bad_input_is_one_line(tmp_path, run_dir):
                          "y0 < y1"),
                         ([f"--workdir={run_dir}", "--scale=2", "--size=4x4", f"--out={tmp_path}/a.png"],
                          "not both")]:
-    proc = subprocess.run([sys.executable, "-m", "siren_jax.render", *args], cwd=ROOT,
+    proc = forkserver.run([sys.executable, "-m", "siren_jax.render", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -159,7 +159,7 @@ def test_8192_render_memory_is_bounded(run_dir):
       f"out = image_render.render_workdir({run_dir!r}, 8192, 8192, image_render.FULL_WINDOW)\n"
       "assert out.shape == (8192, 8192, 3) and out.dtype == np.uint8\n"
       "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, int(out[::64, ::64].std() * 1000))\n")
-  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+  proc = forkserver.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                         timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
   assert proc.returncode == 0, proc.stderr[-2000:]
   peak_kb, spread = (int(v) for v in proc.stdout.split()[-2:])

@@ -16,6 +16,7 @@ from PIL import Image
 from siren_jax import report
 from siren_jax.engine import train
 from siren_jax.errors import UserError
+import forkserver
 from conftest import ROOT, smooth_image, tiny_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -169,17 +170,18 @@ def test_bad_workdirs(tmp_path):
     report.write_report(str(tmp_path / "nope"))
   with pytest.raises(UserError, match="neither a run"):
     report.write_report(str(tmp_path))
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.report", f"--workdir={tmp_path}/nope"],
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.report", f"--workdir={tmp_path}/nope"],
                         cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert proc.returncode == 2 and proc.stderr.strip() == f"error: workdir not found: {tmp_path}/nope"
 
 
 def test_report_does_not_import_jax():
-  """The trainer calls write_report periodically: it must stay cheap."""
+  """The trainer calls write_report periodically: it must stay cheap. A real interpreter (not
+  tests/forkserver.py's, which has imported jax already)."""
   proc = subprocess.run([sys.executable, "-c", "import sys, siren_jax.report; "
                          "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"],
                         cwd=ROOT, capture_output=True, text=True, timeout=60,
-                        env=dict(os.environ, PYTHONPATH=ROOT))
+                        env=dict(os.environ, PYTHONPATH=ROOT), check=False)
   assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 

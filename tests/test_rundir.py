@@ -25,6 +25,7 @@ from siren_jax import report, sweep
 from siren_jax.engine import train
 from siren_jax.errors import UserError
 from siren_jax.io import checkpoints, outputs, rundir
+import forkserver
 from conftest import ROOT, run_main, tiny_config, tiny_flags
 
 CONFIG = f"--config={ROOT}/configs/default.py"
@@ -264,7 +265,7 @@ def test_disk_full_on_the_command_line_is_one_line(tmp_path, image_path):
             f"  raise ValueError({ORBAX_FULL!r}.format({str(workdir)!r}))\n"
             "checkpoints.Checkpointer.save = save\n"
             "cli.run(main.main, required=('config', 'workdir'))\n")
-  proc = subprocess.run([sys.executable, "-c", script, CONFIG, f"--workdir={workdir}",
+  proc = forkserver.run([sys.executable, "-c", script, CONFIG, f"--workdir={workdir}",
                          *tiny_flags(image_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
   _assert_one_error(proc, 2, rf"^error: disk full: cannot write {workdir} \(No space left on device\)")
 
@@ -333,7 +334,7 @@ def test_a_sweep_started_twice_is_refused(tmp_path, image_path):
     _wait_for(_logged(workdir / "omega_0=10" / "metrics.jsonl"), first)
     first.send_signal(signal.SIGSTOP)
     before = _snapshot(workdir)
-    second = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+    second = forkserver.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert _snapshot(workdir) == before
   finally:
@@ -402,7 +403,7 @@ def test_signal_exit_codes_at_start_up(name, code, message):
             f"  os.kill(os.getpid(), signal.{name})\n"
             "  time.sleep(60)\n"
             "cli.run(main)\n")
-  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+  proc = forkserver.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                         timeout=60)
   assert proc.returncode == code and proc.stderr.strip() == message, proc.stderr
 
@@ -444,7 +445,7 @@ def test_unusable_paths_are_one_line_and_write_nothing(tmp_path, image_path, ent
   if entry == "render" and layout == "under":
     target = somefile / "x.png"
   before = _snapshot(tmp_path)
-  proc = subprocess.run([sys.executable, *_command(entry, tmp_path, image_path, target)], cwd=ROOT,
+  proc = forkserver.run([sys.executable, *_command(entry, tmp_path, image_path, target)], cwd=ROOT,
                         capture_output=True, text=True, timeout=300)
   expected = message.format(t=target, f=somefile, d=tmp_path / "nope")
   _assert_one_error(proc, 2, "^error: " + re.escape(expected) + "$")
@@ -458,7 +459,7 @@ def test_a_sigterm_while_exiting_is_one_line_not_an_ignored_traceback(tmp_path):
             "from siren_jax import cli\n"
             "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
             "cli.run(lambda argv: None)\n")
-  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+  proc = forkserver.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                         timeout=60)
   assert proc.returncode == 143, proc.stderr
   assert proc.stderr.strip() == "error: terminated (SIGTERM) while exiting", proc.stderr

@@ -4,7 +4,6 @@ and a tiny end-to-end fit."""
 import json
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -15,6 +14,7 @@ from siren_jax import configuration
 from siren_jax.errors import UserError
 from siren_jax.signals.sdf import (meshing, outputs as sdf_outputs, shapes, sphere_trace,
                                    task as sdf_task)
+import forkserver
 from tests.conftest import ROOT
 from tests.test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
 
@@ -180,7 +180,7 @@ def test_output_settings_are_checked_before_training(field, value):
 def test_bad_shape_on_the_command_line_writes_nothing(tmp_path):
   path = _bad(tmp_path, "nan.xyz", "0 0 0 0 0 1\nnan 0 0 0 0 1\n")
   workdir = tmp_path / "run"
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/sdf.py",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/sdf.py",
                          f"--workdir={workdir}", f"--config.data.shape={path}"],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 2
@@ -304,7 +304,7 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
            "sdf.slice_size": 32, "sdf.metric_points": 500, "eval.chunk_size": 4096}
   cmd = [sys.executable, "-m", "siren_jax.main", f"--config={ROOT}/configs/sdf.py",
          f"--workdir={workdir}"] + [f"--config.{k}={v}" for k, v in flags.items()]
-  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  proc = forkserver.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   for name in ("mesh.ply", "renders.png", "turntable.png", "slices.png", "curves.png", "report.html"):
     assert os.path.getsize(workdir / name) > 0, name
@@ -330,7 +330,7 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
   assert f'class="turntable" data-frames="{sdf_outputs.TURNTABLE_FRAMES}"' in html
   # render: the mesh at another resolution, written where asked
   out = tmp_path / "mesh16.ply"
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}",
                          "--resolution=16", f"--out={out}"], cwd=ROOT, capture_output=True, text=True,
                         timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -340,7 +340,7 @@ def test_tiny_fit_of_a_sphere_end_to_end(tmp_path):
   # a one-point grid (a ZeroDivisionError before) and another task's flag are refused in one line
   for flag, message in (("--resolution=1", "must be 0 (the run's own) or in [2, 2048]"),
                         ("--scale=2", "--scale: not a flag for sdf runs")):
-    proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", flag,
+    proc = forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={workdir}", flag,
                            f"--out={tmp_path / 'x.ply'}"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr

@@ -6,7 +6,6 @@ import csv
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -16,13 +15,14 @@ from siren_jax.engine import registry
 from siren_jax.errors import UserError
 from siren_jax.nets import kinds
 from tests import toy_signal
+import forkserver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join("tests", "toy_signal.py")
 
 
 def _command(module, *args):
-  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+  return forkserver.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
                         text=True, timeout=300)
 
 

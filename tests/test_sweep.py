@@ -15,6 +15,7 @@ from siren_jax import sweep, sweep_figures
 from siren_jax.engine import train
 from siren_jax.errors import UserError
 from siren_jax.io import outputs, plots
+import forkserver
 from conftest import ROOT, loss_distance, tiny_config
 
 
@@ -138,8 +139,8 @@ def test_bad_sweeps(tmp_path, image_path, specs, match):
 
 
 def test_sweep_cli_one_line_error(tmp_path):
-  import subprocess, sys  # noqa: E401
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.sweep", f"--config={ROOT}/configs/default.py",
+  import sys  # pylint: disable=g-import-not-at-top
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.sweep", f"--config={ROOT}/configs/default.py",
                          f"--workdir={tmp_path}", "--sweep=model.nope=1,2"], cwd=ROOT,
                         capture_output=True, text=True)
   assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --sweep")

@@ -19,6 +19,7 @@ from siren_jax.io import checkpoints, outputs
 from siren_jax.nets import models
 from siren_jax.signals.image import render as image_render
 import floatbounds
+import forkserver
 from conftest import ROOT, crash_after_save_then_resume, final_state, run_main, tiny_config, tiny_flags
 
 
@@ -163,11 +164,11 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path, image_path):
     if latest is not None and latest < 2000:
       break
   assert latest is not None and latest < 2000, "the run finished before it could be killed"
-  resumed = subprocess.run(cmd + [f"--workdir={tmp_path / 'killed'}"], cwd=ROOT, capture_output=True,
+  resumed = forkserver.run(cmd + [f"--workdir={tmp_path / 'killed'}"], cwd=ROOT, capture_output=True,
                            text=True)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   assert "Resuming" in resumed.stderr
-  straight = subprocess.run(cmd + [f"--workdir={tmp_path / 'straight'}"], cwd=ROOT,
+  straight = forkserver.run(cmd + [f"--workdir={tmp_path / 'straight'}"], cwd=ROOT,
                             capture_output=True, text=True)
   assert straight.returncode == 0, straight.stderr[-2000:]
   _assert_bit_identical(_final_params(str(tmp_path / "straight"))[1],

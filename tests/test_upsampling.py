@@ -4,7 +4,6 @@ reused (and a stale one refused), and bad input is one line."""
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 from siren_jax.engine import train
 from siren_jax.errors import UserError
 from siren_jax.signals.image import data
+import forkserver
 from conftest import ROOT, smooth_image, tiny_config
 
 from experiments import upsampling
@@ -125,7 +125,7 @@ def test_bad_input_is_rejected(tmp_path):
     upsampling.make_case("camera", 8, [8], str(tmp_path), size=16)
   with pytest.raises(UserError, match="would be upsampled"):
     upsampling.make_case("camera", 2, [2], str(tmp_path), size=1024)
-  proc = subprocess.run([sys.executable, "-m", "experiments.upsampling",
+  proc = forkserver.run([sys.executable, "-m", "experiments.upsampling",
                          f"--workdir={tmp_path}", "--images=camera,nope", "--factors=2"],
                         capture_output=True, text=True, timeout=120, cwd=ROOT)
   assert proc.returncode == 2

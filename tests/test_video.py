@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 
 import ml_collections
@@ -20,6 +19,7 @@ from siren_jax.errors import UserError
 from siren_jax.signals.image import data
 from siren_jax.signals.video import (clips as video, files as video_files, render as video_render,
                                      task as video_task)
+import forkserver
 from conftest import ROOT
 from floatbounds import EPS32, assert_within
 from test_report import browser  # noqa: F401  (the fixture: Chromium through playwright)
@@ -221,13 +221,13 @@ def _render_flags(workdir, out, **kw):
 
 def test_render_command_writes_slow_motion_gif(run_dir, tmp_path):
   out = tmp_path / "slow.gif"
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}",
                          f"--out={out}", f"--frames={3 * T}", "--scale=2"], cwd=ROOT,
                         capture_output=True, text=True)
   assert proc.returncode == 0, proc.stderr
   with Image.open(out) as im:
     assert im.n_frames == 3 * T and im.size == (2 * W, 2 * H)
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.render", f"--workdir={run_dir}",
                          f"--out={tmp_path / 'x.gif'}", "--rate=8000"], cwd=ROOT, capture_output=True,
                         text=True)  # an audio flag: did nothing before
   assert proc.returncode == 2 and proc.stderr.startswith("error: --rate: not a flag for video")
@@ -383,7 +383,7 @@ def test_too_many_frames_stop_decoding(tmp_path):
 
 def test_bad_input_on_the_command_line_writes_nothing(tmp_path):
   workdir = tmp_path / "run"
-  proc = subprocess.run([sys.executable, "-m", "siren_jax.main", f"--config={VIDEO_CONFIG}",
+  proc = forkserver.run([sys.executable, "-m", "siren_jax.main", f"--config={VIDEO_CONFIG}",
                          f"--workdir={workdir}", f"--config.data.video={_bad_inputs(tmp_path)[1][0]}"],
                         cwd=ROOT, capture_output=True, text=True)
   assert proc.returncode == 2 and proc.stderr.startswith("error: ")
