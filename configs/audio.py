@@ -22,7 +22,7 @@ from siren_jax.configuration import load_config
 
 
 def get_config():
-  config = load_config(os.path.join(os.path.dirname(__file__), "base.py"))
+  config = load_config(os.path.join(os.path.dirname(__file__), "_base.py"))
   config.task = "audio"
   config.data = ml_collections.ConfigDict()
   config.data.audio = "synth"  # synth | bach | counting | a WAV path.

@@ -14,7 +14,7 @@ from siren_jax.configuration import load_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = load_config(os.path.join(os.path.dirname(__file__), "base.py"))
+  config = load_config(os.path.join(os.path.dirname(__file__), "_base.py"))
   config.task = "image"  # What is fitted (siren_jax.engine.registry): image here; configs/audio.py etc. others.
 
   config.data = ml_collections.ConfigDict()

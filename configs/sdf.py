@@ -20,7 +20,7 @@ from siren_jax.configuration import load_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = load_config(os.path.join(os.path.dirname(__file__), "base.py"))
+  config = load_config(os.path.join(os.path.dirname(__file__), "_base.py"))
   config.task = "sdf"
   config.data = ml_collections.ConfigDict()  # the image fields of default.py mean nothing here
   config.data.shape = "csg"  # sphere | torus | box | csg (analytic), or a .xyz/.ply/.obj/.stl path.

@@ -22,7 +22,7 @@ from siren_jax.configuration import load_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = load_config(os.path.join(os.path.dirname(__file__), "base.py"))
+  config = load_config(os.path.join(os.path.dirname(__file__), "_base.py"))
   config.task = "video"
   config.data = ml_collections.ConfigDict()
   # Built-in clip, a directory of frames (sorted by name), an animated image or a video file.

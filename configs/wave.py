@@ -28,7 +28,7 @@ from siren_jax.configuration import load_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = load_config(os.path.join(os.path.dirname(__file__), "base.py"))
+  config = load_config(os.path.join(os.path.dirname(__file__), "_base.py"))
   config.task = "wave"
   config.data = ml_collections.ConfigDict()  # nothing is loaded: the problem is config.pde
 

@@ -72,7 +72,7 @@ def _unknown_field(e: Exception) -> str:
   hint = re.search(r'Did you mean "([\w.]+)"', text)
   return (f"unknown config field {field.group(0) if field else text!r} in a --config.* override"
           + (f" (did you mean {hint.group(1)!r}?)" if hint else "")
-          + "; the config file lists its fields (configs/base.py the engine's)")
+          + "; the config file lists its fields (configs/_base.py the engine's)")
 
 
 HELP_FLAGS = ("--help", "-help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml")

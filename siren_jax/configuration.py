@@ -170,7 +170,7 @@ def to_dict(config) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
-# Image fields that the other signals' configs carried until configs/base.py held only the engine's:
+# Image fields that the other signals' configs carried until configs/_base.py held only the engine's:
 # a saved run's value of one is ignored where the current config has no such field.
 DROPPED_FIELDS = ("train.gradient_target", "train.laplacian_target", "eval.crop_border")
 # Fields added after runs were first written, with the value that reproduces those runs: a saved

@@ -98,7 +98,7 @@ def test_max_pixels_message_does_not_suggest_resizing(tmp_path):
 
 
 def test_a_run_saved_with_the_image_fields_resumes_under_a_config_without_them():
-  """Until configs/base.py, every signal's config carried the image targets and crop_border: an audio
+  """Until configs/_base.py, every signal's config carried the image targets and crop_border: an audio
   run saved then still resumes under today's audio config, which has none of them; a field today's
   config has must still match, and a dropped field present in both must too."""
   current = configuration.to_dict(configuration.load_config(os.path.join(ROOT, "configs", "audio.py")))

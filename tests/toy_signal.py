@@ -57,7 +57,7 @@ def function(x: np.ndarray) -> np.ndarray:
 
 def get_config() -> ml_collections.ConfigDict:
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  config = configuration.load_config(os.path.join(root, "configs", "base.py"))
+  config = configuration.load_config(os.path.join(root, "configs", "_base.py"))
   config.task = NAME
   config.data = ml_collections.ConfigDict({"points": 64})
   config.model.kind = NAME

@@ -2,7 +2,7 @@
 
 A signal's config (configs/default.py for images, configs/audio.py, ...) loads this file, sets
 ``config.task`` and adds the signal's own fields (``config.data`` and any others); no signal's field
-lives here. Not a config to run by itself.
+lives here. Not a config to run by itself (the leading underscore: --help lists none such).
 """
 
 import ml_collections
