@@ -148,16 +148,11 @@ def check_loaded(config, task, num_devices: int) -> None:
   module(config).check_loaded(config, task, num_devices)
 
 
-def sampler(task):
-  """The task's ``step.Sampler``, or None for a task of per-sample arrays."""
-  return task.sampler
-
-
 def num_samples(task) -> int:
-  s = sampler(task)
+  s = task.sampler
   return s.num_samples if s is not None else task.arrays["coords"].shape[0]
 
 
 def in_features(task) -> int:
-  s = sampler(task)
+  s = task.sampler
   return s.in_features if s is not None else task.arrays["coords"].shape[-1]

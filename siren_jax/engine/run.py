@@ -63,7 +63,7 @@ class Run:
     return jax.device_put(tree, NamedSharding(self.mesh, P()))
 
   def permutations(self, epoch: int):
-    if registry.sampler(self.task) is not None:  # each step draws its own batch from the data key
+    if self.task.sampler is not None:  # each step draws its own batch from the data key
       return self.place([data_key for _, data_key in self.keys])
     if not self.batch_size:
       return self.place([jnp.zeros((1,), jnp.int32)] * self.k)
@@ -86,7 +86,7 @@ class Run:
   def renderer(self, chunk_size: Optional[int] = None) -> Callable:
     """``render(params, i) -> prediction`` of point i over the task's coordinates."""
     values = self.values_renderer(chunk_size)
-    if registry.sampler(self.task) is not None:  # the task evaluates what it needs, piece by piece
+    if self.task.sampler is not None:  # the task evaluates what it needs, piece by piece
       return lambda params, i: self.task.prediction(lambda coords: values(params, i, coords))
     coords = self.task.arrays["coords"]
     return lambda params, i: self.task.prediction(values(params, i, coords))
@@ -119,7 +119,7 @@ def setup(configs: Sequence[Any], task=None, mesh: Optional[Mesh] = None) -> Run
   mesh = mesh if mesh is not None else sharding.make_mesh()
   t = base.train
   model = kinds.build_model(base.model, out_features=task.out_features, grid_shape=task.grid_shape)
-  sampler = registry.sampler(task)
+  sampler = task.sampler
   batch_size = configuration.effective_batch_size(base, registry.num_samples(task))
   dataset = (step.put_compact(task.arrays, mesh) if sampler is not None
              else step.put_dataset(task.arrays, mesh, full_batch=batch_size == 0))

@@ -46,9 +46,9 @@ def preflight(configs: Sequence[Any]):
   for config in configs:
     registry.check_loaded(config, fit, mesh.size)
     sampling.validate(config, configuration.effective_batch_size(config, registry.num_samples(fit)),
-                      has_sampler=registry.sampler(fit) is not None,
+                      has_sampler=fit.sampler is not None,
                       has_task_loss=fit.loss is not None)
-  compact = registry.sampler(fit) is not None  # its arrays are what is held, not per-sample floats
+  compact = fit.sampler is not None  # its arrays are what is held, not per-sample floats
   memory.check_fits(configs[0], registry.num_samples(fit), fit.out_features, len(configs),
                     sharding.resolve_microbatch(configs[0].train.microbatch),
                     in_features=registry.in_features(fit),

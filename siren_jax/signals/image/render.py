@@ -42,7 +42,6 @@ from siren_jax.io import outputs, rundir
 from siren_jax.signals.image import data
 
 FULL_WINDOW = (-1.0, 1.0, -1.0, 1.0)
-FLAGS = ("scale", "size", "window", "chunk_size")  # the render flags an image run takes
 MAX_SIDE = 65536  # refuses typos like --scale=1000 before they start an hours-long render
 BLOCK_PIXELS = 1 << 20  # pixels per block of rows: ~8 MB of coordinates, ~12 MB of RGB floats
 

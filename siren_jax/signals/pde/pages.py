@@ -16,7 +16,7 @@ Like ``report`` the page only reads files and formats text (no JAX).
 import os
 
 from siren_jax.engine import registry
-from siren_jax.io import outputs, page as p
+from siren_jax.io import page as p
 
 KEY = "rel_l2"
 HEADLINE = (("rel_l2", "relative L2 error"), ("mean_abs_residual", "mean |residual|"),
@@ -52,9 +52,7 @@ def _subtitle(page, summary, what: str, key: str = KEY) -> str:
             f"{p.esc(p.fmt(summary.get('train_seconds')))} s of training &middot; {where}")
   if summary and summary.get("status") == "diverged":
     return f"{what}: diverged at step {p.esc(summary.get('steps', '?'))} &middot; {where}"
-  last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
-  state = (f"in progress: step {p.esc(last[0].get('step'))}, {key} {p.esc(p.fmt(last[0].get(key)))}"
-           if last else "no metrics yet")
+  state = p.progress_line(page, key, lambda v: f"{key} {p.fmt(v)}")
   return f"{what}: {state} &middot; {where}"
 
 

@@ -5,7 +5,7 @@ Like ``report`` it only reads files and formats text (no JAX)."""
 
 import os
 
-from siren_jax.io import outputs, page as p
+from siren_jax.io import page as p
 
 KEY = "surface_error"  # the signal's headline (siren_jax.signals.sdf.SIGNAL)
 
@@ -28,9 +28,7 @@ def _subtitle(page, summary) -> str:
             f" s of training &middot; {where}")
   if summary and summary.get("status") == "diverged":
     return f"diverged at step {p.esc(summary.get('steps', '?'))} &middot; {where}"
-  last = outputs.read_jsonl(page.path("metrics.jsonl"))[-1:]
-  state = (f"in progress: step {p.esc(last[0].get('step'))}, mean |f| on the surface "
-           f"{p.esc(p.fmt(last[0].get(KEY)))}" if last else "no metrics yet")
+  state = p.progress_line(page, KEY, lambda v: f"mean |f| on the surface {p.fmt(v)}")
   return f"{state} &middot; {where}"
 
 
